@@ -65,31 +65,25 @@ class EmbeddedPostgres:
             check=True, capture_output=True, user=self.user,
         )
 
+    def argv(self) -> list[str]:
+        fsync = "off" if os.environ.get("PG_FAST") else "on"  # tests trade durability for speed
+        return [str(BIN / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
+                "-k", str(self.data_dir), "-c", "max_connections=200", "-c", f"fsync={fsync}"]
+
     def start(self, stdout=None, stderr=None) -> subprocess.Popen:
+        """Start as a plain child (tests); the dev stack wraps `argv()` in its own supervisor instead."""
         self.init()
-        (self.data_dir / "postmaster.pid").unlink(missing_ok=True) if not self._running_pid() else None
-        self.process = subprocess.Popen(
-            [str(BIN / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.data_dir), "-c", "max_connections=200", "-c", "fsync=off" if os.environ.get("PG_FAST") else "fsync=on"],
-            user=self.user, stdout=stdout, stderr=stderr, start_new_session=True,
-        )
+        self.process = subprocess.Popen(self.argv(), user=self.user, stdout=stdout, stderr=stderr,
+                                        start_new_session=True)
         return self.process
 
-    def _running_pid(self) -> int | None:
-        pid_file = self.data_dir / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, IndexError, ProcessLookupError, PermissionError):
-            return None
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
         """Wait until the server accepts connections, then make sure the database exists."""
         deadline = time.monotonic() + timeout
+        process = process or self.process
         while True:
-            if self.process and self.process.poll() is not None:
-                raise RuntimeError(f"postgres exited with {self.process.returncode}")
+            if process and process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {process.returncode}")
             probe = subprocess.run(
                 [str(BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
                 capture_output=True,

@@ -46,3 +46,16 @@ async def migrate(database_url: str) -> list[str]:
         return await apply_migrations(conn)
     finally:
         await conn.close()
+
+
+def main() -> None:
+    """`python -m store.migrate`: apply migrations to DATABASE_URL (the compose stack's setup step)."""
+    import asyncio
+    import os
+
+    applied = asyncio.run(migrate(os.environ["DATABASE_URL"]))
+    print("applied:", ", ".join(applied) or "nothing (up to date)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The FastAPI application: one pool, one Temporal client, created in the lifespan and shared by routes."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from settings import Settings, get_settings
+from starter.client import connect_temporal
+from store.db import create_pool
+
+log = logging.getLogger("api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.pool = await create_pool(settings.database_url)
+        app.state.temporal = await connect_temporal(settings)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="QBO integration service", version="0.1.0", lifespan=lifespan)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(request: Request) -> JSONResponse:
+        """200 when the API, PostgreSQL and Temporal are reachable."""
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+            checks["postgres"] = "ok"
+        except Exception as exc:  # report, don't crash: this is the health endpoint
+            checks["postgres"] = f"error: {type(exc).__name__}"
+        try:
+            await request.app.state.temporal.service_client.check_health()
+            checks["temporal"] = "ok"
+        except Exception as exc:
+            checks["temporal"] = f"error: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if healthy else "unavailable", "checks": checks},
+                            status_code=200 if healthy else 503)
+
+    return app
