@@ -1,0 +1,51 @@
+"""The shape every QBO → platform decision shares (PRODUCT.md §3).
+
+Contract with the caller (the apply activity): write `state` when it is not None (it is the full new row,
+so a batch of decisions becomes one set-based upsert); log to `sync_log` when `action` is `conflict`
+(kind `conflict`) and, if it wants, `skip_platform_owned` / `ignore_stale` (kind `skip`), using `reason`
+and `log_details()`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rules.facts import Frozen
+from rules.values import QboId
+
+
+class SyncAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    MARK_VOID = "mark_void"
+    IGNORE_STALE = "ignore_stale"
+    NO_CHANGE = "no_change"
+    CONFLICT = "conflict"  # `state` may still be written: the parts QBO owns (balance, status) follow QBO
+    SKIP_PLATFORM_OWNED = "skip_platform_owned"
+
+
+class DecisionBase(Frozen):
+    """What every decision carries besides the entity-specific `state`.
+
+    `sync_token` is the token of the change decided on (None for a tombstone), so a conflict is logged
+    once per QBO version (`sync_log_dedupe` keys on `details->>'sync_token'`). `not_applied` lists the
+    platform fields QBO changed but the platform kept.
+    """
+
+    action: SyncAction
+    entity: str
+    qbo_id: QboId
+    sync_token: int | None = None
+    reason: str | None = None
+    not_applied: tuple[str, ...] = ()
+
+    def log_details(self) -> dict[str, str | list[str]]:
+        """JSON for `sync_log.details`: strings only, so amounts stay exact decimals."""
+        details: dict[str, str | list[str]] = {"action": self.action.value}
+        if self.sync_token is not None:
+            details["sync_token"] = str(self.sync_token)
+        if self.not_applied:
+            details["not_applied"] = list(self.not_applied)
+        return details
