@@ -1,0 +1,306 @@
+"""The QBO client the activities use: `QboApi` (one per worker process) and `QboCompany` (one partner).
+
+`QboApi` owns the pooled HTTP client, the per-realm limiters, OAuth and the token store. `QboCompany`
+loads the partner's token by partner id on every call (tokens never travel through workflow inputs or
+history), refreshes and retries once on a 401, and speaks the Accounting API: reads, paged queries, CDC,
+writes with `requestid`, batch.
+
+Retries here are only the documented single ones: 401 → refresh → retry once (§10.3), 5010 → re-read →
+retry once (`retry_stale_once`, §7.2). 429/5xx/timeouts are raised as retryable exceptions for Temporal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+
+from qbo import batch as batch_mod
+from qbo import cdc as cdc_mod
+from qbo import query as q
+from qbo.crypto import TokenCipher
+from qbo.envelopes import CdcResult, Page, QueryResult, entity_from_envelope, query_result
+from qbo.errors import QboAuthError, QboServerError, QboStaleObject, QboUnauthorized
+from qbo.http import QboHttp, QboResponse
+from qbo.limiter import LimiterRegistry, Limits
+from qbo.models import CompanyInfo, Payment, QboObject, Tombstone, canonical_entity
+from qbo.oauth import OAuthClient
+from qbo.tokens import TokenStore
+
+log = logging.getLogger("qbo.client")
+
+MAX_REQUEST_ID = 50  # §7.5
+T = TypeVar("T")
+M = TypeVar("M", bound=QboObject)
+
+
+def _path(entity: str) -> str:
+    return canonical_entity(entity).lower()  # create/read paths use the lower-case entity name (§1.2)
+
+
+def _write_params(request_id: str, **extra: str) -> dict[str, str]:
+    if not request_id or len(request_id) > MAX_REQUEST_ID:
+        raise ValueError(f"requestid must be 1..{MAX_REQUEST_ID} characters (qbo-reference §7.5)")
+    return {**extra, "requestid": request_id}
+
+
+def retry_request_id(request_id: str) -> str:
+    """The requestid for the one retry after 5010: different from the first (a replay would return the same
+    fault), deterministic (a re-run activity derives the same one), within 50 characters."""
+    return request_id[: MAX_REQUEST_ID - 3] + "-r1"
+
+
+@dataclass
+class CreateOutcome:
+    object: QboObject
+    created: bool  # False: found by its natural key, nothing was created
+
+
+class QboApi:
+    """Per-process entry point. Create once per worker (it holds the pooled HTTP client) and close it."""
+
+    def __init__(
+        self,
+        settings: Any,
+        pool: asyncpg.Pool,
+        *,
+        limits: Limits | None = None,
+        transport: Any = None,
+        refresh_margin: Any = None,
+    ) -> None:
+        hosts = settings.qbo_hosts
+        self.cipher = TokenCipher(settings.token_encryption_key)
+        self.http = QboHttp(
+            api_base=hosts.api_base,
+            token_url=hosts.token_url,
+            revoke_url=hosts.revoke_url,
+            client_id=settings.qbo_client_id,
+            client_secret=settings.qbo_client_secret,
+            limiters=LimiterRegistry(limits),
+            transport=transport,
+        )
+        self.oauth = OAuthClient(
+            self.http,
+            self.cipher,
+            client_id=settings.qbo_client_id,
+            redirect_uri=settings.qbo_redirect_uri,
+            authorize_url=hosts.authorize_url,
+        )
+        kw = {"refresh_margin": refresh_margin} if refresh_margin is not None else {}
+        self.tokens = TokenStore(pool, self.cipher, self.oauth, **kw)
+        self.pool = pool
+
+    def __repr__(self) -> str:
+        return f"QboApi({self.http.api_base!r})"
+
+    def company(self, partner_id: str) -> QboCompany:
+        return QboCompany(self, partner_id)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class QboCompany:
+    """One partner's QBO company. Cheap to create; the realm comes with the stored token."""
+
+    def __init__(self, api: QboApi, partner_id: str) -> None:
+        self._api = api
+        self.partner_id = partner_id
+        self.realm_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"QboCompany(partner_id={self.partner_id!r}, realm_id={self.realm_id!r})"
+
+    # --- transport ----------------------------------------------------------------------------------
+
+    async def call(self, method: str, path: str, **kw: Any) -> QboResponse:
+        """One API call with the partner's token; on 401 refresh (single-flight) and retry once (§10.3)."""
+        tokens = self._api.tokens
+        token = await tokens.get_access_token(self.partner_id)
+        self.realm_id = token.realm_id
+        try:
+            return await self._api.http.api(token.realm_id, method, path, token=token.token, **kw)
+        except QboUnauthorized:
+            log.info("QBO 401 for partner %s realm %s: refreshing once", self.partner_id, token.realm_id)
+        token = await tokens.refresh(self.partner_id, seen_version=token.version)
+        try:
+            return await self._api.http.api(token.realm_id, method, path, token=token.token, **kw)
+        except QboUnauthorized as exc:
+            raise QboAuthError(
+                "QBO rejects a freshly refreshed token; the partner must reconnect",
+                status=exc.status,
+                code=exc.code,
+                detail=exc.detail,
+                intuit_tid=exc.intuit_tid,
+            ) from None
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    async def company_info(self) -> CompanyInfo:
+        if self.realm_id is None:
+            self.realm_id = (await self._api.tokens.get_access_token(self.partner_id)).realm_id
+        resp = await self.call("GET", f"companyinfo/{self.realm_id}")
+        obj = entity_from_envelope("CompanyInfo", resp.data, resp.intuit_tid)
+        assert isinstance(obj, CompanyInfo)
+        return obj
+
+    async def read(self, entity: str, id_: str) -> QboObject:
+        """GET one entity (the model for its type)."""
+        resp = await self.call("GET", f"{_path(entity)}/{id_}")
+        return entity_from_envelope(entity, resp.data, resp.intuit_tid)
+
+    async def query(self, statement: str) -> QueryResult:
+        """Run one statement (POST `application/text`, §1.2). Build it with `qbo.query`, never by pasting."""
+        resp = await self.call("POST", "query", text=statement)
+        data = resp.data if isinstance(resp.data, dict) else {}
+        return query_result(data.get("QueryResponse"), resp.intuit_tid, q.entity_of(statement))
+
+    async def query_pages(
+        self,
+        entity: str,
+        where: Iterable[q.Condition] | None = None,
+        order_by: str = "Id",
+        start_position: int = 1,
+        page_size: int = q.MAX_PAGE,
+        include_inactive: bool = False,
+    ) -> AsyncIterator[Page]:
+        """Pages in order until a short or empty page (§3); one page in memory at a time. Resume a backfill
+        by passing a stored `Page.next_start_position` as `start_position`."""
+        conditions = list(where or ())
+        position = start_position
+        while True:
+            statement = q.select(
+                entity,
+                conditions,
+                order_by=order_by,
+                start_position=position,
+                max_results=page_size,
+                include_inactive=include_inactive,
+            )
+            result = await self.query(statement)
+            page = Page(canonical_entity(entity), position, result.items, page_size, result.intuit_tid)
+            yield page
+            if page.is_last:
+                return
+            position = page.next_start_position
+
+    async def count(
+        self, entity: str, where: Iterable[q.Condition] | None = None, include_inactive: bool = False
+    ) -> int:
+        result = await self.query(q.count(entity, where, include_inactive=include_inactive))
+        return int(result.total_count or 0)
+
+    async def find(
+        self, entity: str, where: Iterable[q.Condition], include_inactive: bool = False
+    ) -> list[QboObject]:
+        """Objects matching a natural key (first 1000)."""
+        return (await self.query(q.select(entity, where, include_inactive=include_inactive))).items
+
+    async def find_payment_by_ref(self, ref: str) -> Payment | None:
+        """The Payment whose `PaymentRefNum` is the platform payment id (PRODUCT §4), if QBO has it."""
+        found = await self.find("Payment", [("PaymentRefNum", "=", ref)])
+        payments = [p for p in found if isinstance(p, Payment) and p.PaymentRefNum == ref]
+        return payments[0] if payments else None
+
+    async def cdc(self, entities: Sequence[str], changed_since: datetime) -> CdcResult:
+        """Changes since `changed_since` (≤ 29 days back), truncation-safe; see `qbo.cdc`."""
+        return await cdc_mod.collect(self, entities, changed_since)
+
+    def iter_cdc(
+        self, entities: Sequence[str], changed_since: datetime, result: CdcResult
+    ) -> AsyncIterator[tuple[str, list[QboObject]]]:
+        """Streaming form of `cdc()` for large windows: chunks of new objects; `result` gets the cursor."""
+        return cdc_mod.iter_changes(self, entities, changed_since, result)
+
+    # --- writes (requestid on every one, §7.5) -------------------------------------------------------
+
+    async def _write(self, entity: str, body: dict[str, Any], params: dict[str, str]) -> QboObject:
+        resp = await self.call("POST", _path(entity), params=params, body=body)
+        return entity_from_envelope(entity, resp.data, resp.intuit_tid)
+
+    async def create(self, entity: str, body: dict[str, Any], request_id: str) -> QboObject:
+        if "Id" in body or "SyncToken" in body:
+            raise ValueError("a create body has no Id/SyncToken (qbo-reference §7.1)")
+        return await self._write(entity, body, _write_params(request_id))
+
+    async def update(self, entity: str, body: dict[str, Any], request_id: str) -> QboObject:
+        """Full update: writable fields left out are cleared (§7.2). Prefer `sparse_update`."""
+        batch_mod._need_identity(body)
+        return await self._write(entity, {**body, "sparse": False}, _write_params(request_id))
+
+    async def sparse_update(self, entity: str, body: dict[str, Any], request_id: str) -> QboObject:
+        """Only the fields sent change; a `Line` array replaces all lines (§7.2). Needs Id + SyncToken."""
+        batch_mod._need_identity(body)
+        return await self._write(entity, {**body, "sparse": True}, _write_params(request_id))
+
+    async def void(self, entity: str, id_: str, sync_token: str, request_id: str) -> QboObject:
+        """Invoice: `operation=void`; Payment (and SalesReceipt, BillPayment): `operation=update&include=void`
+        with a sparse body (§7.3)."""
+        if canonical_entity(entity) == "Invoice":
+            params = _write_params(request_id, operation="void")
+            return await self._write(entity, {"Id": id_, "SyncToken": sync_token}, params)
+        params = _write_params(request_id, operation="update", include="void")
+        return await self._write(entity, {"Id": id_, "SyncToken": sync_token, "sparse": True}, params)
+
+    async def delete(self, entity: str, id_: str, sync_token: str, request_id: str) -> Tombstone:
+        """Transactions only (§7.4); the answer is the tombstone. Name lists are deactivated instead."""
+        obj = await self._write(
+            entity, {"Id": id_, "SyncToken": sync_token}, _write_params(request_id, operation="delete")
+        )
+        if not isinstance(obj, Tombstone):
+            raise QboServerError(
+                f"delete of {entity} {id_} did not answer with a tombstone", intuit_tid=obj.intuit_tid
+            )
+        return obj
+
+    async def create_once(
+        self,
+        entity: str,
+        body: dict[str, Any],
+        request_id: str,
+        lookup: Callable[[], Awaitable[QboObject | None]],
+    ) -> CreateOutcome:
+        """Look up by natural key, then create with `requestid` (§6.5, §7.5: requestid replay alone is not
+        reliable). Safe to call again after a crash or timeout: the second call finds the first's object."""
+        existing = await lookup()
+        if existing is not None:
+            return CreateOutcome(existing, created=False)
+        return CreateOutcome(await self.create(entity, body, request_id), created=True)
+
+    async def create_payment(self, body: dict[str, Any], request_id: str) -> CreateOutcome:
+        """A Payment keyed by `PaymentRefNum` (the platform payment id, PRODUCT §4), created at most once."""
+        ref = body.get("PaymentRefNum")
+        if not ref:
+            raise ValueError("a platform Payment needs PaymentRefNum (its natural key)")
+        return await self.create_once("Payment", body, request_id, lambda: self.find_payment_by_ref(ref))
+
+    async def retry_stale_once(
+        self, entity: str, id_: str, op: Callable[[QboObject, str], Awaitable[T]], request_id: str
+    ) -> T:
+        """Read the object, run `op(current, request_id)`; on 5010 re-read and run it once more with
+        `retry_request_id(request_id)` (§7.2). `op` must derive its change from `current` (re-apply)."""
+        current = await self.read(entity, id_)
+        try:
+            return await op(current, request_id)
+        except QboStaleObject:
+            log.info("5010 on %s %s for partner %s: re-reading once", entity, id_, self.partner_id)
+        current = await self.read(entity, id_)
+        return await op(current, retry_request_id(request_id))
+
+    async def batch(
+        self, ops: list[batch_mod.BatchOp], request_id: str | None = None
+    ) -> list[batch_mod.BatchItemResult]:
+        """≤ 30 items in one request; per-item results (errors not raised) in the order of `ops` (§7.6).
+        A request-level failure (401 after refresh, 429, 5xx) raises as usual."""
+        body, by_bid = batch_mod.build_request(ops)
+        params: dict[str, str] = {}
+        if request_id is not None:
+            if len(request_id) > batch_mod.MAX_BATCH_REQUEST_ID:
+                raise ValueError("a batch requestid is at most 36 characters (qbo-reference §7.5)")
+            params = _write_params(request_id)
+        resp = await self.call("POST", "batch", params=params, body=body)
+        return batch_mod.parse_response(resp.data, by_bid, resp.intuit_tid)

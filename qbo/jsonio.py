@@ -1,0 +1,58 @@
+"""JSON in and out without float: money stays `Decimal` on the wire both ways (qbo-reference §2).
+
+`json.dumps` cannot write a `Decimal` as a number, and converting to float would round, so `dumps` writes
+the JSON itself for the handful of types a QBO body holds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def loads(content: bytes | str) -> Any:
+    """JSON with every non-integer number as an exact `Decimal`."""
+    return json.loads(content, parse_float=Decimal)
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if value is None or isinstance(value, bool | int | str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value}")
+        out.append(format(value, "f"))
+    elif isinstance(value, float):
+        raise TypeError("float in a QBO body: use Decimal for money")
+    elif isinstance(value, datetime | date):
+        out.append(json.dumps(value.isoformat()))
+    elif isinstance(value, BaseModel):
+        _encode(value.model_dump(mode="python", exclude_none=True), out)
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, (k, v) in enumerate(value.items()):
+            if i:
+                out.append(",")
+            out.append(json.dumps(str(k), ensure_ascii=False))
+            out.append(":")
+            _encode(v, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(v, out)
+        out.append("]")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} into a QBO body")
+
+
+def dumps(value: Any) -> str:
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out)

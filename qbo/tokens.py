@@ -1,0 +1,300 @@
+"""Token store over `qbo_connections`: encrypted at rest, refreshed single-flight across processes.
+
+Why it is shaped like this (qbo-reference §10.3, §12 item 2): the top cause of dead QBO connections is a
+rotated refresh token that was not saved, or two workers refreshing with the same token. So:
+
+- a refresh runs inside a transaction holding the connection row lock (`SELECT … FOR UPDATE`); a second
+  refresher (any process) waits on the lock and then finds the work done (`token_version` moved, or the
+  access token is fresh) and uses the new token instead of refreshing again;
+- the new tokens are committed *before* the new access token is returned to anyone;
+- on `invalid_grant` the lock is released, the row re-read, and if the stored refresh token changed
+  meanwhile (a reconnect, an older process) the refresh is tried once more with it; otherwise, or if that
+  fails too, `QboAuthError` is raised and the partner must reconnect;
+- tokens are `SecretStr` in memory and AES-GCM ciphertexts (`qbo.crypto`) in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from pydantic import SecretStr
+
+from qbo.crypto import DecryptionError, TokenCipher
+from qbo.errors import QboAuthError, QboValidationError
+from qbo.faults import is_invalid_grant
+from qbo.oauth import OAuthClient, TokenSet
+
+log = logging.getLogger("qbo.tokens")
+
+_COLUMNS = (
+    "partner_id, realm_id, state, access_token_enc, refresh_token_enc, access_expires_at, "
+    "refresh_expires_at, refresh_hard_expires_at, token_version"
+)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A usable access token for one partner's realm. `version` is the row's `token_version` it came from."""
+
+    partner_id: str
+    realm_id: str
+    token: SecretStr = field(repr=False)
+    version: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ConnectionTokens:
+    """What the dashboard may know about a connection's tokens (no token)."""
+
+    partner_id: str
+    realm_id: str
+    state: str
+    access_expires_at: datetime | None
+    refresh_expires_at: datetime | None
+    refresh_hard_expires_at: datetime | None
+    token_version: int
+
+
+class TokenStore:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        cipher: TokenCipher,
+        oauth: OAuthClient,
+        *,
+        refresh_margin: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._pool = pool
+        self._cipher = cipher
+        self._oauth = oauth
+        self.refresh_margin = refresh_margin
+
+    def __repr__(self) -> str:
+        return "TokenStore()"
+
+    # --- encryption helpers -------------------------------------------------------------------------
+
+    def _enc(self, partner_id: str, kind: str, token: SecretStr) -> bytes:
+        return self._cipher.encrypt(token.get_secret_value(), f"{partner_id}:{kind}")
+
+    def _dec(self, partner_id: str, kind: str, blob: bytes) -> SecretStr:
+        try:
+            return SecretStr(self._cipher.decrypt(bytes(blob), f"{partner_id}:{kind}"))
+        except DecryptionError as exc:
+            raise QboAuthError(f"stored {kind} token cannot be decrypted: {exc}") from None
+
+    def _usable(self, row: asyncpg.Record) -> None:
+        if row is None:
+            raise QboAuthError("partner has no QBO connection")
+        if row["state"] == "disconnected" or row["refresh_token_enc"] is None:
+            raise QboAuthError("QBO connection is disconnected; the partner must reconnect")
+
+    def _access(self, row: asyncpg.Record) -> AccessToken:
+        return AccessToken(
+            partner_id=row["partner_id"],
+            realm_id=row["realm_id"],
+            token=self._dec(row["partner_id"], "access", row["access_token_enc"]),
+            version=row["token_version"],
+            expires_at=row["access_expires_at"],
+        )
+
+    def _fresh(self, row: asyncpg.Record, margin: timedelta) -> bool:
+        expires = row["access_expires_at"]
+        return (
+            row["access_token_enc"] is not None
+            and expires is not None
+            and expires > datetime.now(UTC) + margin
+        )
+
+    # --- public API ---------------------------------------------------------------------------------
+
+    async def save_connection(
+        self, partner_id: str, realm_id: str, tokens: TokenSet, *, company_name: str | None = None
+    ) -> int:
+        """Store the tokens of a (re)connect. A disconnected connection starts onboarding again; any other
+        state is left for the workflow to move. Returns the new `token_version`."""
+        version = await self._pool.fetchval(
+            """
+            INSERT INTO qbo_connections (partner_id, realm_id, state, company_name, access_token_enc,
+                refresh_token_enc, token_key_id, access_expires_at, refresh_expires_at, refresh_hard_expires_at,
+                token_version)
+            VALUES ($1, $2, 'onboarding', $3, $4, $5, $6, $7, $8, $9, 1)
+            ON CONFLICT (partner_id) DO UPDATE SET
+                realm_id = EXCLUDED.realm_id,
+                company_name = COALESCE(EXCLUDED.company_name, qbo_connections.company_name),
+                access_token_enc = EXCLUDED.access_token_enc,
+                refresh_token_enc = EXCLUDED.refresh_token_enc,
+                token_key_id = EXCLUDED.token_key_id,
+                access_expires_at = EXCLUDED.access_expires_at,
+                refresh_expires_at = EXCLUDED.refresh_expires_at,
+                refresh_hard_expires_at = COALESCE(EXCLUDED.refresh_hard_expires_at,
+                                                   qbo_connections.refresh_hard_expires_at),
+                token_version = qbo_connections.token_version + 1,
+                state = CASE WHEN qbo_connections.state = 'disconnected' THEN 'onboarding'
+                             ELSE qbo_connections.state END,
+                disconnected_at = NULL,
+                connected_at = now(),
+                updated_at = now()
+            RETURNING token_version
+            """,
+            partner_id,
+            realm_id,
+            company_name,
+            self._enc(partner_id, "access", tokens.access_token),
+            self._enc(partner_id, "refresh", tokens.refresh_token),
+            self._cipher.current_kid,
+            tokens.access_expires_at,
+            tokens.refresh_expires_at,
+            tokens.refresh_hard_expires_at,
+        )
+        log.info("stored QBO tokens for partner %s realm %s (version %s)", partner_id, realm_id, version)
+        return int(version)
+
+    async def connection(self, partner_id: str) -> ConnectionTokens | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM qbo_connections WHERE partner_id = $1", partner_id
+        )
+        if row is None:
+            return None
+        return ConnectionTokens(
+            partner_id=row["partner_id"],
+            realm_id=row["realm_id"],
+            state=row["state"],
+            access_expires_at=row["access_expires_at"],
+            refresh_expires_at=row["refresh_expires_at"],
+            refresh_hard_expires_at=row["refresh_hard_expires_at"],
+            token_version=row["token_version"],
+        )
+
+    async def get_access_token(self, partner_id: str) -> AccessToken:
+        """A token valid for at least `refresh_margin`; refreshes (single-flight) when it is not."""
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM qbo_connections WHERE partner_id = $1", partner_id
+        )
+        self._usable(row)
+        if self._fresh(row, self.refresh_margin):
+            return self._access(row)
+        return await self.refresh(partner_id)
+
+    async def refresh(self, partner_id: str, *, seen_version: int | None = None) -> AccessToken:
+        """Refresh under the row lock. With `seen_version` (after a 401): refresh unless the row moved past
+        that version. Without: refresh unless the access token is (now) fresh."""
+        rejected: bytes | None = None
+        for _attempt in range(2):  # the one documented retry: re-read after invalid_grant (§10.3)
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    f"SELECT {_COLUMNS} FROM qbo_connections WHERE partner_id = $1 FOR UPDATE", partner_id
+                )
+                self._usable(row)
+                if (
+                    seen_version is not None
+                    and row["token_version"] != seen_version
+                    and self._fresh(row, timedelta())
+                ):
+                    return self._access(row)  # another refresher already did it
+                if seen_version is None and self._fresh(row, self.refresh_margin):
+                    return self._access(row)
+                if rejected is not None and bytes(row["refresh_token_enc"]) == rejected:
+                    break  # nobody rotated it: the grant is gone
+                refresh_token = self._dec(partner_id, "refresh", row["refresh_token_enc"])
+                try:
+                    tokens = await self._oauth.refresh(refresh_token)
+                except QboAuthError as exc:
+                    if not is_invalid_grant(exc):
+                        raise
+                    rejected = bytes(row["refresh_token_enc"])
+                    log.warning(
+                        "refresh token rejected for partner %s (invalid_grant); re-reading once", partner_id
+                    )
+                    continue  # commit nothing, release the lock, re-read
+                version = await self._store_refreshed(conn, partner_id, tokens)
+            log.info(
+                "refreshed QBO tokens for partner %s realm %s (version %s)",
+                partner_id,
+                row["realm_id"],
+                version,
+            )
+            return AccessToken(
+                partner_id, row["realm_id"], tokens.access_token, version, tokens.access_expires_at
+            )
+        raise QboAuthError(
+            "QBO refused the refresh token (invalid_grant): expired, revoked or superseded; the partner must reconnect",
+            status=400,
+            code="invalid_grant",
+        )
+
+    async def _store_refreshed(self, conn: asyncpg.Connection, partner_id: str, tokens: TokenSet) -> int:
+        return int(
+            await conn.fetchval(
+                """
+                UPDATE qbo_connections SET
+                    access_token_enc = $2, refresh_token_enc = $3, token_key_id = $4,
+                    access_expires_at = $5, refresh_expires_at = COALESCE($6, refresh_expires_at),
+                    refresh_hard_expires_at = COALESCE($7, refresh_hard_expires_at),
+                    token_version = token_version + 1, updated_at = now()
+                WHERE partner_id = $1
+                RETURNING token_version
+                """,
+                partner_id,
+                self._enc(partner_id, "access", tokens.access_token),
+                self._enc(partner_id, "refresh", tokens.refresh_token),
+                self._cipher.current_kid,
+                tokens.access_expires_at,
+                tokens.refresh_expires_at,
+                tokens.refresh_hard_expires_at,
+            )
+        )
+
+    async def disconnect(self, partner_id: str) -> None:
+        """Revoke at Intuit (§10.4) and forget the tokens; the connection row and its data stay.
+
+        A token QBO already considers invalid (400) counts as revoked. Transient failures raise (retryable)
+        and leave the tokens in place, so a retry can still revoke them."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM qbo_connections WHERE partner_id = $1 FOR UPDATE", partner_id
+            )
+            if row is None:
+                return
+            if row["refresh_token_enc"] is not None:
+                try:
+                    await self._oauth.revoke(self._dec(partner_id, "refresh", row["refresh_token_enc"]))
+                except (QboAuthError, QboValidationError) as exc:
+                    log.info("revoke for partner %s: token already unusable (%s)", partner_id, exc.code)
+            await conn.execute(
+                """
+                UPDATE qbo_connections SET access_token_enc = NULL, refresh_token_enc = NULL, token_key_id = NULL,
+                    access_expires_at = NULL, state = 'disconnected', disconnected_at = now(),
+                    token_version = token_version + 1, updated_at = now()
+                WHERE partner_id = $1
+                """,
+                partner_id,
+            )
+        log.info("disconnected QBO for partner %s realm %s", partner_id, row["realm_id"])
+
+    async def rewrap(self, partner_id: str) -> bool:
+        """Re-encrypt a connection's tokens with the current key (key rotation). True if anything changed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT access_token_enc, refresh_token_enc FROM qbo_connections WHERE partner_id = $1 FOR UPDATE",
+                partner_id,
+            )
+            if row is None or row["refresh_token_enc"] is None:
+                return False
+            blobs = {k: bytes(row[f"{k}_token_enc"]) for k in ("access", "refresh") if row[f"{k}_token_enc"]}
+            if not any(self._cipher.needs_rewrap(b) for b in blobs.values()):
+                return False
+            new = {k: self._enc(partner_id, k, self._dec(partner_id, k, b)) for k, b in blobs.items()}
+            await conn.execute(
+                "UPDATE qbo_connections SET access_token_enc = $2, refresh_token_enc = $3, token_key_id = $4 "
+                "WHERE partner_id = $1",
+                partner_id,
+                new.get("access"),
+                new["refresh"],
+                self._cipher.current_kid,
+            )
+            return True
