@@ -1,0 +1,88 @@
+"""Deposit body and decision (PRODUCT.md §4; qbo-reference §5.4, §6)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rules.deposits import (
+    DepositAction,
+    DepositError,
+    DepositPayment,
+    PayoutFacts,
+    build_deposit,
+    decide_deposit,
+    deposit_memo,
+    deposit_request_id,
+)
+from rules.preferences import Preferences
+
+D = Decimal
+PAYOUT = PayoutFacts(id="po-7", gross_amount=D("262.00"), fee_amount=D("62.50"), net_amount=D("199.50"))
+PAYS = [DepositPayment(payment_id="p1", amount=D("200.00"), qbo_payment_id="98"),
+        DepositPayment(payment_id="p2", amount=D("62.00"), qbo_payment_id="120")]
+ON = Preferences(create_deposits=True, deposit_account_id="35", fee_account_id="60")
+
+
+def test_deposit_body_linked_lines_fee_line_and_memo() -> None:
+    plan = build_deposit(PAYOUT, PAYS, "35", "60")
+    body = plan.body
+    assert plan.total_amt == D("199.50") == PAYOUT.net_amount
+    assert body["DepositToAccountRef"] == {"value": "35"}
+    assert "po-7" in body["PrivateNote"] and body["PrivateNote"] == deposit_memo("po-7")
+    linked, fee = body["Line"][:2], body["Line"][2]
+    assert linked[0] == {"Amount": D("200.00"), "LinkedTxn": [{"TxnId": "98", "TxnType": "Payment", "TxnLineId": "0"}]}
+    assert all("DetailType" not in line and "AccountRef" not in line for line in linked)
+    assert fee == {"Amount": D("-62.50"), "DetailType": "DepositLineDetail",
+                   "DepositLineDetail": {"AccountRef": {"value": "60"}}}
+    assert sum(line["Amount"] for line in body["Line"]) == D("199.50")
+
+
+def test_no_fee_means_no_fee_line_and_no_fee_account_needed() -> None:
+    payout = PayoutFacts(id="po-8", gross_amount=D("262.00"), fee_amount=D("0"), net_amount=D("262.00"))
+    plan = build_deposit(payout, PAYS, "35", None)
+    assert len(plan.body["Line"]) == 2 and plan.total_amt == D("262.00")
+
+
+@pytest.mark.parametrize(("payments", "fee_account", "match"), [
+    ([PAYS[0]], "60", "add up to 200.00"),
+    ([PAYS[0], PAYS[0]], "60", "twice"),
+    ([PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"))], "60", "not yet posted"),
+    (PAYS, None, "no fee account"),
+    ([], "60", "no payments"),
+])
+def test_deposit_that_cannot_match_is_refused(payments: list[DepositPayment], fee_account: str | None,
+                                              match: str) -> None:
+    with pytest.raises(DepositError, match=match):
+        build_deposit(PAYOUT, payments, "35", fee_account)
+
+
+def test_negative_net_is_refused() -> None:
+    payout = PayoutFacts(id="po-9", gross_amount=D("10.00"), fee_amount=D("12.00"), net_amount=D("-2.00"))
+    with pytest.raises(DepositError, match="negative"):
+        build_deposit(payout, [DepositPayment(payment_id="p", amount=D("10.00"), qbo_payment_id="1")], "35", "60")
+
+
+def test_payout_net_must_be_gross_minus_fee() -> None:
+    with pytest.raises(ValueError, match="net"):
+        PayoutFacts(id="x", gross_amount=D("10.00"), fee_amount=D("1.00"), net_amount=D("9.01"))
+
+
+@pytest.mark.parametrize(("prefs", "payments", "kw", "action"), [
+    (Preferences(), PAYS, {}, DepositAction.NOT_SYNCED),
+    (ON, PAYS, {"existing_qbo_deposit_id": "121"}, DepositAction.ALREADY_DEPOSITED),
+    (ON, [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="pending")], {}, DepositAction.WAIT),
+    (ON, [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="needs_attention")], {},
+     DepositAction.NEEDS_ATTENTION),
+    (Preferences(create_deposits=True, deposit_account_id="35"), PAYS, {}, DepositAction.CREATE_FEE_ACCOUNT),
+    (ON, PAYS, {}, DepositAction.CREATE),
+    (ON, [PAYS[0]], {}, DepositAction.NEEDS_ATTENTION),
+])
+def test_decide_deposit(prefs: Preferences, payments: list[DepositPayment], kw: dict[str, str],
+                        action: DepositAction) -> None:
+    assert decide_deposit(PAYOUT, payments, prefs, **kw).action == action
+
+
+def test_deposit_request_id_stable() -> None:
+    assert deposit_request_id("po-7") == deposit_request_id("po-7") != deposit_request_id("po-8")
