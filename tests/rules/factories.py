@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from rules.facts import (
@@ -70,3 +72,13 @@ CHART = [
     account("79", "Services", "Income", "ServiceFeeIncome"),
     account("84", "Accounts Receivable (A/R)", "Accounts Receivable", "AccountsReceivable"),
 ]
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "qbo-fixtures"
+if not FIXTURES.exists():
+    FIXTURES = Path("/work/shared/qbo-fixtures")
+
+
+def load_fixture(name: str) -> Any:
+    """A real QBO payload from ../shared/qbo-fixtures, with amounts parsed as Decimal (never float)."""
+    return json.loads((FIXTURES / name).read_text(), parse_float=Decimal)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from rules.faults import FaultAction, classify_fault
 from rules.facts import InvoiceStatus
+from rules.faults import FaultAction, classify_fault
 from rules.posting import (
     PAYMENT_REF_NUM_MAX,
     PostingAction,

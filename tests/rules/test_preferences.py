@@ -6,7 +6,7 @@ import pytest
 
 from rules.facts import parse_account
 from rules.preferences import Preferences, default_preferences, fee_account_body, validate_preferences
-from tests.rules.factories import CHART, account
+from tests.rules.factories import CHART, account, load_fixture
 
 
 def test_defaults_use_undeposited_funds_and_existing_fee_account() -> None:
@@ -63,11 +63,7 @@ def test_preferences_model_normalises_and_forbids_unknown_fields() -> None:
 
 
 def test_chart_from_fixtures_validates() -> None:
-    import json
-    from pathlib import Path
-
-    fx = Path("/work/shared/qbo-fixtures")
-    uf = parse_account(json.loads((fx / "airbyte_record_account_undeposited_funds.json").read_text())["data"])
-    bank = parse_account(json.loads((fx / "airbyte_record_account_checking_bank.json").read_text())["data"])
+    uf = parse_account(load_fixture("airbyte_record_account_undeposited_funds.json")["data"])
+    bank = parse_account(load_fixture("airbyte_record_account_checking_bank.json")["data"])
     assert default_preferences([uf, bank]).payment_account_id == uf.qbo_id
     assert validate_preferences(Preferences(create_deposits=True, deposit_account_id=bank.qbo_id), [uf, bank]) == []
