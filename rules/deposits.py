@@ -85,24 +85,7 @@ def build_deposit(
     duplicate, Σ payments ≠ gross, a fee without a fee account, or a negative net (QBO cannot record a
     negative deposit; qbo-reference §6 step 3 needs a person).
     """
-    if not deposit_account_id:
-        raise DepositError("no deposit account: set deposit_account_id in the preferences")
-    if not payments:
-        raise DepositError(f"payout {payout.id} has no payments")
-    missing = [p.payment_id for p in payments if not p.qbo_payment_id]
-    if missing:
-        raise DepositError(f"payments not yet posted to QBO: {', '.join(missing)}")
-    qbo_ids = [p.qbo_payment_id for p in payments]
-    if len(set(qbo_ids)) != len(qbo_ids) or len({p.payment_id for p in payments}) != len(payments):
-        raise DepositError(f"payout {payout.id} lists a payment twice")
-    gross = sum((p.amount for p in payments), ZERO)
-    if gross != payout.gross_amount:
-        raise DepositError(f"payments add up to {gross}, payout {payout.id} gross is {payout.gross_amount}")
-    if payout.net_amount < 0:
-        raise DepositError(f"net payout {payout.net_amount} is negative; QBO cannot record a negative deposit")
-    if payout.fee_amount > 0 and not fee_account_id:
-        raise DepositError("fees to record but no fee account: create or choose fee_account_id")
-
+    _check_inputs(payout, payments, deposit_account_id, fee_account_id)
     lines: list[dict[str, Any]] = [
         {"Amount": p.amount, "LinkedTxn": [{"TxnId": p.qbo_payment_id, "TxnType": "Payment", "TxnLineId": "0"}]}
         for p in payments
@@ -126,6 +109,29 @@ def build_deposit(
     if txn_date is not None:
         body["TxnDate"] = txn_date.isoformat()
     return DepositPlan(body=body, total_amt=total)
+
+
+def _check_inputs(
+    payout: PayoutFacts, payments: Sequence[DepositPayment], deposit_account_id: str, fee_account_id: str | None
+) -> None:
+    """Everything that would make the Deposit differ from the payout, refused before a body exists."""
+    if not deposit_account_id:
+        raise DepositError("no deposit account: set deposit_account_id in the preferences")
+    if not payments:
+        raise DepositError(f"payout {payout.id} has no payments")
+    missing = [p.payment_id for p in payments if not p.qbo_payment_id]
+    if missing:
+        raise DepositError(f"payments not yet posted to QBO: {', '.join(missing)}")
+    qbo_ids = [p.qbo_payment_id for p in payments]
+    if len(set(qbo_ids)) != len(qbo_ids) or len({p.payment_id for p in payments}) != len(payments):
+        raise DepositError(f"payout {payout.id} lists a payment twice")
+    gross = sum((p.amount for p in payments), ZERO)
+    if gross != payout.gross_amount:
+        raise DepositError(f"payments add up to {gross}, payout {payout.id} gross is {payout.gross_amount}")
+    if payout.net_amount < 0:
+        raise DepositError(f"net payout {payout.net_amount} is negative; QBO cannot record a negative deposit")
+    if payout.fee_amount > 0 and not fee_account_id:
+        raise DepositError("fees to record but no fee account: create or choose fee_account_id")
 
 
 class DepositAction(StrEnum):
