@@ -1,0 +1,77 @@
+"""Start, signal, update and query a partner's workflow. Used by the CLI, the API and the tests."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from rules.preferences import Preferences
+from settings import TASK_QUEUE
+from workflows import search_attributes as sa
+from workflows.models import DisconnectRequest, IntegrationState, PartnerStatus, PartnerWorkflowInput
+from workflows.partner import PartnerIntegrationWorkflow
+
+
+def workflow_id(partner_id: str) -> str:
+    return f"qbo-partner-{partner_id}"
+
+
+def handle_for(client: Client, partner_id: str) -> WorkflowHandle:
+    return client.get_workflow_handle_for(PartnerIntegrationWorkflow.run, workflow_id(partner_id))
+
+
+async def start_or_reconnect(client: Client, partner_id: str, realm_id: str, *, sync_interval_seconds: int,
+                             task_queue: str = TASK_QUEUE) -> str:
+    """After an OAuth callback: signal `reconnected` to a running workflow, or start a new one.
+
+    A disconnected partner's workflow has completed; connecting again starts a new run under the same id
+    (reuse allowed on purpose), while a running one is never duplicated (conflict policy USE_EXISTING)."""
+    handle = handle_for(client, partner_id)
+    try:
+        description = await handle.describe()
+        if description.status is not None and description.status.name == "RUNNING":
+            await handle.signal(PartnerIntegrationWorkflow.reconnected)
+            return "signalled"
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    await client.start_workflow(
+        PartnerIntegrationWorkflow.run,
+        PartnerWorkflowInput(partner_id=partner_id, realm_id=realm_id, sync_interval_seconds=sync_interval_seconds),
+        id=workflow_id(partner_id), task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.PARTNER_ID, partner_id),
+            SearchAttributePair(sa.REALM_ID, realm_id),
+            SearchAttributePair(sa.INTEGRATION_STATE, IntegrationState.ONBOARDING.value),
+        ]),
+        static_summary=f"QBO integration for partner {partner_id} (realm {realm_id})",
+        static_details="Onboarding, then a sync cycle every interval, on sync_now and after reconnect. "
+                       "Query `status` for progress; messages: update_preferences, disconnect, sync_now, reconnected.",
+    )
+    return "started"
+
+
+async def status(client: Client, partner_id: str) -> PartnerStatus:
+    return await handle_for(client, partner_id).query(PartnerIntegrationWorkflow.status)
+
+
+async def sync_now(client: Client, partner_id: str) -> None:
+    await handle_for(client, partner_id).signal(PartnerIntegrationWorkflow.sync_now)
+
+
+async def update_preferences(client: Client, partner_id: str, preferences: Preferences) -> Preferences:
+    return await handle_for(client, partner_id).execute_update(PartnerIntegrationWorkflow.update_preferences,
+                                                                preferences)
+
+
+async def disconnect(client: Client, partner_id: str, reason: str = "requested from the dashboard") -> PartnerStatus:
+    return await handle_for(client, partner_id).execute_update(PartnerIntegrationWorkflow.disconnect,
+                                                                DisconnectRequest(reason=reason))

@@ -1,0 +1,93 @@
+"""Scenario runs of PartnerIntegrationWorkflow whose histories are kept in `tests/histories/` for the
+offline replay test. Regenerate deliberately (after a change that is meant to change commands, behind
+`workflow.patched`) with:
+
+    .venv/bin/python -m tests.workflows.record_histories
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from temporalio.client import Client, WorkflowHandle
+
+from rules.preferences import Preferences
+from starter import partners
+from tests.helpers import eventually
+from tests.workflows.stubs import StubActivities
+from workflows.models import IntegrationState
+from workflows.partner import PartnerIntegrationWorkflow
+
+Scenario = Callable[[Client, str, StubActivities, str], Awaitable[WorkflowHandle]]
+
+
+async def _start(client: Client, task_queue: str, interval: int = 3600) -> tuple[str, WorkflowHandle]:
+    pid = f"replay-{uuid.uuid4().hex[:8]}"
+    await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=interval, task_queue=task_queue)
+    handle = partners.handle_for(client, pid)
+    await eventually(lambda: _synced(handle), what="onboarding and first cycle")
+    return pid, handle
+
+
+async def _synced(handle: WorkflowHandle) -> bool:
+    return (await handle.query(PartnerIntegrationWorkflow.status)).last_sync_at is not None
+
+
+async def onboarding_and_cycles(client, task_queue, stubs, _):
+    pid, handle = await _start(client, task_queue)
+    for _ in range(3):
+        before = stubs.calls["fetch_changes"]
+        await partners.sync_now(client, pid)
+        await eventually(lambda b=before: _gt(stubs.calls["fetch_changes"], b), what="a cycle")
+    await partners.disconnect(client, pid)
+    return handle
+
+
+async def preferences_change(client, task_queue, stubs, _):
+    pid, handle = await _start(client, task_queue)
+    await partners.update_preferences(client, pid, Preferences(
+        payment_account_id="4", create_deposits=True, deposit_account_id="35", fee_account_id="90"))
+    await handle.signal(PartnerIntegrationWorkflow.set_preferences, Preferences(payment_account_id="nope"))
+    await partners.disconnect(client, pid)
+    return handle
+
+
+async def reconnect(client, task_queue, stubs, _):
+    pid, handle = await _start(client, task_queue)
+    stubs.auth_broken, stubs.pending_payments = True, 2
+    await partners.sync_now(client, pid)
+    await eventually(lambda: _state(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    stubs.auth_broken = False
+    await handle.signal(PartnerIntegrationWorkflow.reconnected)
+    await eventually(lambda: _gt(stubs.calls["post_payments"], 0), what="postings replayed")
+    await partners.disconnect(client, pid)
+    return handle
+
+
+async def continue_as_new(client, task_queue, stubs, _):
+    """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
+    pid, handle = await _start(client, task_queue, interval=1)
+    first_run = (await handle.describe()).run_id
+    await eventually(lambda: _new_run(handle, first_run), timeout=120, what="continue-as-new")
+    return client.get_workflow_handle(handle.id, run_id=first_run)
+
+
+async def _new_run(handle, first_run):
+    return (await handle.describe()).run_id != first_run
+
+
+async def _state(handle, state):
+    return (await handle.query(PartnerIntegrationWorkflow.status)).state is state
+
+
+async def _gt(value, than):
+    return value > than
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "onboarding_and_cycles": onboarding_and_cycles,
+    "preferences_change": preferences_change,
+    "reconnect": reconnect,
+    "continue_as_new": continue_as_new,
+}

@@ -1,0 +1,129 @@
+"""Test doubles for the workflow's activities (same names, no QBO, no SQL) so workflow logic can be
+tested on the real Temporal server in isolation. The real activities are tested in their own suites."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from rules.facts import AccountFacts
+from rules.preferences import Preferences
+from workflows.models import (
+    AccountsResult,
+    ApplyInput,
+    ApplySummary,
+    BackfillChunk,
+    BackfillInput,
+    CompanyResult,
+    ConnectionStateInput,
+    DepositSummary,
+    FetchResult,
+    FinishSyncRun,
+    PartnerRef,
+    PostingInput,
+    PostingSummary,
+    PreferencesInput,
+    SyncRunStart,
+)
+
+ACCOUNTS = [
+    AccountFacts(qbo_id="4", name="Undeposited Funds", account_type="Other Current Asset",
+                 account_subtype="UndepositedFunds", active=True),
+    AccountFacts(qbo_id="35", name="Checking", account_type="Bank", account_subtype="Checking", active=True),
+    AccountFacts(qbo_id="36", name="Savings", account_type="Bank", account_subtype="Savings", active=True),
+    AccountFacts(qbo_id="90", name="Alternative Payments Fees", account_type="Expense",
+                 account_subtype="BankCharges", active=True),
+    AccountFacts(qbo_id="91", name="Old Bank", account_type="Bank", account_subtype="Checking", active=False),
+]
+
+
+class StubActivities:
+    """Counts calls; `auth_broken` makes every QBO-touching call fail like a revoked refresh token."""
+
+    def __init__(self, backfill_pages: int = 2, pending_payments: int = 0):
+        self.calls: Counter[str] = Counter()
+        self.auth_broken = False
+        self.backfill_pages = backfill_pages
+        self.pending_payments = pending_payments
+        self.pages: Counter[str] = Counter()
+        self.states: list[str] = []
+        self.revoked: list[str] = []
+        self.saved_preferences: list[Preferences] = []
+
+    def _qbo(self, name: str) -> None:
+        self.calls[name] += 1
+        if self.auth_broken:
+            raise ApplicationError("refresh token invalid (invalid_grant)", type="QboAuthError", non_retryable=True)
+
+    @activity.defn(name="verify_company")
+    async def verify_company(self, ref: PartnerRef) -> CompanyResult:
+        self._qbo("verify_company")
+        return CompanyResult(company_name="Stub Co", realm_id="1")
+
+    @activity.defn(name="load_accounts")
+    async def load_accounts(self, ref: PartnerRef) -> AccountsResult:
+        self._qbo("load_accounts")
+        return AccountsResult(accounts=ACCOUNTS)
+
+    @activity.defn(name="apply_default_preferences")
+    async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
+        self._qbo("apply_default_preferences")
+        return Preferences(payment_account_id="4", fee_account_id="90")
+
+    @activity.defn(name="save_preferences")
+    async def save_preferences(self, input: PreferencesInput) -> Preferences:
+        self.calls["save_preferences"] += 1
+        self.saved_preferences.append(input.preferences)
+        return input.preferences
+
+    @activity.defn(name="set_connection_state")
+    async def set_connection_state(self, input: ConnectionStateInput) -> None:
+        self.calls["set_connection_state"] += 1
+        self.states.append(input.state.value)
+
+    @activity.defn(name="revoke_connection")
+    async def revoke_connection(self, ref: PartnerRef) -> None:
+        self.calls["revoke_connection"] += 1
+        self.revoked.append(ref.partner_id)
+
+    @activity.defn(name="backfill_chunk")
+    async def backfill_chunk(self, input: BackfillInput) -> BackfillChunk:
+        self._qbo("backfill_chunk")
+        self.pages[input.entity] += 1
+        page = self.pages[input.entity]
+        return BackfillChunk(entity=input.entity, staged=1000, fetched_total=1000 * page,
+                             total=1000 * self.backfill_pages, finished=page >= self.backfill_pages)
+
+    @activity.defn(name="fetch_changes")
+    async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
+        self._qbo("fetch_changes")
+        return FetchResult(sync_run_id=self.calls["fetch_changes"], staged=0, pending_payments=self.pending_payments,
+                           cursor=datetime(2026, 1, 1, tzinfo=UTC))
+
+    @activity.defn(name="apply_staged")
+    async def apply_staged(self, input: ApplyInput) -> ApplySummary:
+        self.calls["apply_staged"] += 1
+        return ApplySummary(created=1000)
+
+    @activity.defn(name="finish_sync_run")
+    async def finish_sync_run(self, input: FinishSyncRun) -> None:
+        self.calls["finish_sync_run"] += 1
+
+    @activity.defn(name="post_payments")
+    async def post_payments(self, input: PostingInput) -> PostingSummary:
+        self._qbo("post_payments")
+        posted, self.pending_payments = self.pending_payments, 0
+        return PostingSummary(posted=posted)
+
+    @activity.defn(name="create_deposits")
+    async def create_deposits(self, input: PostingInput) -> DepositSummary:
+        self._qbo("create_deposits")
+        return DepositSummary()
+
+    def all(self) -> list:
+        return [self.verify_company, self.load_accounts, self.apply_default_preferences, self.save_preferences,
+                self.set_connection_state, self.revoke_connection, self.backfill_chunk, self.fetch_changes,
+                self.apply_staged, self.finish_sync_run, self.post_payments, self.create_deposits]

@@ -1,0 +1,139 @@
+"""PartnerIntegrationWorkflow on the real Temporal dev server, with test-double activities.
+
+What is checked is the workflow's own logic: onboarding order, the sync loop and its wake-ups, each
+message, needs_reconnect without busy retries, and continue-as-new with state carried over."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from rules.preferences import Preferences
+from starter import partners
+from tests.helpers import eventually
+from tests.workflows.stubs import StubActivities
+from workflows.models import IntegrationState
+from workflows.partner import PartnerIntegrationWorkflow
+
+
+@pytest.fixture
+def stubs() -> StubActivities:
+    return StubActivities()
+
+
+@pytest.fixture
+async def running(temporal_env, task_queue, stubs):
+    """A worker with the stubs, and a started partner workflow with a long interval (no timer noise)."""
+    client = temporal_env.client
+    pid = f"p{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow], activities=stubs.all()):
+        await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
+        handle = partners.handle_for(client, pid)
+        await eventually(lambda: _state_is(handle, IntegrationState.ACTIVE), what="onboarding to finish")
+        await eventually(lambda: _synced(handle), what="first cycle")
+        yield client, pid, handle
+
+
+async def _status(handle):
+    return await handle.query(PartnerIntegrationWorkflow.status)
+
+
+async def _state_is(handle, state):
+    return (await _status(handle)).state is state
+
+
+async def _synced(handle):
+    return (await _status(handle)).last_sync_at is not None
+
+
+async def test_onboarding_backfills_then_runs_the_first_cycle(running, stubs):
+    client, pid, handle = running
+    status = await _status(handle)
+    assert status.company_name == "Stub Co"
+    assert status.backfill.done == status.backfill.total == 4000
+    assert status.preferences == Preferences(payment_account_id="4", fee_account_id="90")
+    assert stubs.calls["backfill_chunk"] == 4 and stubs.calls["apply_staged"] == 4
+    assert stubs.calls["fetch_changes"] == 1
+    assert stubs.states == ["active"]
+
+
+async def test_sync_now_wakes_the_loop_at_once(running, stubs):
+    client, pid, handle = running
+    before = stubs.calls["fetch_changes"]
+    await partners.sync_now(client, pid)
+    await eventually(lambda: _async(stubs.calls["fetch_changes"] > before), what="a cycle after sync_now")
+
+
+async def test_rejected_preferences_update_leaves_no_trace_in_history(running, stubs):
+    client, pid, handle = running
+    bad = Preferences(payment_account_id="4", create_deposits=True, deposit_account_id=None, fee_account_id="90")
+    with pytest.raises(WorkflowUpdateFailedError) as raised:
+        await partners.update_preferences(client, pid, bad)
+    assert "deposit" in str(raised.value.cause).lower()
+    inactive = Preferences(payment_account_id="4", create_deposits=True, deposit_account_id="91", fee_account_id="90")
+    with pytest.raises(WorkflowUpdateFailedError):
+        await partners.update_preferences(client, pid, inactive)
+    history = await handle.fetch_history()
+    kinds = {e.event_type for e in history.events}
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED not in kinds
+    assert stubs.saved_preferences == []
+    assert (await _status(handle)).preferences == Preferences(payment_account_id="4", fee_account_id="90")
+
+
+async def test_accepted_preferences_update_returns_what_was_applied(running, stubs):
+    client, pid, handle = running
+    good = Preferences(payment_account_id="4", create_deposits=True, deposit_account_id="35", fee_account_id="90")
+    applied = await partners.update_preferences(client, pid, good)
+    assert applied == good
+    assert (await _status(handle)).preferences == good
+
+
+async def test_preferences_signal_shares_the_checks_and_records_a_rejection(running, stubs):
+    client, pid, handle = running
+    bad = Preferences(payment_account_id="nope", fee_account_id="90")
+    await handle.signal(PartnerIntegrationWorkflow.set_preferences, bad)
+    status = await eventually(lambda: _last_error_mentions(handle, "preferences rejected"), what="rejection")
+    assert status.preferences.payment_account_id == "4"
+    assert stubs.saved_preferences == []
+
+
+async def test_disconnect_revokes_and_completes(running, stubs):
+    client, pid, handle = running
+    result = await partners.disconnect(client, pid)
+    assert result.state is IntegrationState.DISCONNECTED
+    final = await handle.result()
+    assert final.state is IntegrationState.DISCONNECTED
+    assert stubs.revoked == [pid]
+
+
+async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(running, stubs):
+    client, pid, handle = running
+    stubs.auth_broken = True
+    stubs.pending_payments = 3
+    await partners.sync_now(client, pid)
+    await eventually(lambda: _state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    attempts = stubs.calls["fetch_changes"]
+    await partners.sync_now(client, pid)  # ignored while waiting: no busy loop against QBO
+    await partners.sync_now(client, pid)
+    history = await handle.fetch_history()
+    assert stubs.calls["fetch_changes"] == attempts
+    assert history.events[-1].event_type is not EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    stubs.auth_broken = False
+    await handle.signal(PartnerIntegrationWorkflow.reconnected)
+    await eventually(lambda: _async(stubs.calls["post_payments"] == 1), what="pending postings replayed")
+    status = await _status(handle)
+    assert status.state is IntegrationState.ACTIVE and status.pending_postings == 0
+    assert stubs.states[-2:] == ["needs_reconnect", "active"]
+
+
+async def _last_error_mentions(handle, text):
+    status = await _status(handle)
+    return status if status.last_error and text in status.last_error else None
+
+
+async def _async(value):
+    return value

@@ -1,0 +1,44 @@
+"""Timeouts and retry policies per kind of activity, matched to the QBO client's exceptions.
+
+Auth failures are not retried: the workflow moves to `needs_reconnect` and waits for a signal instead of
+spinning. Validation and not-found faults won't succeed on retry either. Throttling and server errors
+back off (the client sets `next_retry_delay` on 429, qbo-reference §9). Every QBO step has a deadline
+(`schedule_to_close`), so a step that keeps failing ends the cycle with `last_error` and the next cycle
+tries again, instead of blocking the partner forever.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+AUTH_ERROR_TYPES = ["QboAuthError"]
+NON_RETRYABLE = [*AUTH_ERROR_TYPES, "QboValidationError", "QboNotFound", "BadInput"]
+
+QBO = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    schedule_to_close_timeout=timedelta(minutes=20),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
+)
+LONG_QBO = dict(  # pages through QBO: heartbeats, so a dead worker is noticed in a minute, not at the deadline
+    start_to_close_timeout=timedelta(minutes=15),
+    schedule_to_close_timeout=timedelta(minutes=60),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
+)
+DB_ONLY = dict(
+    start_to_close_timeout=timedelta(minutes=5),
+    schedule_to_close_timeout=timedelta(minutes=30),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                             non_retryable_error_types=["BadInput"]),
+)
+
+
+def is_auth_failure(err: ActivityError) -> bool:
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type in AUTH_ERROR_TYPES
