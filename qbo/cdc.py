@@ -37,7 +37,7 @@ def _overflow_fault(exc: QboValidationError) -> bool:
     """A fault that means "too many changed objects" rather than a bad request (the emulator's `fault` mode;
     real QBO's answer is unknown, §14). Recognised by wording, since no code is documented."""
     text = f"{exc.message} {exc.detail or ''}".lower()
-    return any(word in text for word in ("1000", "too many", "exceed", "maximum", "limit"))
+    return any(word in text for word in ("1000", "more than", "too many", "exceed", "maximum", "limit"))
 
 
 class _Collector:
@@ -68,7 +68,7 @@ async def _ask(company: QboCompany, entities: list[str], since: datetime, result
     if result.server_time is None:
         result.server_time = server_time(resp.data)
     found = cdc_entities(resp.data, resp.intuit_tid)
-    return found, sum(len(v) for v in found.values()) >= CDC_CAP
+    return found, sum(len(v) for v in found.values()) >= company.cdc_cap
 
 
 def check_window(changed_since: datetime, now: datetime | None = None) -> None:

@@ -71,6 +71,7 @@ class QboApi:
         limits: Limits | None = None,
         transport: Any = None,
         refresh_margin: Any = None,
+        cdc_cap: int = cdc_mod.CDC_CAP,
     ) -> None:
         hosts = settings.qbo_hosts
         self.cipher = TokenCipher(settings.token_encryption_key)
@@ -93,6 +94,7 @@ class QboApi:
         kw = {"refresh_margin": refresh_margin} if refresh_margin is not None else {}
         self.tokens = TokenStore(pool, self.cipher, self.oauth, **kw)
         self.pool = pool
+        self.cdc_cap = cdc_cap  # QBO's 1000 (§4); smaller only to test against an emulator set the same way
 
     def __repr__(self) -> str:
         return f"QboApi({self.http.api_base!r})"
@@ -111,6 +113,7 @@ class QboCompany:
         self._api = api
         self.partner_id = partner_id
         self.realm_id: str | None = None
+        self.cdc_cap = api.cdc_cap
 
     def __repr__(self) -> str:
         return f"QboCompany(partner_id={self.partner_id!r}, realm_id={self.realm_id!r})"
