@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -54,7 +54,7 @@ class TokenService:
         return self.emu.store
 
     def issue(self, realm: str, client_id: str, scope: str, *, grant_id: str | None = None,
-              hard_expires_ms: int | None = None, include_hard: bool = False) -> dict:
+              hard_expires_ms: int | None = None, include_hard: bool = False, id_token: bool = False) -> dict:
         """A token response shaped like fx:oauth_token_response (+ fx:..._with_hard_expiry on request)."""
         cfg = self.emu.cfg(realm)
         now = CLOCK.now_ms()
@@ -76,7 +76,7 @@ class TokenService:
                       "x_refresh_token_expires_in": max(0, (refresh_exp - now) // 1000)}
         if include_hard:
             body["x_refresh_token_hard_expires_in"] = max(0, (hard - now) // 1000)
-        if "openid" in scope.split():
+        if id_token and "openid" in scope.split():  # OpenID: at code exchange only
             body["id_token"] = self._id_token(realm, client_id, now)
         return body
 
@@ -142,6 +142,11 @@ class TokenService:
         return None
 
 
+async def read_form(request: Request) -> dict[str, str]:
+    """application/x-www-form-urlencoded body (parsed here: python-multipart is not a dependency)."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+
+
 def client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str] | None:
     """client_secret_basic, or client_secret_post (both in the discovery document)."""
     header = request.headers.get("authorization", "")
@@ -198,7 +203,7 @@ async def authorize(request: Request) -> Response:
 @router.post("/oauth2/v1/tokens/bearer")
 async def token(request: Request) -> Response:
     emu = _emu(request)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await read_form(request)
     if not _client_ok(emu, client_credentials(request, form)):
         return JSONResponse({"error": "invalid_client"}, status_code=401)
     include_hard = request.headers.get(HARD_EXPIRY_HEADER, "").lower() == "true"
@@ -210,7 +215,8 @@ async def token(request: Request) -> Response:
                 or (form.get("redirect_uri") and form["redirect_uri"] != row[1])):
             return invalid_grant()
         emu.store.execute("UPDATE auth_codes SET used = 1 WHERE code = ?", (form["code"],))
-        return JSONResponse(emu.tokens.issue(row[0], emu.client_id, row[2] or "", include_hard=include_hard))
+        return JSONResponse(emu.tokens.issue(row[0], emu.client_id, row[2] or "", include_hard=include_hard,
+                                             id_token=True))
     if grant_type == "refresh_token":
         body = emu.tokens.refresh(form.get("refresh_token", ""), emu.client_id, include_hard)
         return JSONResponse(body) if body else invalid_grant()
@@ -229,7 +235,7 @@ async def revoke(request: Request) -> Response:
         except (ValueError, AttributeError):
             token_value = ""
     else:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await read_form(request)
         token_value = form.get("token", "")
     if not _client_ok(emu, client_credentials(request, form)):
         return JSONResponse({"error": "invalid_client"}, status_code=401)

@@ -124,9 +124,10 @@ class EntityType:
 _VOLATILE = ("SyncToken", "MetaData", "sparse")
 
 
-def same_content(a: dict, b: dict) -> bool:
-    strip = lambda d: {k: v for k, v in d.items() if k not in _VOLATILE}  # noqa: E731
-    return dumps(strip(a)) == dumps(strip(b))
+def same_content(etype: EntityType, a: dict, b: dict) -> bool:
+    def canonical(d: dict) -> str:
+        return dumps(etype.ordered({k: v for k, v in d.items() if k not in _VOLATILE}))
+    return canonical(a) == canonical(b)
 
 
 def check_sync_token(entity: str, old: dict, body: dict) -> None:
@@ -156,7 +157,7 @@ def save(ctx: Ctx, etype: EntityType, doc: dict, old: dict | None, *, operation:
         doc["Id"] = old["Id"]
         doc["SyncToken"] = old["SyncToken"]
         doc["MetaData"] = dict(old["MetaData"])
-        if same_content(doc, old):
+        if same_content(etype, doc, old):
             return old
         row = ctx.store.get(ctx.realm, etype.name, int(old["Id"]))
         created_ms = row[1] if row else ctx.now_ms
