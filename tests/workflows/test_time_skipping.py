@@ -1,0 +1,79 @@
+"""Long stretches of time on the time-skipping server: 30 days of 5-minute cycles, and a partner waiting
+in needs_reconnect for weeks without a single activity attempt."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.worker import Worker
+
+from starter import partners
+from tests.helpers import eventually
+from tests.workflows.stubs import StubActivities
+from workflows.models import IntegrationState
+from workflows.partner import PartnerIntegrationWorkflow
+
+SUGGEST_CONTINUE_AS_NEW_AT = 4096
+
+
+async def _run_lengths(client, workflow_id: str) -> list[int]:
+    """History length of every run of the chain, newest first, following continued-from links."""
+    lengths, run_id = [], None
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history() if run_id else \
+            await handle.fetch_history()
+        lengths.append(len(history.events))
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
+        if not run_id:
+            return lengths
+
+
+async def test_thirty_days_of_five_minute_cycles(ts_env, task_queue):
+    stubs = StubActivities()
+    pid = f"ts{uuid.uuid4().hex[:8]}"
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow],
+                      activities=stubs.all()):
+        await partners.start_or_reconnect(ts_env.client, pid, "1", sync_interval_seconds=300, task_queue=task_queue)
+        for _ in range(30):  # one long sleep call trips an HTTP/2 timeout; a day at a time is fine
+            await ts_env.sleep(timedelta(days=1))
+        handle = partners.handle_for(ts_env.client, pid)
+        status = await handle.query(PartnerIntegrationWorkflow.status)
+    cycles = 30 * 24 * 12
+    assert cycles - 5 <= stubs.calls["fetch_changes"] <= cycles + 5
+    assert status.state is IntegrationState.ACTIVE and status.backfill.done == 4000  # carried across runs
+    lengths = await _run_lengths(ts_env.client, partners.workflow_id(pid))
+    assert len(lengths) > 1, "never continued as new"
+    assert max(lengths) < SUGGEST_CONTINUE_AS_NEW_AT
+
+
+async def test_needs_reconnect_waits_weeks_without_activity_attempts(ts_env, task_queue):
+    stubs = StubActivities()
+    pid = f"ts{uuid.uuid4().hex[:8]}"
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow],
+                      activities=stubs.all()):
+        await partners.start_or_reconnect(ts_env.client, pid, "1", sync_interval_seconds=300, task_queue=task_queue)
+        handle = partners.handle_for(ts_env.client, pid)
+        await ts_env.sleep(timedelta(minutes=1))
+        stubs.auth_broken = True
+        await ts_env.sleep(timedelta(minutes=10))
+        status = await handle.query(PartnerIntegrationWorkflow.status)
+        assert status.state is IntegrationState.NEEDS_RECONNECT
+        attempts = sum(stubs.calls.values())
+        before = len((await handle.fetch_history()).events)
+        for _ in range(21):
+            await ts_env.sleep(timedelta(days=1))
+        assert sum(stubs.calls.values()) == attempts
+        history = await handle.fetch_history()
+        assert len(history.events) == before
+        assert not any(e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in history.events[before:])
+        stubs.auth_broken = False
+        await handle.signal(PartnerIntegrationWorkflow.reconnected)
+        await eventually(lambda: _active(handle), what="active again after reconnect")
+
+
+async def _active(handle):
+    return (await handle.query(PartnerIntegrationWorkflow.status)).state is IntegrationState.ACTIVE
