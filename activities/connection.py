@@ -1,11 +1,20 @@
 """Activities about the partner's QBO connection: verify the company, load accounts, preferences,
-connection state and disconnect. Tokens are loaded here by partner id and never leave this process."""
+connection state and disconnect. Tokens are loaded inside the QBO client by partner id and never leave
+this process: inputs and results carry ids and small facts only."""
 
 from __future__ import annotations
 
+import logging
+import uuid
+
+import asyncpg
 from temporalio import activity
 
-from rules.preferences import Preferences
+from activities.errors import qbo_failures
+from qbo.client import QboApi
+from qbo.models import Account
+from rules.facts import AccountFacts
+from rules.preferences import FEE_ACCOUNT_NAME, Preferences, default_preferences, fee_account_body
 from workflows.models import (
     AccountsResult,
     CompanyResult,
@@ -14,32 +23,107 @@ from workflows.models import (
     PreferencesInput,
 )
 
+log = logging.getLogger("activities.connection")
+
 
 class ConnectionActivities:
-    def __init__(self, pool, qbo) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi) -> None:
         self.pool = pool
         self.qbo = qbo
 
     @activity.defn
+    @qbo_failures
     async def verify_company(self, ref: PartnerRef) -> CompanyResult:
-        raise NotImplementedError
+        company = self.qbo.company(ref.partner_id)
+        info = await company.company_info()
+        name = info.CompanyName or info.LegalName or f"QBO company {company.realm_id}"
+        await self.pool.execute(
+            "UPDATE qbo_connections SET company_name = $2, updated_at = now() WHERE partner_id = $1",
+            ref.partner_id, name)
+        return CompanyResult(company_name=name, realm_id=company.realm_id or "")
 
     @activity.defn
+    @qbo_failures
     async def load_accounts(self, ref: PartnerRef) -> AccountsResult:
-        raise NotImplementedError
+        """Every account, active or not (the validator must tell "inactive" from "unknown"), into
+        `qbo_accounts` for the dropdowns; the workflow keeps the small facts for its validator."""
+        company = self.qbo.company(ref.partner_id)
+        accounts: list[Account] = []
+        async for page in company.query_pages("Account", include_inactive=True):
+            accounts += [a for a in page.items if isinstance(a, Account)]
+        facts = [_facts(a) for a in accounts]
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM qbo_accounts WHERE partner_id = $1", ref.partner_id)
+            await conn.executemany(
+                "INSERT INTO qbo_accounts (partner_id, qbo_id, name, account_type, account_subtype, classification,"
+                " active, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [(ref.partner_id, a.Id, a.Name or "", a.AccountType or "", a.AccountSubType, a.Classification,
+                  bool(a.Active if a.Active is not None else True), a.CurrencyRef.value if a.CurrencyRef else None)
+                 for a in accounts])
+        return AccountsResult(accounts=facts)
 
     @activity.defn
+    @qbo_failures
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
-        raise NotImplementedError
+        """§4 defaults; the fee account is created in QBO when missing (found by name first, so a retry
+        never creates a second one)."""
+        accounts = await self._account_facts(ref.partner_id)
+        prefs = default_preferences(accounts)
+        if prefs.fee_account_id is None:
+            prefs = prefs.model_copy(update={"fee_account_id": await self._ensure_fee_account(ref.partner_id)})
+        await self._store_preferences(ref.partner_id, prefs)
+        return prefs
 
     @activity.defn
+    @qbo_failures
     async def save_preferences(self, input: PreferencesInput) -> Preferences:
-        raise NotImplementedError
+        prefs = input.preferences
+        if prefs.fee_account_id is None:
+            prefs = prefs.model_copy(update={"fee_account_id": await self._ensure_fee_account(input.partner_id)})
+        await self._store_preferences(input.partner_id, prefs)
+        return prefs
 
     @activity.defn
     async def set_connection_state(self, input: ConnectionStateInput) -> None:
-        raise NotImplementedError
+        await self.pool.execute(
+            "UPDATE qbo_connections SET state = $2, last_error = COALESCE($3, last_error), updated_at = now()"
+            " WHERE partner_id = $1 AND state <> 'disconnected'",
+            input.partner_id, input.state.value, input.last_error)
 
     @activity.defn
+    @qbo_failures
     async def revoke_connection(self, ref: PartnerRef) -> None:
-        raise NotImplementedError
+        """Revoke the tokens at Intuit and forget them; the partner's data and preferences stay."""
+        await self.qbo.tokens.disconnect(ref.partner_id)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    async def _account_facts(self, partner_id: str) -> list[AccountFacts]:
+        rows = await self.pool.fetch(
+            "SELECT qbo_id, name, account_type, account_subtype, active FROM qbo_accounts WHERE partner_id = $1",
+            partner_id)
+        return [AccountFacts(qbo_id=r["qbo_id"], name=r["name"], account_type=r["account_type"],
+                             account_subtype=r["account_subtype"], active=r["active"]) for r in rows]
+
+    async def _ensure_fee_account(self, partner_id: str) -> str:
+        company = self.qbo.company(partner_id)
+        found = await company.find("Account", [("Name", "=", FEE_ACCOUNT_NAME)])
+        active = [a for a in found if isinstance(a, Account) and a.Active is not False]
+        if active:
+            return active[0].Id
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-fee-account/{partner_id}"))
+        created = await company.create("Account", fee_account_body(), request_id)
+        log.info("created fee account %s for partner %s", created.Id, partner_id)
+        return created.Id
+
+    async def _store_preferences(self, partner_id: str, prefs: Preferences) -> None:
+        await self.pool.execute(
+            "UPDATE qbo_connections SET preferences = $2, updated_at = now() WHERE partner_id = $1",
+            partner_id, prefs.model_dump(mode="json"))
+
+
+def _facts(account: Account) -> AccountFacts:
+    return AccountFacts(qbo_id=account.Id, name=account.Name or "", account_type=account.AccountType or "",
+                        account_subtype=account.AccountSubType, active=account.Active is not False)
+
+

@@ -157,6 +157,7 @@ def print_banner(stack: Stack) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)9s | %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     stack = Stack()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stack.stop_requested.set())

@@ -14,8 +14,10 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from qbo.errors import NON_RETRYABLE_TYPES  # no I/O in that module: safe next to workflows
+
 AUTH_ERROR_TYPES = ["QboAuthError"]
-NON_RETRYABLE = [*AUTH_ERROR_TYPES, "QboValidationError", "QboNotFound", "BadInput"]
+NON_RETRYABLE = [*NON_RETRYABLE_TYPES, "BadInput"]
 
 QBO = dict(
     start_to_close_timeout=timedelta(minutes=2),
