@@ -20,7 +20,7 @@ async def oauth_connect(api, emu, db_pool, realm: str) -> str:
     partner = await new_partner(db_pool)
     url = await api.oauth.authorize_url(db_pool, partner)
     async with httpx.AsyncClient() as browser:
-        consent = await browser.get(url, params={"realmId": realm})
+        consent = await browser.get(f"{url}&realmId={realm}")
     assert consent.status_code == 302
     callback = parse_qs(urlsplit(consent.headers["location"]).query)
     assert callback["realmId"] == [realm]
@@ -75,35 +75,45 @@ async def test_invalid_grant_after_revoke_is_an_auth_error(connect, emu, api) ->
 
 
 async def test_invalid_grant_rereads_a_token_rotated_elsewhere(connect, emu, api, db_pool) -> None:
-    """The first refresh fails (a stale copy), the row now holds a newer token (saved by a reconnect in another
-    process): the store re-reads and succeeds instead of stranding the partner."""
+    """While this worker refreshes with a token that turns out revoked, the partner reconnects (the callback
+    stores new tokens, waiting on the row lock). After `invalid_grant` the store re-reads, finds the new
+    tokens and uses them instead of stranding the partner."""
+    import asyncio
+
     from qbo.oauth import TokenSet
+    from tests.helpers import eventually
 
     company = await connect(customers=2, invoices=1)
-    await emu.config(company.realm_id, refresh_grace_seconds=0)
     version = (await api.tokens.connection(company.partner_id)).token_version
     original = api.tokens._oauth.refresh
-    calls = 0
+    reconnect: asyncio.Task | None = None
 
-    async def refresh_after_reconnect(token):
-        nonlocal calls
-        calls += 1
-        if calls == 1:  # meanwhile a reconnect stored fresh tokens, and the old grant was revoked
-            await emu.revoke(company.realm_id)
-            fresh = TokenSet.model_validate(await emu.tokens(company.realm_id))
-            await db_pool.execute(
-                "UPDATE qbo_connections SET refresh_token_enc = $2 WHERE partner_id = $1",
-                company.partner_id,
-                api.cipher.encrypt(fresh.refresh_token.get_secret_value(), f"{company.partner_id}:refresh"),
+    async def reconnect_is_waiting() -> bool:
+        return bool(
+            await db_pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%INSERT INTO qbo_connections%'"
             )
+        )
+
+    async def refresh_during_reconnect(token):
+        nonlocal reconnect
+        if reconnect is None:
+            await emu.revoke(company.realm_id)  # the old grant dies with the reconnect
+            fresh = TokenSet.model_validate(await emu.tokens(company.realm_id))
+            reconnect = asyncio.create_task(
+                api.tokens.save_connection(company.partner_id, company.realm_id, fresh)
+            )
+            await eventually(reconnect_is_waiting, what="the reconnect to wait on the row lock")
         return await original(token)
 
-    api.tokens._oauth.refresh = refresh_after_reconnect
+    api.tokens._oauth.refresh = refresh_during_reconnect
     try:
         token = await api.tokens.refresh(company.partner_id, seen_version=version)
     finally:
         api.tokens._oauth.refresh = original
-    assert calls == 2 and token.version == version + 1
+    assert reconnect is not None and await reconnect == version + 1
+    assert token.version == version + 1
     assert isinstance(await company.company_info(), CompanyInfo)
 
 
