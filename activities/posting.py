@@ -1,10 +1,79 @@
-"""Platform → QBO: post pending payments (batches of ≤ 30, exactly once) and create deposits for payouts."""
+"""Platform → QBO: post pending payments (batches of ≤ 30, exactly once) and create deposits for payouts.
+
+Exactly once (PRODUCT §4, qbo-reference §6.5, §7.5): the `payments` row is the outbox. Before a batch is
+sent, each item's `attempts` is incremented and committed; an item with `attempts > 0` is looked up by its
+PaymentRefNum before it is sent again, so a crash after QBO accepted a Payment, or a requestid QBO failed
+to dedupe, cannot make a second Payment. Batch requests carry a requestid derived from their items. The
+Deposit of a payout is looked up by its PrivateNote (`deposit_memo`) once a create was attempted.
+
+Deposits off: `create_deposits` marks every pending payout `not_synced` (no Deposit is ever created for
+it, also when deposits are switched on later: a preference change applies from then on, PRODUCT §4).
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
 from temporalio import activity
 
+from activities.errors import qbo_failures
+from qbo import query as q
+from qbo.batch import MAX_BATCH_ITEMS, BatchOp
+from qbo.client import QboCompany, retry_request_id
+from qbo.errors import QboError, QboValidationError
+from qbo.models import Account, Customer, Deposit, Invoice, Payment, QboObject
+from rules.deposits import (
+    DepositAction,
+    DepositPayment,
+    PayoutFacts,
+    build_deposit,
+    decide_deposit,
+    deposit_memo,
+    deposit_request_id,
+)
+from rules.facts import InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
+from rules.faults import FaultAction, classify_fault
+from rules.posting import (
+    PlatformPayment,
+    PostingAction,
+    PostingDecision,
+    VoidAction,
+    build_payment,
+    decide_platform_void,
+    decide_posting,
+    decide_postings,
+    payment_ref_num,
+    payment_request_id,
+)
+from rules.posting import (
+    PostingInput as DecideInput,
+)
+from rules.preferences import FEE_ACCOUNT_NAME, Preferences, fee_account_body
+from store import posting_repo as repo
 from workflows.models import DepositSummary, PostingInput, PostingSummary
+
+log = logging.getLogger("activities.posting")
+
+MAX_PER_RUN = 600  # payments per activity run (20 batches); the rest is `remaining` for the next cycle
+_BATCH_NS = uuid.UUID("1d6f0b3e-8a4c-4e2b-9c7d-5f3a2b1e0c9d")
+
+
+@dataclass
+class _Item:
+    """One pending payment with what the decision needs, read live."""
+
+    row: asyncpg.Record
+    payment: PlatformPayment
+    invoice: PlatformInvoice
+    qbo_invoice: QboInvoiceFacts | QboTombstone | None = None
+    customer_active: bool | None = None
+    existing: str | None = None
 
 
 class PostingActivities:
@@ -13,9 +82,277 @@ class PostingActivities:
         self.qbo = qbo
 
     @activity.defn
+    @qbo_failures
     async def post_payments(self, input: PostingInput) -> PostingSummary:
-        raise NotImplementedError
+        async with repo.partner_lock(self.pool, input.partner_id, "payments") as locked:
+            if not locked:
+                return PostingSummary(remaining=await repo.count_pending_payments(self.pool, input.partner_id))
+            run = _PostingRun(self.pool, self.qbo.company(input.partner_id), input)
+            await run.execute()
+        remaining = await repo.count_pending_payments(self.pool, input.partner_id)
+        return PostingSummary(posted=run.posted, needs_attention=run.attention, remaining=remaining,
+                              qbo_calls=run.calls)
 
     @activity.defn
+    @qbo_failures
     async def create_deposits(self, input: PostingInput) -> DepositSummary:
-        raise NotImplementedError
+        async with repo.partner_lock(self.pool, input.partner_id, "deposits") as locked:
+            summary = DepositSummary()
+            if not locked:
+                return summary
+            company = self.qbo.company(input.partner_id)
+            for row in await repo.pending_payouts(self.pool, input.partner_id):
+                outcome = await _deposit_payout(self.pool, company, input.partner_id, row)
+                if outcome == "deposited":
+                    summary.deposited += 1
+                elif outcome == "waiting":
+                    summary.waiting += 1
+                elif outcome == "needs_attention":
+                    summary.needs_attention += 1
+            return summary
+
+
+# --- payments ------------------------------------------------------------------------------------------
+
+
+class _PostingRun:
+    def __init__(self, pool: asyncpg.Pool, company: QboCompany, input: PostingInput) -> None:
+        self.pool, self.company, self.partner_id = pool, company, input.partner_id
+        self.posted = self.attention = self.calls = 0
+
+    async def execute(self) -> None:
+        rows = await repo.pending_payments(self.pool, self.partner_id, MAX_PER_RUN)
+        if not rows:
+            return
+        prefs = await repo.load_preferences(self.pool, self.partner_id)
+        items = [_item(r) for r in rows]
+        await self._load_live(items)
+        decisions = decide_postings(
+            DecideInput(payment=i.payment, invoice=i.invoice, qbo_invoice=i.qbo_invoice,
+                        customer_active=i.customer_active, existing_qbo_payment_id=i.existing) for i in items)
+        to_post: list[tuple[_Item, dict[str, Any]]] = []
+        for item, decision in zip(items, decisions, strict=True):
+            if decision.action == PostingAction.POST:
+                to_post.append((item, self._body(item, prefs)))
+            else:
+                await self._record(item, decision)
+        for start in range(0, len(to_post), MAX_BATCH_ITEMS):
+            await self._post_batch(to_post[start:start + MAX_BATCH_ITEMS], prefs)
+
+    async def _load_live(self, items: list[_Item]) -> None:
+        """Live QBO invoices and customers (one query each), and the PaymentRefNum lookup for every item
+        that was sent before (attempts > 0)."""
+        inv_ids = sorted({i.invoice.qbo_id for i in items if i.invoice.source == "qbo" and i.invoice.qbo_id})
+        invoices = {o.Id: o for o in await self._find("Invoice", "Id", inv_ids) if isinstance(o, Invoice)}
+        cust_ids = sorted({o.CustomerRef.value for o in invoices.values() if o.CustomerRef})
+        customers = {o.Id: o for o in await self._find("Customer", "Id", cust_ids, inactive=True)
+                     if isinstance(o, Customer)}
+        retried = {payment_ref_num(i.payment.id): i for i in items if i.row["attempts"] > 0}
+        for found in await self._find("Payment", "PaymentRefNum", sorted(retried)):
+            if isinstance(found, Payment) and found.PaymentRefNum in retried:
+                retried[found.PaymentRefNum].existing = found.Id
+        for item in items:
+            live = invoices.get(item.invoice.qbo_id or "")
+            item.qbo_invoice = parse_invoice(live.wire()) if live is not None else None
+            cust = customers.get(live.CustomerRef.value) if live is not None and live.CustomerRef else None
+            item.customer_active = None if cust is None else cust.Active is not False
+
+    async def _find(self, entity: str, field: str, values: list[str], inactive: bool = False) -> list[QboObject]:
+        out: list[QboObject] = []
+        for start in range(0, len(values), q.MAX_PAGE):
+            chunk = values[start:start + q.MAX_PAGE]
+            out += await self.company.find(entity, [(field, "IN", chunk)], include_inactive=inactive)
+            self.calls += 1
+        return out
+
+    def _body(self, item: _Item, prefs: Preferences) -> dict[str, Any]:
+        live = item.qbo_invoice
+        assert isinstance(live, QboInvoiceFacts)
+        return build_payment(item.payment, qbo_customer_id=live.customer_qbo_id, qbo_invoice_id=live.qbo_id,
+                             prefs=prefs)
+
+    async def _record(self, item: _Item, decision: PostingDecision) -> None:
+        pid = item.payment.id
+        if decision.action == PostingAction.ALREADY_POSTED and decision.qbo_payment_id:
+            await repo.mark_posted(self.pool, pid, decision.qbo_payment_id)
+            self.posted += 1
+        elif decision.action == PostingAction.NOT_SYNCED:
+            await repo.mark_not_synced(self.pool, pid, decision.reason or "not synced")
+        else:
+            await self._attention(item, decision.reason or "needs attention")
+
+    async def _attention(self, item: _Item, reason: str) -> None:
+        await repo.mark_payment_attention(self.pool, self.partner_id, item.payment.id, reason, item.invoice.qbo_id)
+        self.attention += 1
+
+    async def _post_batch(self, chunk: list[tuple[_Item, dict[str, Any]]], prefs: Preferences) -> None:
+        ids = [item.payment.id for item, _ in chunk]
+        await repo.record_attempts(self.pool, [(pid, payment_request_id(pid)) for pid in ids])
+        ops = [BatchOp.create(item.payment.id, "Payment", body) for item, body in chunk]
+        request_id = str(uuid.uuid5(_BATCH_NS, "\n".join(ids)))
+        results = await self.company.batch(ops, request_id=request_id)
+        self.calls += 1
+        for (item, _), result in zip(chunk, results, strict=True):
+            if result.ok and result.object is not None:
+                await repo.mark_posted(self.pool, item.payment.id, result.object.Id)
+                self.posted += 1
+            elif result.error is not None:
+                await self._item_fault(item, result.error, prefs)
+
+    async def _item_fault(self, item: _Item, error: QboError, prefs: Preferences) -> None:
+        decision = classify_fault(error.code or "", detail=error.detail or error.message)
+        if not error.code or decision.action in (FaultAction.RETRY_LATER, FaultAction.REAUTHORIZE):
+            log.info("payment %s stays pending: %s", item.payment.id, error)
+            return
+        if decision.action == FaultAction.REREAD_AND_RETRY:
+            await self._retry_stale(item, prefs)
+            return
+        await self._attention(item, decision.reason)
+
+    async def _retry_stale(self, item: _Item, prefs: Preferences) -> None:
+        """5010: re-read the invoice, decide again, create once more (lookup first, then a new requestid)."""
+        live = await self.company.read("Invoice", item.invoice.qbo_id or "")
+        self.calls += 1
+        item.qbo_invoice = parse_invoice(live.wire())
+        decision = decide_posting(item.payment, item.invoice, item.qbo_invoice, item.customer_active)
+        if decision.action != PostingAction.POST:
+            await self._record(item, decision)
+            return
+        try:
+            outcome = await self.company.create_payment(self._body(item, prefs),
+                                                        retry_request_id(payment_request_id(item.payment.id)))
+        except QboValidationError as exc:
+            fault = classify_fault(exc.code or "", detail=exc.detail or exc.message, stale_retries_done=1)
+            await self._attention(item, fault.reason)
+            return
+        await repo.mark_posted(self.pool, item.payment.id, outcome.object.Id)
+        self.posted += 1
+
+
+def _item(row: asyncpg.Record) -> _Item:
+    payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"],
+                              currency=row["currency"].strip(), status=row["status"],
+                              qbo_payment_id=row["qbo_payment_id"])
+    invoice = PlatformInvoice(id=row["invoice_id"], source=row["inv_source"], qbo_id=row["inv_qbo_id"],
+                              amount=row["inv_amount"], balance=row["inv_balance"],
+                              currency=row["inv_currency"].strip(), status=row["inv_status"],
+                              qbo_deleted=row["inv_qbo_deleted"], has_platform_payments=True)
+    return _Item(row=row, payment=payment, invoice=invoice)
+
+
+# --- deposits ------------------------------------------------------------------------------------------
+
+
+async def _deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: str, row: asyncpg.Record) -> str:
+    """One payout: returns deposited | waiting | needs_attention | not_synced."""
+    prefs = await repo.load_preferences(pool, partner_id)
+    payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
+                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"])
+    payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
+                               qbo_payment_id=p["qbo_payment_id"])
+                for p in await repo.payout_payments(pool, payout.id)]
+    existing = await find_deposit(company, payout.id) if row["qbo_request_id"] else None
+    decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
+    if decision.action == DepositAction.CREATE_FEE_ACCOUNT:
+        await repo.save_fee_account(pool, partner_id, await ensure_fee_account(company, partner_id))
+        prefs = await repo.load_preferences(pool, partner_id)
+        decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
+    action = decision.action
+    if action == DepositAction.ALREADY_DEPOSITED and decision.qbo_deposit_id:
+        await repo.mark_deposited(pool, payout.id, decision.qbo_deposit_id)
+        return "deposited"
+    if action == DepositAction.WAIT:
+        return "waiting"
+    if action == DepositAction.NOT_SYNCED:
+        await repo.set_payout_status(pool, partner_id, payout.id, "not_synced", decision.reason)
+        return "not_synced"
+    if action == DepositAction.CREATE:
+        return await _create_deposit(pool, company, partner_id, payout, payments, prefs)
+    await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", decision.reason)
+    return "needs_attention"
+
+
+async def _create_deposit(
+    pool: asyncpg.Pool, company: QboCompany, partner_id: str, payout: PayoutFacts,
+    payments: Sequence[DepositPayment], prefs: Preferences,
+) -> str:
+    plan = build_deposit(payout, payments, prefs.deposit_account_id or "", prefs.fee_account_id)
+    request_id = deposit_request_id(payout.id)
+    await repo.record_deposit_attempt(pool, payout.id, request_id)
+    try:
+        created = await company.create("Deposit", plan.body, request_id)
+    except QboValidationError as exc:
+        fault = classify_fault(exc.code or "", detail=exc.detail or exc.message)
+        if fault.action == FaultAction.NEEDS_ATTENTION:
+            await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", fault.reason)
+            return "needs_attention"
+        raise
+    total = created.TotalAmt if isinstance(created, Deposit) else None
+    if total is None or Decimal(total) != plan.total_amt:
+        reason = f"QBO Deposit {created.Id} TotalAmt {total} differs from the net payout {plan.total_amt}"
+        await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", reason, created.Id)
+        return "needs_attention"
+    await repo.mark_deposited(pool, payout.id, created.Id)
+    return "deposited"
+
+
+async def find_deposit(company: QboCompany, payout_id: str) -> str | None:
+    """The natural-key lookup: a Deposit whose PrivateNote is the payout's memo."""
+    memo = deposit_memo(payout_id)
+    found = [d for d in await company.find("Deposit", [("PrivateNote", "=", memo)])
+             if isinstance(d, Deposit) and d.PrivateNote == memo]
+    return min(found, key=lambda d: int(d.Id) if d.Id.isdigit() else 0).Id if found else None
+
+
+async def ensure_fee_account(company: QboCompany, partner_id: str) -> str:
+    """The "Alternative Payments Fees" expense account: found by name, else created with a requestid that
+    is the same as `activities.connection`'s, so QBO replays rather than creating a second one."""
+    found = await company.find("Account", [("Name", "=", FEE_ACCOUNT_NAME)])
+    active = [a for a in found if isinstance(a, Account) and a.Active is not False]
+    if active:
+        return active[0].Id
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-fee-account/{partner_id}"))
+    return (await company.create("Account", fee_account_body(), request_id)).Id
+
+
+# --- two-way void (PRODUCT §3 "voided in the platform") -------------------------------------------------
+
+
+@dataclass
+class VoidResult:
+    action: str  # void_in_qbo | void_locally | already_void | reject
+    reason: str | None = None
+    voided: bool = False
+
+
+async def void_invoice_in_qbo(pool: asyncpg.Pool, qbo: Any, partner_id: str, invoice_id: str) -> VoidResult:
+    """Void a platform invoice: a QBO-sourced invoice with no payments is voided in QBO (operation=void)
+    and then in the platform; otherwise refused with `decide_platform_void`'s reason. Raises LookupError
+    for an unknown invoice and QboError for transport failures."""
+    row = await repo.invoice_with_payments(pool, partner_id, invoice_id)
+    if row is None:
+        raise LookupError(f"invoice {invoice_id} not found")
+    invoice = PlatformInvoice(
+        id=row["id"], source=row["source"], qbo_id=row["qbo_id"], amount=row["amount"], balance=row["balance"],
+        currency=row["currency"].strip(), status=InvoiceStatus(row["status"]), qbo_deleted=row["qbo_deleted"],
+        has_platform_payments=row["has_payments"])
+    decision = decide_platform_void(invoice)
+    if decision.action == VoidAction.VOID_LOCALLY:
+        await repo.mark_invoice_void(pool, invoice_id, None)
+        return VoidResult(decision.action.value, decision.reason, voided=True)
+    if decision.action != VoidAction.VOID_IN_QBO:
+        return VoidResult(decision.action.value, decision.reason, voided=False)
+    company = qbo.company(partner_id)
+    live = await company.read("Invoice", invoice.qbo_id or "")
+    if isinstance(live, Invoice) and live.Balance is not None and live.TotalAmt is not None \
+            and live.Balance < live.TotalAmt:
+        return VoidResult(VoidAction.REJECT.value, f"invoice has payments or credits applied in QBO (balance "
+                          f"{live.Balance} of {live.TotalAmt}); void it in QuickBooks after removing them")
+
+    async def void(current: QboObject, request_id: str) -> QboObject:
+        return await company.void("Invoice", current.Id, current.SyncToken or "0", request_id)
+
+    request_id = str(uuid.uuid5(_BATCH_NS, f"void-invoice:{invoice_id}:{live.SyncToken}"))
+    voided = await company.retry_stale_once("Invoice", live.Id, void, request_id)
+    await repo.mark_invoice_void(pool, invoice_id, int(voided.SyncToken) if voided.SyncToken else None)
+    return VoidResult(decision.action.value, None, voided=True)
