@@ -31,7 +31,8 @@ class CustomerType(EntityType):
              "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "FullyQualifiedName", "CompanyName",
              "DisplayName", "PrintOnCheckName", "Active", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax",
              "PrimaryEmailAddr", "WebAddr", "DefaultTaxCodeRef", "Notes", "SalesTermRef", "PaymentMethodRef",
-             "ResaleNum", "TaxExemptionReasonId", "ARAccountRef", "V4IDPseudonym", "IsProject", "ClientEntityId"]
+             "ResaleNum", "TaxExemptionReasonId", "PrimaryTaxIdentifier", "SecondaryTaxIdentifier",
+             "BusinessNumber", "GSTIN", "GSTRegistrationType", "CustomerTypeRef", "Source", "ARAccountRef", "V4IDPseudonym", "IsProject", "ClientEntityId"]
     order = ["Taxable", "BillAddr", "ShipAddr", "Notes", "Job", "BillWithParent", "ParentRef", "Level", "Balance",
              "BalanceWithJobs", "CurrencyRef", "PreferredDeliveryMethod", "domain", "sparse", "Id", "SyncToken",
              "MetaData", "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "FullyQualifiedName",

@@ -187,7 +187,7 @@ class InvoiceType(SalesDocType):
     name = "Invoice"
     voidable = True
     known = ["AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment",
-             "InvoiceLink", "EInvoiceStatus", *COMMON_KNOWN]
+             "InvoiceLink", "EInvoiceStatus", "Deposit", "FreeFormAddress", *COMMON_KNOWN]
     order = ["AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment",
              "domain", "sparse", "Id", "SyncToken", "MetaData", "CustomField", "DocNumber", "TxnDate",
              "CurrencyRef", "PrivateNote", "LinkedTxn", "Line", "TxnTaxDetail", "CustomerRef", "CustomerMemo",
