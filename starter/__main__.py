@@ -1,0 +1,110 @@
+"""`python -m starter`: the operator's CLI for partner workflows.
+
+    python -m starter list [--json]
+    python -m starter status PID [--json]
+    python -m starter sync PID
+    python -m starter preferences PID [--payment-account ID] [--create-deposits | --no-create-deposits]
+                                      [--deposit-account ID] [--fee-account ID] [--json]
+    python -m starter disconnect PID [--reason TEXT] [--json]
+
+`list` reads PostgreSQL (the app's own table, not search attributes); the others talk to the workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from temporalio.client import WorkflowUpdateFailedError
+
+from rules.preferences import Preferences
+from settings import get_settings
+from starter import partners
+from starter.client import connect_temporal
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m starter", description="Partner workflow operations")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list")
+    for name in ("status", "sync", "disconnect", "preferences"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("partner_id")
+    prefs = sub.choices["preferences"]
+    prefs.add_argument("--payment-account")
+    prefs.add_argument("--create-deposits", action=argparse.BooleanOptionalAction, default=None)
+    prefs.add_argument("--deposit-account")
+    prefs.add_argument("--fee-account")
+    sub.choices["disconnect"].add_argument("--reason", default="requested from the CLI")
+    return parser
+
+
+async def _list(settings) -> list[dict]:
+    from store.db import create_pool
+
+    pool = await create_pool(settings.database_url)
+    try:
+        rows = await pool.fetch(
+            "SELECT p.id, p.name, c.state, c.realm_id, c.last_synced_at FROM partners p "
+            "LEFT JOIN qbo_connections c ON c.partner_id = p.id ORDER BY p.created_at")
+        return [{"id": r["id"], "name": r["name"], "qbo_state": r["state"] or "not_connected",
+                 "realm_id": r["realm_id"],
+                 "last_synced_at": r["last_synced_at"].isoformat() if r["last_synced_at"] else None} for r in rows]
+    finally:
+        await pool.close()
+
+
+async def _preferences(client, args) -> Preferences:
+    current = (await partners.status(client, args.partner_id)).preferences or Preferences()
+    changes = {k: v for k, v in {
+        "payment_account_id": args.payment_account, "create_deposits": args.create_deposits,
+        "deposit_account_id": args.deposit_account, "fee_account_id": args.fee_account}.items() if v is not None}
+    return await partners.update_preferences(client, args.partner_id, current.model_copy(update=changes))
+
+
+async def run(args: argparse.Namespace) -> object:
+    settings = get_settings()
+    if args.command == "list":
+        return await _list(settings)
+    client = await connect_temporal(settings)
+    if args.command == "status":
+        return await partners.status(client, args.partner_id)
+    if args.command == "sync":
+        await partners.sync_now(client, args.partner_id)
+        return {"partner_id": args.partner_id, "sync": "requested"}
+    if args.command == "preferences":
+        return await _preferences(client, args)
+    return await partners.disconnect(client, args.partner_id, args.reason)
+
+
+def _print(result: object, as_json: bool) -> None:
+    data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+    if as_json:
+        print(json.dumps(data, indent=2))
+    elif isinstance(data, list):
+        for row in data:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    else:
+        for key, value in (data or {}).items():
+            print(f"{key:>18}: {value}")
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    try:
+        _print(asyncio.run(run(args)), args.json)
+        code = 0
+    except WorkflowUpdateFailedError as err:
+        print(f"rejected: {err.cause}", file=sys.stderr)
+        code = 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # sdk-python#300: a short-lived Temporal client can abort at interpreter exit
+
+
+if __name__ == "__main__":
+    main()
