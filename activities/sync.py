@@ -1,10 +1,36 @@
 """QBO → platform: fetch (stage QBO data in PostgreSQL, return counts and a cursor) and apply (diff the
-staged data against the platform by the pure rules, in batched transactions)."""
+staged data against the platform by the pure rules, in batched transactions).
+
+Crash safety: every staged page commits together with the backfill position that produced it; the CDC cursor
+moves only after its staging committed; apply deletes the staging rows it applied in the same transaction
+as the writes. Platform ids are derived from the QBO identity, so a retry never creates a second row.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
 from temporalio import activity
 
+from qbo.errors import QboError, to_application_error
+from qbo.jsonio import dumps, loads
+from qbo.models import QboObject, Tombstone
+from rules import (
+    BadQboPayload,
+    PlatformCustomer,
+    PlatformInvoice,
+    SyncAction,
+    decide_customer,
+    decide_invoice,
+    newest_change,
+    parse_account,
+    parse_customer,
+    parse_invoice,
+)
+from store import sync_repo as repo
 from workflows.models import (
     ApplyInput,
     ApplySummary,
@@ -15,24 +41,252 @@ from workflows.models import (
     SyncRunStart,
 )
 
+SYNCED = ("Customer", "Invoice")  # apply order: invoices resolve their customer by QBO id
+CDC_ENTITIES = ("Customer", "Invoice", "Account")
+CDC_OVERLAP = timedelta(minutes=5)
+CDC_MAX_AGE = timedelta(days=29)
+APPLY_BATCH = 500
+_PARSERS = {"Customer": parse_customer, "Invoice": parse_invoice}
+_SUMMARY_FIELD = {
+    SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
+    SyncAction.UNARCHIVE: "unarchived", SyncAction.MARK_VOID: "voided", SyncAction.CONFLICT: "conflicts",
+    SyncAction.IGNORE_STALE: "stale", SyncAction.NO_CHANGE: "unchanged",
+    SyncAction.SKIP_PLATFORM_OWNED: "unchanged",
+}
+
+
+@asynccontextmanager
+async def _qbo_errors():
+    """QBO errors leave the activity as ApplicationErrors typed for the workflow's retry policies."""
+    try:
+        yield
+    except QboError as exc:
+        raise to_application_error(exc) from None
+
+
+def to_staged(obj: QboObject) -> repo.StagedObject:
+    deleted = isinstance(obj, Tombstone) or obj.status == "Deleted"
+    meta = getattr(obj, "MetaData", None)
+    return repo.StagedObject(
+        qbo_id=obj.Id,
+        sync_token=repo.TOMBSTONE_TOKEN if deleted else int(obj.SyncToken or 0),
+        last_updated=getattr(meta, "LastUpdatedTime", None),
+        deleted=deleted,
+        payload=dumps(obj.wire()),
+    )
+
+
+def tombstone(qbo_id: str) -> repo.StagedObject:
+    payload = dumps({"domain": "QBO", "status": "Deleted", "Id": qbo_id})
+    return repo.StagedObject(qbo_id, repo.TOMBSTONE_TOKEN, None, True, payload)
+
+
+def _heartbeat(*details: object) -> None:
+    if activity.in_activity():
+        activity.heartbeat(*details)
+
 
 class SyncActivities:
-    def __init__(self, pool, qbo) -> None:
+    def __init__(self, pool, qbo, *, page_size: int = 1000) -> None:
         self.pool = pool
         self.qbo = qbo
+        self.page_size = page_size
+        #: Test hook, awaited after each committed backfill page (to simulate a crash mid-chunk).
+        self.after_page: Callable[[str, int], Awaitable[None]] | None = None
+
+    # --- backfill -----------------------------------------------------------------------------------
 
     @activity.defn
     async def backfill_chunk(self, input: BackfillInput) -> BackfillChunk:
-        raise NotImplementedError
+        """Up to `max_pages` pages of one entity, resuming from the stored position."""
+        pid, entity = input.partner_id, input.entity
+        conn_info = await repo.load_connection(self.pool, pid)
+        await repo.init_cursor(self.pool, pid)
+        company = self.qbo.company(pid)
+        async with _qbo_errors():
+            progress = await repo.load_progress(self.pool, pid, entity)
+            if progress is None:
+                total = await company.count(entity, include_inactive=True)
+                await repo.create_progress(self.pool, pid, entity, total)
+                progress = await repo.load_progress(self.pool, pid, entity)
+            staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]
+            if not done:
+                async for page in company.query_pages(
+                    entity, start_position=position, page_size=self.page_size, include_inactive=True
+                ):
+                    staged += await self._stage_page(pid, conn_info.realm_id, entity, page, position)
+                    position, done, pages = page.next_start_position, page.is_last, pages + 1
+                    _heartbeat(entity, position)
+                    if self.after_page is not None:
+                        await self.after_page(entity, pages)
+                    if pages >= input.max_pages:
+                        break
+        final = await repo.load_progress(self.pool, pid, entity)
+        return BackfillChunk(entity=entity, staged=staged, fetched_total=final["fetched"], total=final["total"],
+                             finished=final["done"])
+
+    async def _stage_page(self, pid: str, realm: str, entity: str, page, position: int) -> int:
+        objects = [to_staged(o) for o in page.items]
+        async with self.pool.acquire() as conn, conn.transaction():
+            staged = await repo.stage(conn, pid, realm, entity, objects)
+            await repo.save_progress(conn, pid, entity, expected=position, next_position=page.next_start_position,
+                                     fetched=len(page.items), done=page.is_last)
+        return staged
+
+    # --- fetch --------------------------------------------------------------------------------------
 
     @activity.defn
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
-        raise NotImplementedError
+        """Stage what changed in QBO (CDC, or a full sweep); finish the run itself when the cycle is idle."""
+        pid = input.partner_id
+        conn_info = await repo.load_connection(self.pool, pid)
+        run_id = await repo.start_run(self.pool, pid, input.trigger)
+        try:
+            async with _qbo_errors():
+                staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
+        except Exception as exc:
+            await repo.finish_run(self.pool, pid, run_id, {}, f"fetch failed: {exc}"[:500])
+            raise
+        payments, payouts = await repo.pending_counts(self.pool, pid)
+        if not staged and not payments and not payouts:
+            await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None)
+        return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
+                           pending_payments=payments, pending_payouts=payouts, cursor=cursor)
+
+    async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
+        started = datetime.now(UTC)
+        cursor = conn_info.cdc_cursor
+        if full_sweep or cursor is None or started - (cursor - CDC_OVERLAP) > CDC_MAX_AGE:
+            staged = await self._sweep(pid, conn_info.realm_id, SYNCED)
+            await repo.set_cursor(self.pool, pid, started, swept=True)
+            return staged, False, started
+        return await self._cdc(pid, conn_info.realm_id, cursor - CDC_OVERLAP, started)
+
+    async def _cdc(self, pid: str, realm: str, since: datetime, started: datetime) -> tuple[int, bool, datetime]:
+        from qbo.envelopes import CdcResult
+
+        company = self.qbo.company(pid)
+        result = CdcResult(changed_since=since)
+        staged, accounts = 0, []
+        async for entity, objects in company.iter_cdc(CDC_ENTITIES, since, result):
+            if entity == "Account":
+                accounts.extend(objects)
+            elif entity in SYNCED and objects:
+                staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
+            _heartbeat(entity, staged)
+        if result.deletes_may_be_missing & set(SYNCED):
+            staged += await self._missing_ids(pid, realm, sorted(result.deletes_may_be_missing & set(SYNCED)))
+        accounts_changed = bool(accounts) and await self._refresh_accounts(pid, accounts) > 0
+        # The answer's server time is the next cursor; fetch_changes subtracts the overlap next time.
+        cursor = result.server_time or started
+        await repo.set_cursor(self.pool, pid, cursor, swept=False)
+        return staged, accounts_changed, cursor
+
+    async def _refresh_accounts(self, pid: str, accounts: list[QboObject]) -> int:
+        parsed, currencies = [], {}
+        for obj in accounts:
+            if isinstance(obj, Tombstone):
+                continue
+            raw = loads(dumps(obj.wire()))
+            try:
+                parsed.append(parse_account(raw))
+            except BadQboPayload:
+                continue
+            currencies[obj.Id] = (raw.get("CurrencyRef") or {}).get("value")
+        return await repo.upsert_accounts(self.pool, pid, parsed, currencies)
+
+    async def _sweep(self, pid: str, realm: str, entities: Iterable[str]) -> int:
+        """Page every object of each entity: stage versions the platform lacks, tombstone what QBO lost."""
+        staged = 0
+        for entity in entities:
+            seen: set[str] = set()
+            async for page in self.qbo.company(pid).query_pages(
+                entity, page_size=self.page_size, include_inactive=True
+            ):
+                seen.update(o.Id for o in page.items)
+                staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in page.items])
+                _heartbeat(entity, page.next_start_position)
+            staged += await self._stage_missing(pid, realm, entity, seen)
+        return staged
+
+    async def _missing_ids(self, pid: str, realm: str, entities: list[str]) -> int:
+        """After a possibly truncated CDC answer, deletes may be missing: check ids only, no re-staging."""
+        staged = 0
+        for entity in entities:
+            seen: set[str] = set()
+            async for page in self.qbo.company(pid).query_pages(
+                entity, page_size=self.page_size, include_inactive=True
+            ):
+                seen.update(o.Id for o in page.items)
+            staged += await self._stage_missing(pid, realm, entity, seen)
+        return staged
+
+    async def _stage_missing(self, pid: str, realm: str, entity: str, seen: set[str]) -> int:
+        missing = [q for q in await repo.platform_qbo_ids(self.pool, pid, realm, entity) if q not in seen]
+        return await repo.stage(self.pool, pid, realm, entity, [tombstone(q) for q in missing])
+
+    # --- apply --------------------------------------------------------------------------------------
 
     @activity.defn
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
-        raise NotImplementedError
+        """Apply everything staged, customers first, one transaction per batch of objects."""
+        summary = ApplySummary()
+        for entity in SYNCED:
+            while await self._apply_batch(input, entity, summary):
+                _heartbeat(entity, summary.model_dump())
+        summary.remaining = await repo.staged_count(self.pool, input.partner_id)
+        return summary
+
+    async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary) -> bool:
+        pid = input.partner_id
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await repo.next_staged_batch(conn, pid, entity, APPLY_BATCH)
+            if not rows:
+                return False
+            by_realm: dict[str, list] = defaultdict(list)
+            for row in rows:
+                by_realm[row["realm_id"]].append(row)
+            for realm, realm_rows in by_realm.items():
+                await self._apply_rows(conn, input, realm, entity, realm_rows, summary)
+            keys = [(r["realm_id"], r["qbo_id"], r["sync_token"]) for r in rows]
+            await repo.delete_staged(conn, pid, entity, keys)
+        return True
+
+    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary) -> None:
+        pid, log = input.partner_id, []
+        changes: dict[str, list] = defaultdict(list)
+        for row in rows:
+            try:
+                changes[row["qbo_id"]].append(_PARSERS[entity](loads(row["payload"])))
+            except BadQboPayload as exc:
+                log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
+                            {"sync_token": str(row["sync_token"])}))
+        snapshots = await self._snapshots(conn, pid, realm, entity, list(changes))
+        states = []
+        for qbo_id, versions in changes.items():
+            platform = snapshots.get(qbo_id)
+            decide = decide_customer if entity == "Customer" else decide_invoice
+            decision = decide(platform, newest_change(versions))
+            field = _SUMMARY_FIELD[decision.action]
+            setattr(summary, field, getattr(summary, field) + 1)
+            if decision.state is not None:
+                states.append(decision.state)
+            if decision.action == SyncAction.CONFLICT:
+                log.append(("conflict", entity, qbo_id, platform.id if platform else None,
+                            decision.reason or "conflict", decision.log_details()))
+        upsert = repo.upsert_customers if entity == "Customer" else repo.upsert_invoices
+        await upsert(conn, pid, realm, states)
+        await repo.log_entries(conn, pid, input.sync_run_id, log)
+
+    async def _snapshots(self, conn, pid: str, realm: str, entity: str, qbo_ids: list[str]) -> dict:
+        if entity == "Customer":
+            rows = await repo.customer_snapshots(conn, pid, realm, qbo_ids)
+            return {r["qbo_id"]: PlatformCustomer(**dict(r)) for r in rows}
+        rows = await repo.invoice_snapshots(conn, pid, realm, qbo_ids)
+        return {r["qbo_id"]: PlatformInvoice(**{**dict(r), "currency": r["currency"].strip()}) for r in rows}
+
+    # --- finish -------------------------------------------------------------------------------------
 
     @activity.defn
     async def finish_sync_run(self, input: FinishSyncRun) -> None:
-        raise NotImplementedError
+        await repo.finish_run(self.pool, input.partner_id, input.sync_run_id, input.counts, input.error)

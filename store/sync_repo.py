@@ -1,0 +1,291 @@
+"""SQL for the QBO → platform sync activities (activities/sync.py): staging, backfill progress, sync runs,
+snapshots and set-based upserts. asyncpg; money stays Decimal (numeric ↔ Decimal), payloads are written and
+read as JSON text so amounts never pass through float (store.db decodes jsonb with plain json.loads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+#: A tombstone has no SyncToken and is final: it sorts after every real version of the object.
+TOMBSTONE_TOKEN = 2**62
+
+_PLATFORM_TABLE = {"Customer": "customers", "Invoice": "invoices"}
+
+
+def platform_id(prefix: str, partner_id: str, realm_id: str, qbo_id: str) -> str:
+    """Deterministic id from the QBO identity, so a retried apply can never create two rows."""
+    digest = hashlib.sha256(f"{partner_id}|{realm_id}|{qbo_id}".encode()).hexdigest()
+    return f"{prefix}_{digest[:20]}"
+
+
+@dataclass(frozen=True)
+class StagedObject:
+    qbo_id: str
+    sync_token: int
+    last_updated: datetime | None
+    deleted: bool
+    payload: str  # JSON text
+
+
+@dataclass(frozen=True)
+class Connection:
+    realm_id: str
+    cdc_cursor: datetime | None
+    last_full_sweep_at: datetime | None
+
+
+# --- connection, runs ---------------------------------------------------------------------------------
+
+async def load_connection(db: Any, partner_id: str) -> Connection:
+    row = await db.fetchrow(
+        "SELECT realm_id, cdc_cursor, last_full_sweep_at FROM qbo_connections WHERE partner_id = $1", partner_id
+    )
+    if row is None:
+        raise LookupError(f"partner {partner_id} has no QBO connection")
+    return Connection(row["realm_id"], row["cdc_cursor"], row["last_full_sweep_at"])
+
+
+async def init_cursor(db: Any, partner_id: str) -> None:
+    """The first backfill call: CDC later starts from when the backfill started."""
+    await db.execute(
+        "UPDATE qbo_connections SET cdc_cursor = now(), updated_at = now() "
+        "WHERE partner_id = $1 AND cdc_cursor IS NULL", partner_id,
+    )
+
+
+async def set_cursor(db: Any, partner_id: str, cursor: datetime, *, swept: bool) -> None:
+    await db.execute(
+        "UPDATE qbo_connections SET cdc_cursor = $2, updated_at = now(), "
+        "last_full_sweep_at = CASE WHEN $3 THEN now() ELSE last_full_sweep_at END WHERE partner_id = $1",
+        partner_id, cursor, swept,
+    )
+
+
+async def start_run(db: Any, partner_id: str, trigger: str) -> int:
+    return await db.fetchval(
+        "INSERT INTO sync_runs (partner_id, trigger) VALUES ($1, $2) RETURNING id", partner_id, trigger
+    )
+
+
+async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
+    row = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending') AS payments, "
+        "(SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts",
+        partner_id,
+    )
+    return int(row["payments"]), int(row["payouts"])
+
+
+async def finish_run(
+    db: Any, partner_id: str, run_id: int, counts: dict[str, int], error: str | None
+) -> None:
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE sync_runs SET finished_at = now(), status = $3, counts = $4, error = $5, "
+            "errors = CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END, "
+            "conflicts = (SELECT count(*) FROM sync_log WHERE sync_run_id = $2 AND kind = 'conflict') "
+            "WHERE id = $2 AND partner_id = $1",
+            partner_id, run_id, "failed" if error else "succeeded", counts, error,
+        )
+        if error is None:
+            await conn.execute(
+                "UPDATE qbo_connections SET last_synced_at = now(), updated_at = now() WHERE partner_id = $1",
+                partner_id,
+            )
+
+
+# --- staging --------------------------------------------------------------------------------------------
+
+def _stage_sql(entity: str) -> str:
+    """Insert staged versions, skipping versions the platform already holds (so an overlap re-read or a
+    sweep of unchanged rows stages nothing) and duplicates (ON CONFLICT on the staging key)."""
+    table = _PLATFORM_TABLE.get(entity)
+    skip = ""
+    if table is not None:
+        skip = (
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} p WHERE p.partner_id = $1 AND p.realm_id = $2 "
+            "AND p.qbo_id = u.qbo_id AND (p.qbo_deleted OR (NOT u.deleted AND p.qbo_sync_token >= u.tok)))"
+        )
+    return (
+        "INSERT INTO qbo_staging (partner_id, realm_id, entity, qbo_id, sync_token, last_updated, deleted, payload) "
+        "SELECT $1, $2, $3, u.qbo_id, u.tok, u.lu, u.deleted, u.payload::jsonb "
+        "FROM unnest($4::text[], $5::bigint[], $6::timestamptz[], $7::bool[], $8::text[]) "
+        f"AS u(qbo_id, tok, lu, deleted, payload) {skip} ON CONFLICT DO NOTHING"
+    )
+
+
+async def stage(db: Any, partner_id: str, realm_id: str, entity: str, objects: Sequence[StagedObject]) -> int:
+    """Stage one page/chunk in one statement; returns how many versions were new."""
+    if not objects:
+        return 0
+    status = await db.execute(
+        _stage_sql(entity), partner_id, realm_id, entity,
+        [o.qbo_id for o in objects], [o.sync_token for o in objects], [o.last_updated for o in objects],
+        [o.deleted for o in objects], [o.payload for o in objects],
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def platform_qbo_ids(db: Any, partner_id: str, realm_id: str, entity: str) -> list[str]:
+    """QBO ids of live (not deleted) QBO-sourced rows, for the sweep's missing-id check."""
+    table = _PLATFORM_TABLE[entity]
+    rows = await db.fetch(
+        f"SELECT qbo_id FROM {table} WHERE partner_id = $1 AND realm_id = $2 AND qbo_id IS NOT NULL "
+        "AND NOT qbo_deleted", partner_id, realm_id,
+    )
+    return [r["qbo_id"] for r in rows]
+
+
+async def upsert_accounts(db: Any, partner_id: str, accounts: Sequence[Any], currencies: dict[str, str | None]) -> int:
+    """Refresh `qbo_accounts` rows; returns how many were new or different."""
+    if not accounts:
+        return 0
+    status = await db.execute(
+        "INSERT INTO qbo_accounts (partner_id, qbo_id, name, account_type, account_subtype, active, currency) "
+        "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[]) "
+        "ON CONFLICT (partner_id, qbo_id) DO UPDATE SET name = EXCLUDED.name, "
+        "account_type = EXCLUDED.account_type, account_subtype = EXCLUDED.account_subtype, "
+        "active = EXCLUDED.active, currency = EXCLUDED.currency "
+        "WHERE (qbo_accounts.name, qbo_accounts.account_type, qbo_accounts.account_subtype, qbo_accounts.active, "
+        "qbo_accounts.currency) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.account_type, "
+        "EXCLUDED.account_subtype, EXCLUDED.active, EXCLUDED.currency)",
+        partner_id, [a.qbo_id for a in accounts], [a.name for a in accounts], [a.account_type for a in accounts],
+        [a.account_subtype for a in accounts], [a.active for a in accounts],
+        [currencies.get(a.qbo_id) for a in accounts],
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+# --- backfill progress ----------------------------------------------------------------------------------
+
+async def load_progress(db: Any, partner_id: str, entity: str) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        "SELECT next_position, fetched, total, done FROM backfill_progress WHERE partner_id = $1 AND entity = $2",
+        partner_id, entity,
+    )
+
+
+async def create_progress(db: Any, partner_id: str, entity: str, total: int) -> None:
+    await db.execute(
+        "INSERT INTO backfill_progress (partner_id, entity, total) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        partner_id, entity, total,
+    )
+
+
+async def save_progress(
+    conn: Any, partner_id: str, entity: str, *, expected: int, next_position: int, fetched: int, done: bool
+) -> None:
+    """Advance the position only from where this page started (a concurrent duplicate cannot double-count)."""
+    status = await conn.execute(
+        "UPDATE backfill_progress SET next_position = $3, fetched = fetched + $4, done = $5 "
+        "WHERE partner_id = $1 AND entity = $2 AND next_position = $6",
+        partner_id, entity, next_position, fetched, done, expected,
+    )
+    if status.endswith(" 0"):
+        raise RuntimeError(f"backfill of {entity} for {partner_id} moved concurrently; retry")
+
+
+# --- apply ----------------------------------------------------------------------------------------------
+
+async def next_staged_batch(conn: Any, partner_id: str, entity: str, limit: int) -> list[asyncpg.Record]:
+    """Every staged version of the next `limit` objects of `entity`, locked until the transaction ends."""
+    return await conn.fetch(
+        "SELECT realm_id, qbo_id, sync_token, payload::text AS payload FROM qbo_staging s "
+        "WHERE partner_id = $1 AND entity = $2 AND (realm_id, qbo_id) IN ("
+        "  SELECT DISTINCT realm_id, qbo_id FROM qbo_staging WHERE partner_id = $1 AND entity = $2 "
+        "  ORDER BY realm_id, qbo_id LIMIT $3) "
+        "ORDER BY realm_id, qbo_id, sync_token FOR UPDATE",
+        partner_id, entity, limit,
+    )
+
+
+async def delete_staged(conn: Any, partner_id: str, entity: str, keys: Sequence[tuple[str, str, int]]) -> None:
+    await conn.execute(
+        "DELETE FROM qbo_staging s USING unnest($3::text[], $4::text[], $5::bigint[]) AS k(realm, qid, tok) "
+        "WHERE s.partner_id = $1 AND s.entity = $2 AND s.realm_id = k.realm AND s.qbo_id = k.qid "
+        "AND s.sync_token = k.tok",
+        partner_id, entity, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+    )
+
+
+async def staged_count(db: Any, partner_id: str) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM qbo_staging WHERE partner_id = $1", partner_id))
+
+
+async def customer_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, source, qbo_id, qbo_sync_token, qbo_updated_at, name, email, archived, qbo_active, "
+        "qbo_deleted FROM customers WHERE partner_id = $1 AND realm_id = $2 AND qbo_id = ANY($3::text[])",
+        partner_id, realm_id, qbo_ids,
+    )
+
+
+async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT i.id, i.source, i.qbo_id, i.qbo_sync_token, i.qbo_updated_at, i.qbo_customer_id, i.doc_number, "
+        "i.amount, i.balance, i.currency, i.due_date, i.status, i.archived, i.qbo_deleted, "
+        "COALESCE(sum(p.amount) FILTER (WHERE p.status IN ('pending', 'needs_attention')), 0) "
+        "  AS unposted_payments_total, count(p.id) > 0 AS has_platform_payments "
+        "FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id "
+        "WHERE i.partner_id = $1 AND i.realm_id = $2 AND i.qbo_id = ANY($3::text[]) GROUP BY i.id",
+        partner_id, realm_id, qbo_ids,
+    )
+
+
+_CUSTOMER_UPSERT = """
+INSERT INTO customers (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, qbo_updated_at, name, email,
+                       archived, qbo_active, qbo_deleted)
+VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SET
+    qbo_sync_token = EXCLUDED.qbo_sync_token, qbo_updated_at = EXCLUDED.qbo_updated_at, name = EXCLUDED.name,
+    email = EXCLUDED.email, archived = EXCLUDED.archived, qbo_active = EXCLUDED.qbo_active,
+    qbo_deleted = EXCLUDED.qbo_deleted, updated_at = now()
+"""
+
+_INVOICE_UPSERT = """
+INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, qbo_updated_at, customer_id,
+                      qbo_customer_id, doc_number, amount, balance, currency, due_date, status, archived, qbo_deleted)
+VALUES ($1, $2, 'qbo', $3, $4, $5, $6,
+        (SELECT c.id FROM customers c WHERE c.partner_id = $2 AND c.realm_id = $3 AND c.qbo_id = $7),
+        $7, $8, $9, $10, $11, $12, $13, $14, $15)
+ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SET
+    qbo_sync_token = EXCLUDED.qbo_sync_token, qbo_updated_at = EXCLUDED.qbo_updated_at,
+    customer_id = EXCLUDED.customer_id, qbo_customer_id = EXCLUDED.qbo_customer_id,
+    doc_number = EXCLUDED.doc_number, amount = EXCLUDED.amount, balance = EXCLUDED.balance,
+    currency = EXCLUDED.currency, due_date = EXCLUDED.due_date, status = EXCLUDED.status,
+    archived = EXCLUDED.archived, qbo_deleted = EXCLUDED.qbo_deleted, updated_at = now()
+"""
+
+
+async def upsert_customers(conn: Any, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
+    await conn.executemany(_CUSTOMER_UPSERT, [
+        (platform_id("cus", partner_id, realm_id, s.qbo_id), partner_id, realm_id, s.qbo_id, s.qbo_sync_token,
+         s.qbo_updated_at, s.name, s.email, s.archived, s.qbo_active, s.qbo_deleted)
+        for s in states
+    ])
+
+
+async def upsert_invoices(conn: Any, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
+    await conn.executemany(_INVOICE_UPSERT, [
+        (platform_id("inv", partner_id, realm_id, s.qbo_id), partner_id, realm_id, s.qbo_id, s.qbo_sync_token,
+         s.qbo_updated_at, s.qbo_customer_id, s.doc_number, s.amount, s.balance, s.currency, s.due_date,
+         s.status.value, s.archived, s.qbo_deleted)
+        for s in states
+    ])
+
+
+async def log_entries(conn: Any, partner_id: str, run_id: int | None, entries: Sequence[tuple]) -> None:
+    """entries: (kind, entity, qbo_id, platform_id, reason, details dict). Deduped by `sync_log_dedupe`."""
+    await conn.executemany(
+        "INSERT INTO sync_log (partner_id, sync_run_id, kind, entity, qbo_id, platform_id, reason, details) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb) ON CONFLICT DO NOTHING",
+        [(partner_id, run_id, k, e, q, p, r, json.dumps(d)) for k, e, q, p, r, d in entries],
+    )
