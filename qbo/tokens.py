@@ -15,6 +15,7 @@ rotated refresh token that was not saved, or two workers refreshing with the sam
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,9 @@ class TokenStore:
         self._cipher = cipher
         self._oauth = oauth
         self.refresh_margin = refresh_margin
+        # In-process single flight: concurrent tasks of one worker queue here instead of each taking a
+        # pool connection to wait on the row lock; the row lock makes it single-flight across processes.
+        self._local: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return "TokenStore()"
@@ -183,6 +187,10 @@ class TokenStore:
     async def refresh(self, partner_id: str, *, seen_version: int | None = None) -> AccessToken:
         """Refresh under the row lock. With `seen_version` (after a 401): refresh unless the row moved past
         that version. Without: refresh unless the access token is (now) fresh."""
+        async with self._local.setdefault(partner_id, asyncio.Lock()):
+            return await self._refresh_locked(partner_id, seen_version)
+
+    async def _refresh_locked(self, partner_id: str, seen_version: int | None) -> AccessToken:
         rejected: bytes | None = None
         for _attempt in range(2):  # the one documented retry: re-read after invalid_grant (§10.3)
             async with self._pool.acquire() as conn, conn.transaction():

@@ -164,3 +164,44 @@ async def test_no_secret_in_logs_at_debug(api, emu, db_pool, settings, caplog) -
         assert secret.get_secret_value() not in text
     key_material = settings.token_encryption_key.get_secret_value().split(":", 1)[1]
     assert key_material not in text
+
+
+async def test_concurrent_401s_in_one_process_refresh_once(connect, emu, api) -> None:
+    import asyncio
+
+    company = await connect(customers=2, invoices=1)
+    await company.company_info()
+    await emu.expire_access_tokens(company.realm_id)
+    results = await asyncio.gather(*(company.count("Customer") for _ in range(20)))
+    assert len(set(results)) == 1
+    refreshes = [t for t in await emu.issued_tokens(company.realm_id) if t["kind"] == "refresh"]
+    assert len(refreshes) == 2  # the admin-issued one and a single refresh for all twenty 401s
+
+
+async def test_tokens_never_in_reprs(connect, emu, api) -> None:
+    from qbo.oauth import TokenSet
+
+    company = await connect(customers=1, invoices=0)
+    access = await api.tokens.get_access_token(company.partner_id)
+    tokens = TokenSet.model_validate(await emu.tokens(company.realm_id))
+    texts = [
+        repr(access),
+        str(access),
+        repr(tokens),
+        str(tokens),
+        str(tokens.model_dump()),
+        repr(api),
+        repr(api.tokens),
+        repr(api.oauth),
+        repr(api.http),
+        repr(api.cipher),
+        repr(company),
+    ]
+    secrets = [
+        access.token.get_secret_value(),
+        tokens.access_token.get_secret_value(),
+        tokens.refresh_token.get_secret_value(),
+    ]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text

@@ -25,8 +25,19 @@ async def test_fifty_concurrent_calls_never_exceed_ten_in_flight(connect, emu) -
     assert 1 < peak <= 10, stats
 
 
-async def test_429_backs_off_then_recovers(connect, emu, api) -> None:
-    company = await connect(customers=2, invoices=1)
+async def test_429_backs_off_then_recovers(connect, emu, settings, db_pool) -> None:
+    from qbo.client import QboApi
+    from qbo.limiter import Limits
+
+    seeded = await connect(customers=2, invoices=1)
+    api = QboApi(settings, db_pool, limits=Limits(throttle_cooldown=3.0))  # no Retry-After: this cool-down
+    try:
+        await _backs_off_then_recovers(api.company(seeded.partner_id), emu)
+    finally:
+        await api.aclose()
+
+
+async def _backs_off_then_recovers(company, emu) -> None:
     await company.company_info()
     await emu.faults(company.realm_id, rate_429=1.0)
     with pytest.raises(QboThrottled) as info:
@@ -51,4 +62,4 @@ async def test_429_backs_off_then_recovers(connect, emu, api) -> None:
             return False
         return True
 
-    await eventually(recovered, timeout=15, interval=0.2, what="the realm's cool-down to end")
+    await eventually(recovered, timeout=30, interval=0.2, what="the realm's cool-down to end")

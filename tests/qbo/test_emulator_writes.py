@@ -188,3 +188,23 @@ async def test_batch_limits_are_enforced_before_sending(connect) -> None:
         await company.batch(too_many)
     with pytest.raises(ValueError, match="36"):
         await company.batch(too_many[:2], request_id="x" * 37)
+
+
+async def test_batch_voids_invoice_and_payment(connect) -> None:
+    company = await connect(customers=3, invoices=0)
+    invoice = await _new_invoice(company, "70.00")
+    other = await _new_invoice(company, "20.00")
+    pay = (
+        await company.create_payment(_payment_body(other, Decimal("20.00"), f"r-{rid()[:8]}"), rid())
+    ).object
+    results = await company.batch(
+        [
+            BatchOp.void("inv", "Invoice", invoice.Id, invoice.SyncToken),
+            BatchOp.void("pay", "Payment", pay.Id, pay.SyncToken),
+        ],
+        request_id=rid()[:36],
+    )
+    by_key = {r.key: r for r in results}
+    assert by_key["inv"].ok and by_key["inv"].object.is_voided
+    assert by_key["pay"].ok and by_key["pay"].object.TotalAmt == 0
+    assert (await company.read("Invoice", other.Id)).Balance == Decimal("20.00")
