@@ -107,6 +107,8 @@ async def iter_changes(
             entity, where=where, order_by="MetaData.LastUpdatedTime", include_inactive=entity in LIST_ENTITIES
         ):
             result.calls += 1
+            if result.server_time is None:  # every CDC answer was a cap fault: the first page's time
+                result.server_time = page.server_time
             yield entity, seen.add(entity, page.items)
 
 

@@ -23,7 +23,7 @@ from qbo import batch as batch_mod
 from qbo import cdc as cdc_mod
 from qbo import query as q
 from qbo.crypto import TokenCipher
-from qbo.envelopes import CdcResult, Page, QueryResult, entity_from_envelope, query_result
+from qbo.envelopes import CdcResult, Page, QueryResult, entity_from_envelope, query_result, server_time
 from qbo.errors import QboAuthError, QboServerError, QboStaleObject, QboUnauthorized
 from qbo.http import QboHttp, QboResponse
 from qbo.limiter import LimiterRegistry, Limits
@@ -160,7 +160,9 @@ class QboCompany:
         """Run one statement (POST `application/text`, §1.2). Build it with `qbo.query`, never by pasting."""
         resp = await self.call("POST", "query", text=statement)
         data = resp.data if isinstance(resp.data, dict) else {}
-        return query_result(data.get("QueryResponse"), resp.intuit_tid, q.entity_of(statement))
+        result = query_result(data.get("QueryResponse"), resp.intuit_tid, q.entity_of(statement))
+        result.server_time = server_time(data)
+        return result
 
     async def query_pages(
         self,
@@ -185,7 +187,14 @@ class QboCompany:
                 include_inactive=include_inactive,
             )
             result = await self.query(statement)
-            page = Page(canonical_entity(entity), position, result.items, page_size, result.intuit_tid)
+            page = Page(
+                canonical_entity(entity),
+                position,
+                result.items,
+                page_size,
+                result.intuit_tid,
+                result.server_time,
+            )
             yield page
             if page.is_last:
                 return

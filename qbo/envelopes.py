@@ -19,6 +19,7 @@ class QueryResult:
     start_position: int | None = None
     total_count: int | None = None
     intuit_tid: str | None = None
+    server_time: datetime | None = None  # the envelope's `time` (top-level answers only)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Page:
     items: list[QboObject]
     page_size: int
     intuit_tid: str | None = None
+    server_time: datetime | None = None
 
     @property
     def next_start_position(self) -> int:

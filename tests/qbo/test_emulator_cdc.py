@@ -111,3 +111,4 @@ async def test_possibly_truncated_cdc_falls_back_and_loses_no_live_change(
     keys = [entity_key(name, o) for name, objs in result.objects.items() for o in objs]
     assert len(keys) == len(set(keys))  # overlapping answers deduped by (entity, Id, SyncToken)
     assert result.calls >= 3  # all entities, then per entity, then paged queries
+    assert result.server_time is not None and result.server_time > since  # a cursor for the next cycle
