@@ -1,0 +1,155 @@
+"""Each conflict ends in needs_attention, with its reason in the sync log, and nothing created in QBO."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from qbo.batch import BatchItemResult
+from qbo.errors import QboDeposited, QboValidationError
+from qbo.models import Customer
+from rules.posting import payment_ref_num
+from tests.posting.conftest import World, no_mismatches
+
+D = Decimal
+
+
+async def _parked(world: World, pid: str, words: str) -> None:
+    row = await world.payment(pid)
+    assert row["status"] == "needs_attention", dict(row)
+    assert words in row["attention_reason"], row["attention_reason"]
+    logged = await world.pool.fetchval(
+        "SELECT reason FROM sync_log WHERE partner_id = $1 AND kind = 'needs_attention' AND platform_id = $2",
+        world.partner, pid)
+    assert logged == row["attention_reason"]
+    assert await world.qbo_payments(payment_ref_num(pid)) == []
+
+
+async def _post_without_writes(world: World) -> None:
+    before = (await world.ops()).get("batch", 0)
+    summary = await world.post()
+    assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
+    assert (await world.ops()).get("batch", 0) == before  # decided before any write
+
+
+async def test_invoice_deleted_in_qbo(world: World) -> None:
+    inv = await world.new_invoice("80.00")
+    pid = await world.pay(inv, "10.00")
+    live = await world.qbo_invoice(inv)
+    await world.company.delete("Invoice", live.Id, live.SyncToken, uuid.uuid4().hex)
+    await _post_without_writes(world)
+    await _parked(world, pid, "deleted")
+    await world.resync_invoice(inv)
+    await no_mismatches(world)
+
+
+async def _bookkeeper_pays(world: World, inv: str, amount: str) -> None:
+    live = await world.qbo_invoice(inv)
+    body = {"CustomerRef": {"value": live.CustomerRef.value}, "TotalAmt": D(amount),
+            "Line": [{"Amount": D(amount), "LinkedTxn": [{"TxnId": live.Id, "TxnType": "Invoice"}]}]}
+    await world.company.create("Payment", body, uuid.uuid4().hex)
+
+
+async def test_invoice_already_paid_in_qbo(world: World) -> None:
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "60.00")
+    await _bookkeeper_pays(world, inv, "60.00")
+    await _post_without_writes(world)
+    await _parked(world, pid, "already paid")
+    await world.resync_invoice(inv)
+    await no_mismatches(world)
+
+
+async def test_amount_larger_than_qbo_balance(world: World) -> None:
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "50.00")
+    await _bookkeeper_pays(world, inv, "20.00")  # QBO balance 40 < 50
+    await _post_without_writes(world)
+    await _parked(world, pid, "larger than the open QBO balance")
+    assert (await world.qbo_invoice(inv)).Balance == D("40.00")
+    await world.resync_invoice(inv)
+    await no_mismatches(world)
+
+
+async def test_customer_inactive_in_qbo(world: World) -> None:
+    """QBO (and the emulator) refuse to inactivate a customer with an open balance (6000 "Delete List Has
+    Balance Error"), so the state is reached through a client whose live Customer reads say inactive."""
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "10.00")
+    live = await world.qbo_invoice(inv)
+    cust = await world.company.read("Customer", live.CustomerRef.value)
+    try:
+        await world.company.sparse_update(
+            "Customer", {"Id": cust.Id, "SyncToken": cust.SyncToken, "Active": False}, uuid.uuid4().hex)
+    except QboValidationError as exc:
+        assert exc.code == "6000"
+    before = (await world.ops()).get("batch", 0)
+    summary = await world.post(_InactiveCustomers(world.api))
+    assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
+    assert (await world.ops()).get("batch", 0) == before
+    await _parked(world, pid, "inactive")
+
+
+async def test_unknown_payment_account(world: World) -> None:
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "10.00")
+    await world.set_prefs(payment_account_id="987654")
+    summary = await world.post()
+    assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
+    await _parked(world, pid, "2500")
+    assert (await world.qbo_invoice(inv)).Balance == D("60.00")
+    await no_mismatches(world)
+
+
+class _Faulting:
+    """The real client, except that batch items get the fault QBO would answer (6540 cannot be provoked by a
+    create in the emulator; the per-item path is what is under test)."""
+
+    def __init__(self, api: Any, error: Exception) -> None:
+        self.api, self.error = api, error
+
+    def company(self, partner_id: str) -> Any:
+        real = self.api.company(partner_id)
+        error = self.error
+
+        class Company:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            async def batch(self, ops, request_id=None):
+                return [BatchItemResult(op.key, op.entity, error=error) for op in ops]
+
+        return Company()
+
+
+async def test_6540_is_parked_with_qbos_message(world: World) -> None:
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "10.00")
+    fault = QboDeposited("Deposited Transaction cannot be changed", status=400, code="6540",
+                         detail="This transaction has been deposited.")
+    summary = await world.post(_Faulting(world.api, fault))
+    assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
+    await _parked(world, pid, "6540")
+    assert "This transaction has been deposited." in (await world.payment(pid))["attention_reason"]
+    await no_mismatches(world)
+
+
+class _InactiveCustomers:
+    """The real client, except that every Customer found reads as inactive."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    def company(self, partner_id: str) -> Any:
+        real = self.api.company(partner_id)
+
+        class Company:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            async def find(self, entity, where, include_inactive=False):
+                found = await real.find(entity, where, include_inactive=include_inactive)
+                return [o.model_copy(update={"Active": False}) if isinstance(o, Customer) else o for o in found]
+
+        return Company()
