@@ -8,27 +8,40 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from settings import Settings, get_settings
+from api import oauth, partners, platform
+from api.errors import install_error_handlers
+from qbo.client import QboApi
+from settings import TASK_QUEUE, Settings, get_settings
 from starter.client import connect_temporal
 from store.db import create_pool
 
 log = logging.getLogger("api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE) -> FastAPI:
+    """`task_queue`: where new partner workflows start (tests use one per test)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.pool = await create_pool(settings.database_url)
-        app.state.temporal = await connect_temporal(settings)
+        app.state.task_queue = task_queue
+        app.state.qbo = QboApi(settings, app.state.pool)
         try:
+            app.state.temporal = await connect_temporal(settings)
             yield
         finally:
+            await app.state.qbo.aclose()
             await app.state.pool.close()
 
-    app = FastAPI(title="QBO integration service", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="QBO integration service", version="0.1.0", lifespan=lifespan,
+                  description="Dashboard API of the QuickBooks Online integration (PRODUCT.md §6). Amounts are "
+                              "decimal strings with two places; errors are {\"error\": {\"code\", \"message\"}}.")
+    install_error_handlers(app)
+    app.include_router(partners.router)
+    app.include_router(platform.router)
+    app.include_router(oauth.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

@@ -1,0 +1,47 @@
+"""Dependencies shared by the routers: the API_KEY bearer check and typed access to app state."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from api.errors import ApiError, not_found
+from store import platform_repo as repo
+
+
+def require_api_key(request: Request) -> None:
+    """When API_KEY is set, `Authorization: Bearer <API_KEY>` is required (PRODUCT.md §6); compared in
+    constant time so the key can't be guessed byte by byte from response times."""
+    key = request.app.state.settings.api_key
+    if key is None or not key.get_secret_value():
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = key.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise ApiError(401, "unauthorized", "missing or wrong bearer token: send 'Authorization: Bearer <API_KEY>'",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
+
+
+def temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+async def existing_partner(pid: str, request: Request) -> str:
+    """The path's partner id, or 404 before anything is read or written."""
+    if not await repo.partner_exists(request.app.state.pool, pid):
+        raise not_found(f"partner {pid}")
+    return pid
+
+
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
+Temporal = Annotated[Client, Depends(temporal)]
+PartnerId = Annotated[str, Depends(existing_partner)]

@@ -1,0 +1,151 @@
+"""Partners and their QBO connection (PRODUCT.md §6): create/list, connect, status, preferences, sync now,
+disconnect, sync runs, reconciliation. Messages to the workflow go through `starter.partners`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Query, Request
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api import schemas as s
+from api.deps import PartnerId, Pool, Temporal, require_api_key
+from api.errors import ApiError
+from rules.preferences import Preferences
+from starter import partners as wf
+from store import platform_repo as repo
+from workflows.partner import PartnerIntegrationWorkflow
+
+log = logging.getLogger("api.partners")
+router = APIRouter(dependencies=[Depends(require_api_key)], tags=["partners"],
+                   responses={401: {"model": s.ErrorBody}, 404: {"model": s.ErrorBody}})
+
+
+@router.post("/partners", status_code=201, response_model=s.Created)
+async def create_partner(body: s.PartnerIn, db: Pool) -> s.Created:
+    """Create a partner → `{id}`."""
+    return s.Created(id=await repo.create_partner(db, body.name))
+
+
+@router.get("/partners", response_model=list[s.PartnerOut])
+async def list_partners(db: Pool) -> list[s.PartnerOut]:
+    return [s.PartnerOut(**dict(r)) for r in await repo.list_partners(db)]
+
+
+@router.post("/partners/{pid}/qbo/connect", response_model=s.AuthorizeUrl)
+async def connect(request: Request, pid: PartnerId) -> s.AuthorizeUrl:
+    """The Intuit consent URL, with a signed one-time `state` bound to this partner."""
+    url = await request.app.state.qbo.oauth.authorize_url(request.app.state.pool, pid)
+    return s.AuthorizeUrl(authorize_url=url)
+
+
+async def workflow_running(client: Client, pid: str) -> bool:
+    try:
+        desc = await wf.handle_for(client, pid).describe(rpc_timeout=timedelta(seconds=5))
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return desc.status is not None and desc.status.name == "RUNNING"
+
+
+async def _live_status(client: Client, pid: str):
+    """The workflow's `status` query when it runs, else None (PostgreSQL answers instead)."""
+    try:
+        if not await workflow_running(client, pid):
+            return None
+        return await wf.handle_for(client, pid).query(PartnerIntegrationWorkflow.status,
+                                                       rpc_timeout=timedelta(seconds=5))
+    except Exception as exc:  # Temporal slow or down: the dashboard still gets the stored view
+        log.warning("status query for %s failed (%s); answering from PostgreSQL", pid, type(exc).__name__)
+        return None
+
+
+@router.get("/partners/{pid}/qbo", response_model=s.QboStatus)
+async def qbo_status(pid: PartnerId, db: Pool,
+                     client: Temporal) -> s.QboStatus:
+    row = await repo.connection(db, pid)
+    accounts = [s.Account(**dict(a)) for a in await repo.active_accounts(db, pid)]
+    counts = await repo.platform_counts(db, pid)
+    prefs = Preferences.model_validate(row["preferences"]) if row and row["preferences"] else None
+    out = s.QboStatus(
+        state=row["state"] if row else "not_connected", realm_id=row["realm_id"] if row else None,
+        company_name=row["company_name"] if row else None, last_synced_at=row["last_synced_at"] if row else None,
+        preferences=prefs, accounts=accounts, counts=counts, last_error=row["last_error"] if row else None,
+        source="database")
+    live = await _live_status(client, pid) if row else None
+    if live is None:
+        return out
+    return out.model_copy(update=dict(
+        state=live.state.value, realm_id=live.realm_id, company_name=live.company_name or out.company_name,
+        last_synced_at=live.last_sync_at or out.last_synced_at, preferences=live.preferences or prefs,
+        counts={**counts, **live.counts}, last_error=live.last_error, step=live.step,
+        backfill=s.Backfill(done=live.backfill.done, total=live.backfill.total),
+        pending_postings=live.pending_postings, source="workflow"))
+
+
+def _not_running(pid: str) -> ApiError:
+    return ApiError(409, "not_connected", f"partner {pid} has no running QBO integration; connect it first "
+                                          "with POST /partners/{pid}/qbo/connect")
+
+
+@router.put("/partners/{pid}/qbo/preferences", response_model=Preferences,
+            responses={409: {"model": s.ErrorBody}, 422: {"model": s.ErrorBody}})
+async def put_preferences(body: Preferences, pid: PartnerId,
+                          client: Temporal) -> Preferences:
+    """§4 preferences through the workflow's `update_preferences`: the applied preferences, or 422 with the
+    validator's reason (nothing changed)."""
+    if not await workflow_running(client, pid):
+        raise _not_running(pid)
+    try:
+        return await wf.update_preferences(client, pid, body)
+    except WorkflowUpdateFailedError as err:
+        reason = str(err.cause.message if err.cause is not None and hasattr(err.cause, "message") else err)
+        raise ApiError(422, "invalid_preferences", reason) from None
+
+
+@router.post("/partners/{pid}/qbo/sync", status_code=202, response_model=s.Accepted,
+             responses={409: {"model": s.ErrorBody}})
+async def sync_now(pid: PartnerId, client: Temporal) -> s.Accepted:
+    if not await workflow_running(client, pid):
+        raise _not_running(pid)
+    await wf.sync_now(client, pid)
+    return s.Accepted(status="sync requested")
+
+
+@router.post("/partners/{pid}/qbo/disconnect", response_model=s.DisconnectOut,
+             responses={409: {"model": s.ErrorBody}})
+async def disconnect(pid: PartnerId, db: Pool,
+                     client: Temporal) -> s.DisconnectOut:
+    """Revoke the tokens and stop syncing; the data stays. Already disconnected → 200 again."""
+    if not await workflow_running(client, pid):
+        row = await repo.connection(db, pid)
+        if row is not None and row["state"] == "disconnected":
+            return s.DisconnectOut(state="disconnected")
+        raise _not_running(pid)
+    try:
+        result = await wf.disconnect(client, pid)
+    except WorkflowUpdateFailedError as err:
+        raise ApiError(409, "disconnect_refused", str(getattr(err.cause, "message", err))) from None
+    return s.DisconnectOut(state=result.state.value)
+
+
+@router.get("/partners/{pid}/qbo/sync-runs", response_model=list[s.SyncRun])
+async def sync_runs(pid: PartnerId, db: Pool,
+                    limit: int = Query(50, ge=1, le=500)) -> list[s.SyncRun]:
+    return [s.SyncRun(**dict(r)) for r in await repo.sync_runs(db, pid, limit)]
+
+
+@router.get("/partners/{pid}/qbo/reconciliation", response_model=s.Reconciliation,
+            responses={501: {"model": s.ErrorBody}})
+async def reconciliation(request: Request, pid: PartnerId) -> s.Reconciliation:
+    """Platform against QBO, read live (invoice balances and statuses, payout deposit totals)."""
+    try:
+        from activities.reconcile import reconcile
+    except ImportError:
+        raise ApiError(501, "not_implemented", "reconciliation is not available in this build") from None
+    if await repo.connection(request.app.state.pool, pid) is None:
+        raise _not_running(pid)
+    return s.Reconciliation(**await reconcile(request.app.state.pool, request.app.state.qbo, pid))

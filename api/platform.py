@@ -1,0 +1,108 @@
+"""The platform's own data (PRODUCT.md §6): customers, invoices, payments and payouts of a partner.
+
+A payment or payout is committed first and the partner's workflow is told afterwards (`sync_now`, best
+effort): if Temporal is down the row still stands as `pending` and the next sync cycle posts it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Query, Request
+from temporalio.client import Client
+
+from api import schemas as s
+from api.deps import PartnerId, Pool, Temporal, require_api_key
+from api.errors import ApiError, not_found
+from starter import partners as wf
+from store import platform_repo as repo
+
+log = logging.getLogger("api.platform")
+router = APIRouter(dependencies=[Depends(require_api_key)], tags=["platform"],
+                   responses={401: {"model": s.ErrorBody}, 404: {"model": s.ErrorBody},
+                              422: {"model": s.ErrorBody}})
+
+
+async def nudge(client: Client, pid: str) -> None:
+    """Ask the workflow to sync now; never fails the request (the next cycle picks the work up anyway)."""
+    try:
+        await wf.sync_now(client, pid)
+    except Exception as exc:
+        log.info("sync_now for %s not delivered (%s); the next cycle will post it", pid, type(exc).__name__)
+
+
+@router.get("/partners/{pid}/customers", response_model=list[s.CustomerOut])
+async def list_customers(pid: PartnerId, db: Pool,
+                         include_archived: bool = Query(False)) -> list[s.CustomerOut]:
+    return [s.CustomerOut(**dict(r)) for r in await repo.list_customers(db, pid, include_archived)]
+
+
+@router.post("/partners/{pid}/customers", status_code=201, response_model=s.Created)
+async def create_customer(body: s.CustomerIn, pid: PartnerId,
+                          db: Pool) -> s.Created:
+    """A platform-created customer; never sent to QBO (§3)."""
+    return s.Created(id=await repo.create_customer(db, pid, body.name, body.email))
+
+
+@router.get("/partners/{pid}/invoices", response_model=list[s.InvoiceOut])
+async def list_invoices(pid: PartnerId, db: Pool,
+                        include_archived: bool = Query(False)) -> list[s.InvoiceOut]:
+    return [s.InvoiceOut(**dict(r)) for r in await repo.list_invoices(db, pid, include_archived)]
+
+
+@router.post("/partners/{pid}/invoices", status_code=201, response_model=s.Created)
+async def create_invoice(body: s.InvoiceIn, pid: PartnerId,
+                         db: Pool) -> s.Created:
+    """A platform-created invoice; never sent to QBO (§3)."""
+    new = repo.NewInvoice(customer_id=body.customer_id, amount=body.amount, due_date=body.due_date,
+                          doc_number=body.doc_number, currency=body.currency)
+    return s.Created(id=await repo.create_invoice(db, pid, new))
+
+
+@router.post("/partners/{pid}/invoices/{iid}/payments", status_code=201, response_model=s.PaymentCreated,
+             responses={409: {"model": s.ErrorBody}})
+async def create_payment(iid: str, body: s.PaymentIn, pid: PartnerId,
+                         db: Pool, client: Temporal) -> s.PaymentCreated:
+    """A customer paid in the platform: `pending` until posted to QBO, `not_synced` for a platform invoice."""
+    row = await repo.create_payment(db, pid, iid, body.amount, body.reference)
+    if row["status"] == "pending":
+        await nudge(client, pid)
+    return s.PaymentCreated(**dict(row))
+
+
+@router.post("/partners/{pid}/invoices/{iid}/void", response_model=s.VoidOut,
+             responses={409: {"model": s.ErrorBody}, 501: {"model": s.ErrorBody}})
+async def void_invoice(iid: str, request: Request, pid: PartnerId) -> s.VoidOut:
+    """Void in the platform: a QBO-sourced invoice without payments is voided in QBO first (§3); one with
+    payments is refused (409) with the reason."""
+    try:
+        from activities.posting import void_invoice_in_qbo
+    except ImportError:
+        raise ApiError(501, "not_implemented", "voiding invoices is not available in this build") from None
+    try:
+        result = await void_invoice_in_qbo(request.app.state.pool, request.app.state.qbo, pid, iid)
+    except LookupError:
+        raise not_found(f"invoice {iid}") from None
+    if not result.voided and result.action != "already_void":
+        raise ApiError(409, "void_refused", result.reason or "this invoice can't be voided")
+    return s.VoidOut(id=iid, action=result.action, voided=result.voided, reason=result.reason)
+
+
+@router.get("/partners/{pid}/payments", response_model=list[s.PaymentOut])
+async def list_payments(pid: PartnerId, db: Pool) -> list[s.PaymentOut]:
+    return [s.PaymentOut(**dict(r)) for r in await repo.list_payments(db, pid)]
+
+
+@router.post("/partners/{pid}/payouts", status_code=201, response_model=s.PayoutCreated,
+             responses={409: {"model": s.ErrorBody}})
+async def create_payout(body: s.PayoutIn, pid: PartnerId, db: Pool,
+                        client: Temporal) -> s.PayoutCreated:
+    """Payments (of this partner, in no payout yet) minus the fee; a QBO Deposit when deposits are on."""
+    row = await repo.create_payout(db, pid, body.payment_ids, body.fee_amount)
+    if row["status"] == "pending":
+        await nudge(client, pid)
+    return s.PayoutCreated(**dict(row))
+
+
+@router.get("/partners/{pid}/payouts", response_model=list[s.PayoutOut])
+async def list_payouts(pid: PartnerId, db: Pool) -> list[s.PayoutOut]:
+    return [s.PayoutOut(**r) for r in await repo.list_payouts(db, pid)]

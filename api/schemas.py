@@ -1,0 +1,210 @@
+"""Request and response models of the dashboard API (PRODUCT.md §6). Amounts are `Decimal`, written as
+strings with two decimals ("12.50"); requests accept strings (or numbers with at most two decimals)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rules.preferences import Preferences
+from rules.values import Currency, NonNegativeMoney, PositiveMoney
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Created(BaseModel):
+    id: str
+
+
+class Error(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: Error
+
+
+# --- partners and QBO ---------------------------------------------------------------------------------
+
+
+class PartnerIn(Request):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class PartnerOut(BaseModel):
+    id: str
+    name: str
+    qbo_state: str = Field(description="onboarding, active, needs_reconnect, disconnected or not_connected")
+
+
+class AuthorizeUrl(BaseModel):
+    authorize_url: str
+
+
+class Account(BaseModel):
+    id: str
+    name: str
+    type: str
+    subtype: str | None
+
+
+class Backfill(BaseModel):
+    done: int
+    total: int | None
+
+
+class QboStatus(BaseModel):
+    state: str
+    realm_id: str | None
+    company_name: str | None
+    last_synced_at: datetime | None
+    preferences: Preferences | None
+    accounts: list[Account]
+    counts: dict[str, int]
+    last_error: str | None
+    step: str | None = Field(None, description="the workflow's current step, when it runs")
+    backfill: Backfill | None = None
+    pending_postings: int | None = None
+    source: str = Field(description="'workflow' when the running workflow answered, else 'database'")
+
+
+class Accepted(BaseModel):
+    status: str
+
+
+class DisconnectOut(BaseModel):
+    state: str
+
+
+class SyncRun(BaseModel):
+    id: int
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    counts: dict[str, Any]
+    conflicts: int
+    errors: int
+    error: str | None
+
+
+class Reconciliation(BaseModel):
+    invoices_checked: int
+    invoice_mismatches: int
+    payouts_checked: int
+    deposit_mismatches: int
+    details: list[dict[str, Any]] = []
+
+
+# --- platform data ------------------------------------------------------------------------------------
+
+
+class CustomerIn(Request):
+    name: str = Field(min_length=1, max_length=500)
+    email: str | None = Field(None, max_length=320)
+
+
+class CustomerOut(BaseModel):
+    id: str
+    qbo_id: str | None
+    source: str
+    name: str
+    email: str | None
+    archived: bool
+
+
+class InvoiceIn(Request):
+    customer_id: str = Field(min_length=1)
+    amount: PositiveMoney
+    due_date: date
+    doc_number: str | None = Field(None, max_length=21)
+    currency: Currency = "USD"
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    qbo_id: str | None
+    source: str
+    doc_number: str | None
+    customer_id: str | None
+    amount: Decimal
+    balance: Decimal
+    currency: str
+    due_date: date | None
+    status: str
+    archived: bool
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class VoidOut(BaseModel):
+    id: str
+    action: str
+    voided: bool
+    reason: str | None
+
+
+class PaymentIn(Request):
+    amount: PositiveMoney
+    reference: str | None = Field(None, max_length=200)
+
+
+class PaymentCreated(BaseModel):
+    id: str
+    status: str
+    qbo_payment_id: str | None
+
+
+class PaymentOut(BaseModel):
+    id: str
+    invoice_id: str
+    amount: Decimal
+    currency: str
+    reference: str | None
+    status: str
+    qbo_payment_id: str | None
+    attention_reason: str | None
+    payout_id: str | None
+    created_at: datetime
+    posted_at: datetime | None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class PayoutIn(Request):
+    payment_ids: list[str] = Field(min_length=1)
+    fee_amount: NonNegativeMoney
+
+    @field_validator("payment_ids")
+    @classmethod
+    def _unique(cls, ids: list[str]) -> list[str]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("payment_ids lists a payment more than once")
+        return ids
+
+
+class PayoutCreated(BaseModel):
+    id: str
+    gross_amount: Decimal
+    fee_amount: Decimal
+    net_amount: Decimal
+    status: str
+    qbo_deposit_id: str | None
+
+
+class PayoutOut(PayoutCreated):
+    payment_ids: list[str]
+    attention_reason: str | None
+    created_at: datetime

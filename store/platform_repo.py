@@ -1,0 +1,227 @@
+"""SQL behind the dashboard API (PRODUCT.md §6): partners, the platform's own customers, invoices, payments
+and payouts, and the read side of a partner's QBO connection. asyncpg; money stays Decimal.
+
+Writes that must be all-or-nothing (a payment and its invoice's balance, a payout and its payments) run in
+one transaction with the rows they depend on locked, so two concurrent requests cannot overpay an invoice or
+put a payment into two payouts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class RepoError(Exception):
+    """A request the data refuses: `kind` maps to the HTTP status, `message` is for the caller."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # not_found | conflict | invalid
+        self.message = message
+
+
+# --- partners ---------------------------------------------------------------------------------------
+
+
+async def create_partner(pool: asyncpg.Pool, name: str) -> str:
+    pid = new_id("p")
+    await pool.execute("INSERT INTO partners (id, name) VALUES ($1, $2)", pid, name)
+    return pid
+
+
+async def list_partners(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT p.id, p.name, COALESCE(c.state, 'not_connected') AS qbo_state FROM partners p "
+        "LEFT JOIN qbo_connections c ON c.partner_id = p.id ORDER BY p.created_at, p.id")
+
+
+async def partner_exists(pool: asyncpg.Pool, partner_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)", partner_id))
+
+
+async def partner_for_realm(pool: asyncpg.Pool, realm_id: str) -> str | None:
+    return await pool.fetchval(
+        "SELECT partner_id FROM qbo_connections WHERE realm_id = $1 AND state <> 'disconnected'", realm_id)
+
+
+# --- the QBO connection, read side ------------------------------------------------------------------
+
+
+async def connection(pool: asyncpg.Pool, partner_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT state, realm_id, company_name, last_synced_at, preferences, last_error "
+        "FROM qbo_connections WHERE partner_id = $1", partner_id)
+
+
+async def active_accounts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT qbo_id AS id, name, account_type AS type, account_subtype AS subtype FROM qbo_accounts "
+        "WHERE partner_id = $1 AND active ORDER BY account_type, name", partner_id)
+
+
+async def platform_counts(pool: asyncpg.Pool, partner_id: str) -> dict[str, int]:
+    row = await pool.fetchrow(
+        """
+        SELECT (SELECT count(*) FROM customers WHERE partner_id = $1 AND NOT archived) AS customers,
+               (SELECT count(*) FROM invoices WHERE partner_id = $1 AND NOT archived) AS invoices,
+               (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending') AS payments_pending,
+               (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'posted') AS payments_posted,
+               (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'needs_attention')
+                   AS payments_needs_attention,
+               (SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts_pending,
+               (SELECT count(*) FROM sync_log WHERE partner_id = $1 AND kind = 'conflict') AS conflicts
+        """, partner_id)
+    return {k: int(v) for k, v in dict(row).items()}
+
+
+async def sync_runs(pool: asyncpg.Pool, partner_id: str, limit: int) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, trigger, started_at, finished_at, status, counts, conflicts, errors, error FROM sync_runs "
+        "WHERE partner_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2", partner_id, limit)
+
+
+# --- customers and invoices ---------------------------------------------------------------------------
+
+
+async def list_customers(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, qbo_id, source, name, email, archived FROM customers "
+        "WHERE partner_id = $1 AND (NOT archived OR $2) ORDER BY created_at, id", partner_id, include_archived)
+
+
+async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email: str | None) -> str:
+    cid = new_id("cus")
+    await pool.execute(
+        "INSERT INTO customers (id, partner_id, source, name, email) VALUES ($1, $2, 'platform', $3, $4)",
+        cid, partner_id, name, email)
+    return cid
+
+
+async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, due_date, status, "
+        "archived FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) ORDER BY created_at, id",
+        partner_id, include_archived)
+
+
+@dataclass
+class NewInvoice:
+    customer_id: str
+    amount: Decimal
+    due_date: date | None
+    doc_number: str | None
+    currency: str
+
+
+async def create_invoice(pool: asyncpg.Pool, partner_id: str, inv: NewInvoice) -> str:
+    owner = await pool.fetchval("SELECT partner_id FROM customers WHERE id = $1", inv.customer_id)
+    if owner != partner_id:
+        raise RepoError("invalid", f"customer {inv.customer_id} does not exist for this partner; "
+                                   "use an id from GET /partners/{pid}/customers")
+    iid = new_id("inv")
+    await pool.execute(
+        "INSERT INTO invoices (id, partner_id, source, customer_id, doc_number, amount, balance, currency, "
+        "due_date, status) VALUES ($1, $2, 'platform', $3, $4, $5, $5, $6, $7, 'open')",
+        iid, partner_id, inv.customer_id, inv.doc_number, inv.amount, inv.currency, inv.due_date)
+    return iid
+
+
+# --- payments -----------------------------------------------------------------------------------------
+
+
+async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, amount: Decimal,
+                         reference: str | None) -> asyncpg.Record:
+    """One transaction: lock the invoice, check it can take `amount`, insert the payment, lower the balance."""
+    async with pool.acquire() as conn, conn.transaction():
+        inv = await conn.fetchrow(
+            "SELECT source, balance, currency, status, archived FROM invoices "
+            "WHERE id = $1 AND partner_id = $2 FOR UPDATE", invoice_id, partner_id)
+        _check_payable(inv, invoice_id, amount)
+        status = "pending" if inv["source"] == "qbo" else "not_synced"
+        pay_id = new_id("pay")
+        row = await conn.fetchrow(
+            "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, reference, status) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, status, qbo_payment_id",
+            pay_id, partner_id, invoice_id, amount, inv["currency"], reference, status)
+        balance = inv["balance"] - amount
+        await conn.execute(
+            "UPDATE invoices SET balance = $2, status = $3, updated_at = now() WHERE id = $1",
+            invoice_id, balance, "paid" if balance == 0 else "partially_paid")
+        return row
+
+
+def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal) -> None:
+    if inv is None:
+        raise RepoError("not_found", f"invoice {invoice_id} not found for this partner")
+    if inv["archived"]:
+        raise RepoError("conflict", f"invoice {invoice_id} is archived; payments can't be recorded on it")
+    if inv["status"] == "void":
+        raise RepoError("conflict", f"invoice {invoice_id} is void; payments can't be recorded on it")
+    if amount > inv["balance"]:
+        raise RepoError("invalid", f"amount {amount} is larger than the invoice's open balance "
+                                   f"{inv['balance']}; record at most the balance")
+
+
+async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
+        "p.attention_reason, pp.payout_id, p.created_at, p.posted_at FROM payments p "
+        "LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 "
+        "ORDER BY p.created_at, p.id", partner_id)
+
+
+# --- payouts ------------------------------------------------------------------------------------------
+
+
+async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[str],
+                        fee: Decimal) -> asyncpg.Record:
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT p.id, p.amount, p.status, pp.payout_id FROM payments p "
+            "LEFT JOIN payout_payments pp ON pp.payment_id = p.id "
+            "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
+            partner_id, payment_ids)
+        gross = _check_payout(rows, payment_ids, fee)
+        status = "not_synced" if any(r["status"] == "not_synced" for r in rows) else "pending"
+        po_id = new_id("po")
+        row = await conn.fetchrow(
+            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status) "
+            "VALUES ($1, $2, $3, $4, $5, $6) "
+            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id",
+            po_id, partner_id, gross, fee, gross - fee, status)
+        await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
+                               [(po_id, pid) for pid in payment_ids])
+        return row
+
+
+def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decimal) -> Decimal:
+    unknown = sorted(set(payment_ids) - {r["id"] for r in rows})
+    if unknown:
+        raise RepoError("invalid", f"unknown payment ids for this partner: {', '.join(unknown)}")
+    taken = sorted(r["id"] for r in rows if r["payout_id"] is not None)
+    if taken:
+        raise RepoError("conflict", f"payments already in a payout: {', '.join(taken)}")
+    gross = sum((r["amount"] for r in rows), Decimal("0.00"))
+    if fee >= gross:
+        raise RepoError("invalid", f"fee_amount {fee} must be less than the payments' total {gross}")
+    return gross
+
+
+async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
+        "po.attention_reason, po.created_at, "
+        "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
+        "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
+        "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)
+    return [dict(r) for r in rows]

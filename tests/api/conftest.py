@@ -1,0 +1,87 @@
+"""Fixtures for the API tests: the real app (its lifespan run in-process) over httpx's ASGI transport,
+against the session's PostgreSQL, Temporal dev server and QBO emulator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.qbo.emu import EmulatorAdmin
+
+
+@pytest.fixture
+def api_settings(settings, temporal_env):
+    return settings.model_copy(update={"temporal_address": temporal_env.client.service_client.config.target_host,
+                                       "sync_interval_seconds": 3600})
+
+
+@asynccontextmanager
+async def running_app(settings, task_queue: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    from api.app import create_app
+
+    app = create_app(settings, task_queue=task_queue)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=60) as http:
+            yield app, http
+
+
+@pytest.fixture
+async def app_client(api_settings, task_queue) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(api_settings, task_queue) as (_, http):
+        yield http
+
+
+@pytest.fixture
+async def emu(emulator_url: str) -> AsyncIterator[EmulatorAdmin]:
+    admin = EmulatorAdmin(emulator_url)
+    yield admin
+    await admin.aclose()
+
+
+@pytest.fixture
+def new_partner(app_client: httpx.AsyncClient) -> Callable[..., Awaitable[str]]:
+    async def make(name: str = "") -> str:
+        resp = await app_client.post("/partners", json={"name": name or f"Partner {uuid.uuid4().hex[:6]}"})
+        assert resp.status_code == 201, resp.text
+        return resp.json()["id"]
+
+    return make
+
+
+async def qbo_invoice(db_pool, partner_id: str, amount: str = "100.00", *, archived: bool = False) -> str:
+    """A QBO-sourced invoice as the sync would have stored it."""
+    realm = f"r{uuid.uuid4().hex[:8]}"
+    iid = f"inv_{uuid.uuid4().hex[:16]}"
+    await db_pool.execute(
+        "INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, amount, balance, currency, status, "
+        "archived, doc_number) VALUES ($1, $2, 'qbo', $3, '101', $4, $4, 'USD', 'open', $5, '1001')",
+        iid, partner_id, realm, Decimal(amount), archived)
+    return iid
+
+
+async def snapshot(db_pool, partner_id: str) -> dict[str, Any]:
+    """Everything a bad request must leave unchanged."""
+    tables = ["customers", "invoices", "payments", "payouts", "payout_payments", "qbo_connections", "partners"]
+    out: dict[str, Any] = {}
+    for table in tables:
+        out[table] = [dict(r) for r in await db_pool.fetch(f"SELECT * FROM {table} ORDER BY 1")]  # noqa: S608
+    return out
+
+
+def assert_error(resp: httpx.Response, status: int, code: str | None = None, needle: str = "") -> dict:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"], body
+    if code:
+        assert body["error"]["code"] == code, body
+    if needle:
+        assert needle in body["error"]["message"], body
+    return body["error"]
