@@ -18,7 +18,8 @@ async def _status(handle):
     return await handle.query(PartnerIntegrationWorkflow.status)
 
 
-async def test_onboard_sync_and_disconnect(temporal_env, task_queue, db_pool, api, connect, emu, emulator_url):
+async def test_onboard_sync_and_disconnect(temporal_env, task_queue, db_pool, api, connect, emu, emulator_url,
+                                           settings):
     company = await connect(customers=12, invoices=30, payments=6, random_seed=11)
     pid, realm = company.partner_id, company.realm_id
     qbo_customers = await company.count("Customer", include_inactive=True)
@@ -63,12 +64,18 @@ async def test_onboard_sync_and_disconnect(temporal_env, task_queue, db_pool, ap
         final = await partners.disconnect(client, pid)
         assert final.state is IntegrationState.DISCONNECTED
         assert (await handle.result()).state is IntegrationState.DISCONNECTED
+        history = (await handle.fetch_history()).to_json()
 
     tokens = (await emu.issued_tokens(realm))
     ours = [t for t in tokens if t["token"] != bookkeeper and t["kind"] in ("access", "refresh")]
     bookkeeper_grant = next(t["grant_id"] for t in tokens if t["token"] == bookkeeper)
     ours = [t for t in ours if t["grant_id"] != bookkeeper_grant]
     assert ours and all(t["revoked"] for t in ours)
+    # No token, secret or page of QBO data in the workflow's history (PRODUCT.md §5).
+    for secret in [t["token"] for t in tokens] + [settings.qbo_client_secret.get_secret_value(),
+                                                    settings.token_encryption_key.get_secret_value()]:
+        assert secret not in history
+    assert "QueryResponse" not in history and "CDCResponse" not in history and '"Line"' not in history
     row = await db_pool.fetchrow("SELECT state, access_token_enc, refresh_token_enc FROM qbo_connections "
                                  "WHERE partner_id = $1", pid)
     assert row["state"] == "disconnected" and row["access_token_enc"] is None and row["refresh_token_enc"] is None
