@@ -1,0 +1,139 @@
+"""Connecting a partner through the API and the emulator's real OAuth flow, with the real workflow and
+activities on a per-test task queue: status, preferences (applied or 422), sync now, sync runs,
+reconnect without a duplicate workflow, disconnect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from starter.partners import handle_for
+from tests.api.conftest import assert_error, running_app, snapshot
+from tests.helpers import eventually
+
+
+@pytest.fixture
+async def worker(api_settings, task_queue, temporal_env, db_pool) -> AsyncIterator[None]:
+    from qbo.client import QboApi
+    from worker import build_worker
+
+    qbo = QboApi(api_settings, db_pool)
+    try:
+        async with build_worker(temporal_env.client, db_pool, qbo, task_queue=task_queue):
+            yield
+    finally:
+        await qbo.aclose()
+
+
+async def oauth_round_trip(http: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
+    """What the dashboard and the browser do: ask for the URL, consent at the emulator, land on the callback."""
+    resp = await http.post(f"/partners/{pid}/qbo/connect")
+    assert resp.status_code == 200, resp.text
+    url = resp.json()["authorize_url"]
+    assert "state=" in url
+    async with httpx.AsyncClient(follow_redirects=False) as browser:
+        consent = await browser.get(f"{url}&realmId={realm}")
+    assert consent.status_code == 302, consent.text
+    callback = urlsplit(consent.headers["location"])
+    assert callback.path == "/oauth/qbo/callback" and "realmId=" in callback.query
+    return await http.get(f"{callback.path}?{callback.query}")
+
+
+async def test_connect_status_preferences_reconnect_disconnect(app_client, new_partner, emu, db_pool,
+                                                               worker, temporal_env) -> None:
+    pid = await new_partner()
+    realm = await emu.create_company(customers=3, invoices=3)
+    done = await oauth_round_trip(app_client, pid, realm)
+    assert done.status_code == 200 and "started" in done.text, done.text
+
+    row = await db_pool.fetchrow("SELECT * FROM qbo_connections WHERE partner_id = $1", pid)
+    assert row["access_token_enc"] and row["refresh_token_enc"]
+    stored = repr(dict(row))
+    for issued in (await emu.issued_tokens(realm)):
+        assert issued["token"] not in stored, "a plaintext token is stored in qbo_connections"
+
+    async def active() -> dict | None:
+        body = (await app_client.get(f"/partners/{pid}/qbo")).json()
+        return body if body["state"] == "active" and body["source"] == "workflow" else None
+
+    status = await eventually(active, timeout=90, what="the partner to become active")
+    assert status["realm_id"] == realm and status["company_name"]
+    assert status["accounts"] and {"id", "name", "type", "subtype"} == set(status["accounts"][0])
+    assert status["preferences"]["payment_account_id"]
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    assert len(invoices) == 3 and all(i["source"] == "qbo" for i in invoices)
+
+    before = await snapshot(db_pool, pid)
+    bad = {**status["preferences"], "deposit_account_id": "99999", "create_deposits": True}
+    err = assert_error(await app_client.put(f"/partners/{pid}/qbo/preferences", json=bad), 422,
+                       "invalid_preferences")
+    assert "deposit_account_id" in err["message"], err
+    assert_error(await app_client.put(f"/partners/{pid}/qbo/preferences", json={"nope": 1}), 422, "validation_error")
+    assert await snapshot(db_pool, pid) == before
+
+    bank = next(a for a in status["accounts"] if a["type"] == "Bank")
+    # fee_account_id None: the fee account is found or created by name. (Sending back the default id fails
+    # today: the workflow loads accounts before onboarding creates the fee account — see the API report.)
+    good = {**status["preferences"], "create_deposits": True, "deposit_account_id": bank["id"],
+            "fee_account_id": None}
+    applied = await app_client.put(f"/partners/{pid}/qbo/preferences", json=good)
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["deposit_account_id"] == bank["id"] and applied.json()["fee_account_id"]
+
+    assert (await app_client.post(f"/partners/{pid}/qbo/sync")).status_code == 202
+
+    async def runs() -> list:
+        return (await app_client.get(f"/partners/{pid}/qbo/sync-runs")).json()
+
+    run = (await eventually(runs, timeout=60, what="a sync run"))[0]
+    assert {"trigger", "started_at", "finished_at", "counts", "conflicts", "errors", "error"} <= set(run)
+
+    first_run = (await handle_for(temporal_env.client, pid).describe()).run_id
+    again = await oauth_round_trip(app_client, pid, realm)
+    assert again.status_code == 200 and "signalled" in again.text, again.text
+    assert (await handle_for(temporal_env.client, pid).describe()).run_id == first_run
+
+    gone = await app_client.post(f"/partners/{pid}/qbo/disconnect")
+    assert gone.status_code == 200 and gone.json()["state"] == "disconnected", gone.text
+    partners = (await app_client.get("/partners")).json()
+    assert {"id": pid, "name": next(p["name"] for p in partners if p["id"] == pid),
+            "qbo_state": "disconnected"} in partners
+    assert (await app_client.post(f"/partners/{pid}/qbo/disconnect")).status_code == 200
+    assert_error(await app_client.post(f"/partners/{pid}/qbo/sync"), 409, "not_connected")
+
+
+async def test_callback_state_is_one_time(app_client, new_partner, emu) -> None:
+    pid = await new_partner()
+    realm = await emu.create_company(customers=1, invoices=0)
+    url = (await app_client.post(f"/partners/{pid}/qbo/connect")).json()["authorize_url"]
+    async with httpx.AsyncClient(follow_redirects=False) as browser:
+        location = urlsplit((await browser.get(f"{url}&realmId={realm}")).headers["location"])
+    query = location.query.replace("state=", "state=x")
+    assert_error(await app_client.get(f"{location.path}?{query}"), 400, "invalid_state")
+
+
+async def test_not_connected_partner(app_client, new_partner, db_pool) -> None:
+    pid = await new_partner()
+    status = (await app_client.get(f"/partners/{pid}/qbo")).json()
+    assert status["state"] == "not_connected" and status["accounts"] == [] and status["source"] == "database"
+    before = await snapshot(db_pool, pid)
+    assert_error(await app_client.put(f"/partners/{pid}/qbo/preferences", json={}), 409, "not_connected")
+    assert_error(await app_client.post(f"/partners/{pid}/qbo/sync"), 409, "not_connected")
+    assert_error(await app_client.post(f"/partners/{pid}/qbo/disconnect"), 409, "not_connected")
+    assert_error(await app_client.put("/partners/p_nope/qbo/preferences", json={}), 404, "not_found")
+    assert_error(await app_client.post("/partners/p_nope/qbo/connect"), 404, "not_found")
+    assert await snapshot(db_pool, pid) == before
+
+
+async def test_payment_stands_without_a_workflow(api_settings, task_queue, db_pool) -> None:
+    """The payment commits first; `sync_now` is best effort (here: a partner with no workflow at all)."""
+    from tests.api.conftest import qbo_invoice
+
+    async with running_app(api_settings, task_queue) as (_, http):
+        pid = (await http.post("/partners", json={"name": "No workflow"})).json()["id"]
+        iid = await qbo_invoice(db_pool, pid, "10.00")
+        pay = await http.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "10.00"})
+        assert pay.status_code == 201 and pay.json()["status"] == "pending", pay.text
