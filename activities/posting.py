@@ -187,9 +187,11 @@ class _PostingRun:
 
     async def _post_batch(self, chunk: list[tuple[_Item, dict[str, Any]]], prefs: Preferences) -> None:
         ids = [item.payment.id for item, _ in chunk]
-        await repo.record_attempts(self.pool, [(pid, payment_request_id(pid)) for pid in ids])
+        # QBO batch items carry no requestid of their own: the batch's is derived from its items, recorded
+        # on each row (what QBO saw), and committed before the request leaves.
+        request_id = str(uuid.uuid5(_BATCH_NS, "\n".join(payment_request_id(pid) for pid in ids)))
+        await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
         ops = [BatchOp.create(item.payment.id, "Payment", body) for item, body in chunk]
-        request_id = str(uuid.uuid5(_BATCH_NS, "\n".join(ids)))
         results = await self.company.batch(ops, request_id=request_id)
         self.calls += 1
         for (item, _), result in zip(chunk, results, strict=True):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from qbo.batch import BatchItemResult
-from qbo.errors import QboDeposited, QboValidationError
+from qbo.errors import QboDeposited, QboStaleObject, QboValidationError
 from qbo.models import Customer
 from rules.posting import payment_ref_num
 from tests.posting.conftest import World, no_mismatches
@@ -153,3 +153,36 @@ class _InactiveCustomers:
                 return [o.model_copy(update={"Active": False}) if isinstance(o, Customer) else o for o in found]
 
         return Company()
+
+
+class _StaleOnce:
+    """The real client; the first batch answers 5010 for every item (the invoice changed meanwhile)."""
+
+    def __init__(self, api: Any) -> None:
+        self.api, self.stale_batches = api, 1
+
+    def company(self, partner_id: str) -> Any:
+        real, outer = self.api.company(partner_id), self
+
+        class Company:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            async def batch(self, ops, request_id=None):
+                if outer.stale_batches:
+                    outer.stale_batches -= 1
+                    err = QboStaleObject("Stale Object Error", status=400, code="5010", detail="stale")
+                    return [BatchItemResult(op.key, op.entity, error=err) for op in ops]
+                return await real.batch(ops, request_id=request_id)
+
+        return Company()
+
+
+async def test_5010_rereads_and_retries_once(world: World) -> None:
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "10.00")
+    summary = await world.post(_StaleOnce(world.api))
+    assert (summary.posted, summary.needs_attention, summary.remaining) == (1, 0, 0)
+    assert len(await world.qbo_payments(payment_ref_num(pid))) == 1
+    assert (await world.qbo_invoice(inv)).Balance == D("50.00")
+    await no_mismatches(world)
