@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import oauth, partners, platform
+from api import oauth, partners, platform, webhooks
 from api.errors import install_error_handlers
 from qbo.client import QboApi
 from settings import TASK_QUEUE, Settings, get_settings
@@ -30,7 +32,15 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
         app.state.qbo = QboApi(settings, app.state.pool)
         try:
             app.state.temporal = await connect_temporal(settings)
-            yield
+            app.state.webhook_tasks = set()
+            retry = asyncio.create_task(webhooks.retry_loop(app))
+            try:
+                yield
+            finally:
+                for task in [retry, *app.state.webhook_tasks]:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(retry, *app.state.webhook_tasks, return_exceptions=True)
         finally:
             await app.state.qbo.aclose()
             await app.state.pool.close()
@@ -42,6 +52,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
     app.include_router(partners.router)
     app.include_router(platform.router)
     app.include_router(oauth.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

@@ -225,3 +225,32 @@ async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, An
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)
     return [dict(r) for r in rows]
+
+
+# --- webhook events ----------------------------------------------------------------------------------
+
+
+async def record_webhook_events(pool: asyncpg.Pool, events: list[tuple[str, str, str | None, str | None,
+                                                                        str | None]]) -> list[str]:
+    """Store (event_id, realm, entity, entity_id, operation) rows before answering; returns the ids that
+    were new (a redelivered event id is ignored: dedupe)."""
+    if not events:
+        return []
+    rows = await pool.fetch(
+        "INSERT INTO webhook_events (event_id, realm_id, entity, entity_id, operation) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        *[list(col) for col in zip(*events, strict=True)])
+    return [r["event_id"] for r in rows]
+
+
+async def unrouted_webhook_events(pool: asyncpg.Pool, limit: int = 500) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT w.event_id, w.realm_id, c.partner_id FROM webhook_events w "
+        "LEFT JOIN qbo_connections c ON c.realm_id = w.realm_id AND c.state <> 'disconnected' "
+        "WHERE w.routed_at IS NULL ORDER BY w.received_at LIMIT $1", limit)
+
+
+async def mark_webhook_events(pool: asyncpg.Pool, event_ids: list[str], result: str) -> None:
+    await pool.execute("UPDATE webhook_events SET routed_at = now(), route_result = $2 "
+                       "WHERE event_id = ANY($1::text[])", event_ids, result)

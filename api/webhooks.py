@@ -1,0 +1,157 @@
+"""Intuit webhooks (PRODUCT.md §6, qbo-reference §11): `POST /webhooks/qbo`.
+
+The raw body's `intuit-signature` (base64 HMAC-SHA256 with the verifier token) is checked in constant time
+before anything else: a wrong or missing one is 401 and nothing is stored or signalled. A validly signed
+delivery is never answered with a 4xx (Intuit would retry it forever): what can't be used is logged and
+acknowledged. Events are stored in `webhook_events` (deduped by event id) before the answer, and routed by
+realm to the partner's `sync_now` after it, in a task, so a slow or down Temporal never delays the 200 and
+never loses an event: unrouted events are retried by a loop in the API's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from starter import partners as wf
+from store import platform_repo as repo
+
+log = logging.getLogger("api.webhooks")
+router = APIRouter(tags=["webhooks"])
+ROUTE_TIMEOUT = 5.0
+RETRY_EVERY = 15.0
+_CONTENT_TYPES = ("application/json", "application/cloudevents+json")
+
+Event = tuple[str, str, str | None, str | None, str | None]  # event_id, realm, entity, entity_id, operation
+
+
+class WebhookAck(BaseModel):
+    received: int
+    new: int
+    ignored: str | None = None
+
+
+def signature_ok(verifier: str, body: bytes, given: str | None) -> bool:
+    if not given:
+        return False
+    expected = base64.b64encode(hmac.new(verifier.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, given.strip().encode())
+
+
+def _cloudevent(item: dict[str, Any]) -> Event | None:
+    realm, event_id = item.get("intuitaccountid"), item.get("id")
+    if not isinstance(realm, str) or not isinstance(event_id, str) or not realm or not event_id:
+        return None
+    parts = str(item.get("type", "")).split(".")  # qbo.invoice.updated.v1
+    entity = parts[1].capitalize() if len(parts) > 2 else None
+    operation = parts[2] if len(parts) > 2 else None
+    return event_id, realm, entity, str(item.get("intuitentityid") or "") or None, operation
+
+
+def _legacy(body: dict[str, Any]) -> list[Event]:
+    out: list[Event] = []
+    for note in body.get("eventNotifications") or []:
+        realm = str(note.get("realmId") or "")
+        for ent in ((note.get("dataChangeEvent") or {}).get("entities") or []):
+            if not realm or not isinstance(ent, dict):
+                continue
+            key = f"{realm}|{ent.get('name')}|{ent.get('id')}|{ent.get('operation')}|{ent.get('lastUpdated')}"
+            event_id = "legacy-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+            out.append((event_id, realm, ent.get("name"), str(ent.get("id") or "") or None, ent.get("operation")))
+    return out
+
+
+def parse_events(content_type: str, body: bytes) -> tuple[list[Event], str | None]:
+    """The events of a delivery, and why (part of) it was ignored, if it was."""
+    if content_type.split(";")[0].strip().lower() not in _CONTENT_TYPES:
+        return [], f"unsupported content type {content_type!r}"
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return [], "body is not JSON"
+    if isinstance(data, list):
+        events = [e for e in (_cloudevent(i) for i in data if isinstance(i, dict)) if e is not None]
+        return events, None if len(events) == len(data) else f"{len(data) - len(events)} unusable events"
+    if isinstance(data, dict) and "eventNotifications" in data:
+        return _legacy(data), None
+    return [], "neither CloudEvents nor a legacy eventNotifications payload"
+
+
+@router.post("/webhooks/qbo", response_model=WebhookAck, responses={401: {"description": "bad signature"}})
+async def receive(request: Request) -> WebhookAck:
+    body = await request.body()
+    verifier = request.app.state.settings.qbo_webhook_verifier_token.get_secret_value()
+    if not signature_ok(verifier, body, request.headers.get("intuit-signature")):
+        raise ApiError(401, "bad_signature", "intuit-signature does not match this body")
+    events, ignored = parse_events(request.headers.get("content-type", ""), body)
+    if ignored:
+        log.warning("webhook delivery partly or wholly ignored: %s", ignored)
+    new = await repo.record_webhook_events(request.app.state.pool, _unique(events))
+    if new:
+        spawn_routing(request.app)
+    return WebhookAck(received=len(events), new=len(new), ignored=ignored)
+
+
+def _unique(events: list[Event]) -> list[Event]:
+    seen: dict[str, Event] = {}
+    for e in events:
+        seen.setdefault(e[0], e)
+    return list(seen.values())
+
+
+def spawn_routing(app: FastAPI) -> None:
+    tasks: set[asyncio.Task] = app.state.webhook_tasks
+    task = asyncio.create_task(route_pending(app))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def route_pending(app: FastAPI) -> int:
+    """Signal `sync_now` once per partner with unrouted events; unknown realms are logged and closed.
+    Events whose partner couldn't be reached stay unrouted for the next try."""
+    pool = app.state.pool
+    rows = await repo.unrouted_webhook_events(pool)
+    by_partner: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    for row in rows:
+        (by_partner.setdefault(row["partner_id"], []) if row["partner_id"] else unknown).append(row["event_id"])
+    if unknown:
+        log.info("webhook events for unknown realms ignored: %d", len(unknown))
+        await repo.mark_webhook_events(pool, unknown, "unknown_realm")
+    for pid, ids in by_partner.items():
+        result = await _signal(app, pid)
+        if result is not None:
+            await repo.mark_webhook_events(pool, ids, result)
+    return len(rows)
+
+
+async def _signal(app: FastAPI, pid: str) -> str | None:
+    try:
+        await asyncio.wait_for(wf.sync_now(app.state.temporal, pid), ROUTE_TIMEOUT)
+        return "signalled"
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return "no_workflow"
+        log.warning("sync_now for %s failed (%s); will retry", pid, err.status)
+    except Exception as exc:
+        log.warning("sync_now for %s failed (%s); will retry", pid, type(exc).__name__)
+    return None
+
+
+async def retry_loop(app: FastAPI, every: float = RETRY_EVERY) -> None:
+    """Route what a previous attempt couldn't (Temporal was down), for as long as the API runs."""
+    while True:
+        await asyncio.sleep(every)
+        with contextlib.suppress(Exception):
+            await route_pending(app)

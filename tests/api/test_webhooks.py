@@ -1,0 +1,130 @@
+"""`POST /webhooks/qbo`: signature, content type, malformed bodies, unknown realms, duplicate event ids,
+mixed realms in one delivery, legacy payloads, and Temporal down (still a fast 200, the event kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+
+from qbo_emulator.webhooks import sign
+from starter import partners as wf
+from tests.api.conftest import assert_error
+from tests.helpers import eventually
+
+CE = "application/cloudevents+json"
+
+
+@pytest.fixture
+def verifier(api_settings) -> str:
+    return api_settings.qbo_webhook_verifier_token.get_secret_value()
+
+
+def cloudevent(realm: str, entity_id: str = "1", event_id: str | None = None) -> dict:
+    return {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": "intuit.x",
+            "type": "qbo.invoice.updated.v1", "datacontenttype": "application/json",
+            "time": "2026-11-27T10:00:00Z", "intuitentityid": entity_id, "intuitaccountid": realm, "data": {}}
+
+
+async def post(http, verifier: str, payload, content_type: str = CE, signature: str | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"content-type": content_type, "intuit-signature": signature or sign(verifier, body)}
+    return await http.post("/webhooks/qbo", content=body, headers=headers)
+
+
+async def connected_partner(db_pool, temporal_env, task_queue) -> tuple[str, str]:
+    """A partner with a live connection row and a running workflow (no worker needed to take a signal)."""
+    pid, realm = f"p_{uuid.uuid4().hex[:16]}", f"9{uuid.uuid4().int % 10**12}"
+    await db_pool.execute("INSERT INTO partners (id, name) VALUES ($1, 'Hooked')", pid)
+    await db_pool.execute("INSERT INTO qbo_connections (partner_id, realm_id, state) VALUES ($1, $2, 'active')",
+                          pid, realm)
+    await wf.start_or_reconnect(temporal_env.client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
+    return pid, realm
+
+
+async def route_result(db_pool, event_id: str) -> str | None:
+    return await db_pool.fetchval("SELECT route_result FROM webhook_events WHERE event_id = $1", event_id)
+
+
+async def signals(temporal_env, pid: str) -> int:
+    history = await wf.handle_for(temporal_env.client, pid).fetch_history()
+    return sum(1 for e in history.events if e.HasField("workflow_execution_signaled_event_attributes"))
+
+
+async def test_bad_signature_is_401_and_stores_nothing(app_client, verifier, db_pool) -> None:
+    event = cloudevent("123")
+    assert_error(await post(app_client, verifier, [event], signature="AAAA"), 401, "bad_signature")
+    body = json.dumps([event]).encode()
+    resp = await app_client.post("/webhooks/qbo", content=body, headers={"content-type": CE})
+    assert_error(resp, 401, "bad_signature")
+    assert await route_result(db_pool, event["id"]) is None
+    assert not await db_pool.fetchval("SELECT count(*) FROM webhook_events WHERE event_id = $1", event["id"])
+
+
+async def test_signed_but_unusable_is_acknowledged(app_client, verifier, db_pool) -> None:
+    before = await db_pool.fetchval("SELECT count(*) FROM webhook_events")
+    for payload, ctype, why in [([cloudevent("1")], "text/plain", "content type"),
+                                (b"{not json", CE, "not JSON"),
+                                ({"hello": 1}, "application/json", "neither")]:
+        resp = await post(app_client, verifier, payload, ctype)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["new"] == 0 and why in resp.json()["ignored"]
+    assert await db_pool.fetchval("SELECT count(*) FROM webhook_events") == before
+
+
+async def test_mixed_realms_duplicates_and_unknown_realm(app_client, verifier, db_pool, temporal_env,
+                                                         task_queue) -> None:
+    pid, realm = await connected_partner(db_pool, temporal_env, task_queue)
+    known, unknown = cloudevent(realm, "7"), cloudevent("555000111")
+    resp = await post(app_client, verifier, [known, unknown])
+    assert resp.status_code == 200 and resp.json() == {"received": 2, "new": 2, "ignored": None}
+    assert await eventually(lambda: route_result(db_pool, known["id"]), what="routing") == "signalled"
+    assert await eventually(lambda: route_result(db_pool, unknown["id"]), what="routing") == "unknown_realm"
+    assert await signals(temporal_env, pid) == 1
+    again = await post(app_client, verifier, [known])
+    assert again.status_code == 200 and again.json()["new"] == 0
+    await asyncio.sleep(0.3)
+    assert await signals(temporal_env, pid) == 1
+
+
+async def test_legacy_payload_is_routed(app_client, verifier, db_pool, temporal_env, task_queue) -> None:
+    pid, realm = await connected_partner(db_pool, temporal_env, task_queue)
+    payload = {"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [
+        {"name": "Invoice", "id": "12", "operation": "Update", "lastUpdated": "2026-11-27T10:00:00.000Z"}]}}]}
+    resp = await post(app_client, verifier, payload, "application/json")
+    assert resp.status_code == 200 and resp.json()["new"] == 1
+
+    async def routed() -> bool:
+        return bool(await db_pool.fetchval(
+            "SELECT count(*) FROM webhook_events WHERE realm_id = $1 AND route_result = 'signalled'", realm))
+
+    await eventually(routed, what="legacy event routed")
+    assert await signals(temporal_env, pid) == 1
+
+
+async def test_temporal_down_still_fast_and_not_lost(app_client, verifier, db_pool, temporal_env, task_queue,
+                                                     monkeypatch) -> None:
+    from api import webhooks
+
+    pid, realm = await connected_partner(db_pool, temporal_env, task_queue)
+
+    async def hang(*_a, **_k) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(webhooks.wf, "sync_now", hang)
+    monkeypatch.setattr(webhooks, "ROUTE_TIMEOUT", 0.5)
+    event = cloudevent(realm)
+    started = time.monotonic()
+    resp = await post(app_client, verifier, [event])
+    assert resp.status_code == 200 and time.monotonic() - started < 3
+    await asyncio.sleep(1.0)
+    row = await db_pool.fetchrow("SELECT routed_at FROM webhook_events WHERE event_id = $1", event["id"])
+    assert row is not None and row["routed_at"] is None, "the event must be kept for a retry"
+    monkeypatch.undo()
+    app = app_client._transport.app
+    await webhooks.route_pending(app)
+    assert await route_result(db_pool, event["id"]) == "signalled"
+    assert await signals(temporal_env, pid) == 1
