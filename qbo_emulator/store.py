@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS entities (
     doc_number TEXT, customer_id INTEGER, name_key TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS entities_pk ON entities (realm, entity, id);
-CREATE INDEX IF NOT EXISTS entities_updated ON entities (realm, entity, updated_ms);
+CREATE INDEX IF NOT EXISTS entities_updated ON entities (realm, entity, updated_ms, id);
 CREATE INDEX IF NOT EXISTS entities_docnum ON entities (realm, entity, doc_number) WHERE doc_number IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entities_name ON entities (realm, name_key) WHERE name_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entities_customer ON entities (realm, customer_id) WHERE customer_id IS NOT NULL;

@@ -19,21 +19,22 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
-_MARK = "\u2063DEC:"
-_MARK_RE = re.compile('"\u2063DEC:(-?[0-9.E+-]+)"')
+# Runs of invisible separators around the digits (json leaves them unescaped with ensure_ascii=False);
+# no real text contains these sequences.
+_OPEN, _CLOSE = "\u2063\u2064\u2063\u2064", "\u2064\u2063\u2064\u2063"
 
 
 def _default(o: Any) -> Any:
     if isinstance(o, Decimal):
-        return _MARK + str(o)
+        return f"{_OPEN}{o}{_CLOSE}"
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def dumps(obj: Any) -> str:
     """Compact JSON like QBO sends it, with Decimals as bare numbers (`100.00`, `0`)."""
     text = json.dumps(obj, default=_default, ensure_ascii=False, separators=(",", ":"))
-    if _MARK in text:
-        text = _MARK_RE.sub(r"\1", text)
+    if _OPEN in text:
+        text = text.replace('"' + _OPEN, "").replace(_CLOSE + '"', "")
     return text
 
 
