@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -91,14 +92,20 @@ def _not_running(pid: str) -> ApiError:
                                           "with POST /partners/{pid}/qbo/connect")
 
 
+async def _require_live(db: asyncpg.Pool, client: Client, pid: str) -> None:
+    """Connected (and not disconnecting: the row turns `disconnected` before the workflow completes)."""
+    row = await repo.connection(db, pid)
+    if row is None or row["state"] == "disconnected" or not await workflow_running(client, pid):
+        raise _not_running(pid)
+
+
 @router.put("/partners/{pid}/qbo/preferences", response_model=Preferences,
             responses={409: {"model": s.ErrorBody}, 422: {"model": s.ErrorBody}})
-async def put_preferences(body: Preferences, pid: PartnerId,
+async def put_preferences(body: Preferences, pid: PartnerId, db: Pool,
                           client: Temporal) -> Preferences:
     """§4 preferences through the workflow's `update_preferences`: the applied preferences, or 422 with the
     validator's reason (nothing changed)."""
-    if not await workflow_running(client, pid):
-        raise _not_running(pid)
+    await _require_live(db, client, pid)
     try:
         return await wf.update_preferences(client, pid, body)
     except WorkflowUpdateFailedError as err:
@@ -108,9 +115,8 @@ async def put_preferences(body: Preferences, pid: PartnerId,
 
 @router.post("/partners/{pid}/qbo/sync", status_code=202, response_model=s.Accepted,
              responses={409: {"model": s.ErrorBody}})
-async def sync_now(pid: PartnerId, client: Temporal) -> s.Accepted:
-    if not await workflow_running(client, pid):
-        raise _not_running(pid)
+async def sync_now(pid: PartnerId, db: Pool, client: Temporal) -> s.Accepted:
+    await _require_live(db, client, pid)
     await wf.sync_now(client, pid)
     return s.Accepted(status="sync requested")
 
@@ -120,10 +126,10 @@ async def sync_now(pid: PartnerId, client: Temporal) -> s.Accepted:
 async def disconnect(pid: PartnerId, db: Pool,
                      client: Temporal) -> s.DisconnectOut:
     """Revoke the tokens and stop syncing; the data stays. Already disconnected → 200 again."""
+    row = await repo.connection(db, pid)
+    if row is not None and row["state"] == "disconnected":
+        return s.DisconnectOut(state="disconnected")
     if not await workflow_running(client, pid):
-        row = await repo.connection(db, pid)
-        if row is not None and row["state"] == "disconnected":
-            return s.DisconnectOut(state="disconnected")
         raise _not_running(pid)
     try:
         result = await wf.disconnect(client, pid)

@@ -66,12 +66,19 @@ async def qbo_invoice(db_pool, partner_id: str, amount: str = "100.00", *, archi
     return iid
 
 
+# What a running workflow's own bookkeeping (token refresh, sync cursor) may touch meanwhile.
+_VOLATILE = {"updated_at", "last_synced_at", "cdc_cursor", "last_full_sweep_at", "access_token_enc",
+             "refresh_token_enc", "access_expires_at", "refresh_expires_at", "refresh_hard_expires_at",
+             "token_version", "token_key_id"}
+
+
 async def snapshot(db_pool, partner_id: str) -> dict[str, Any]:
-    """Everything a bad request must leave unchanged."""
+    """Everything a bad request must leave unchanged (all partners' rows: nothing may leak elsewhere)."""
     tables = ["customers", "invoices", "payments", "payouts", "payout_payments", "qbo_connections", "partners"]
     out: dict[str, Any] = {}
     for table in tables:
-        out[table] = [dict(r) for r in await db_pool.fetch(f"SELECT * FROM {table} ORDER BY 1")]  # noqa: S608
+        rows = await db_pool.fetch(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608
+        out[table] = [{k: v for k, v in dict(r).items() if k not in _VOLATILE} for r in rows]
     return out
 
 

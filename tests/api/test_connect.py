@@ -42,30 +42,39 @@ async def oauth_round_trip(http: httpx.AsyncClient, pid: str, realm: str) -> htt
     return await http.get(f"{callback.path}?{callback.query}")
 
 
-async def test_connect_status_preferences_reconnect_disconnect(app_client, new_partner, emu, db_pool,
-                                                               worker, temporal_env) -> None:
+@pytest.fixture
+async def connected(app_client, new_partner, emu, db_pool, worker) -> dict:
+    """A partner connected through the API's OAuth flow, onboarded by the real workflow."""
     pid = await new_partner()
     realm = await emu.create_company(customers=3, invoices=3)
     done = await oauth_round_trip(app_client, pid, realm)
     assert done.status_code == 200 and "started" in done.text, done.text
 
+    async def active() -> dict | None:
+        body = (await app_client.get(f"/partners/{pid}/qbo")).json()
+        ready = body["state"] == "active" and body["source"] == "workflow" and body["last_synced_at"]
+        return body if ready else None
+
+    status = await eventually(active, timeout=90, what="the partner to become active and finish a cycle")
+    return {"pid": pid, "realm": realm, "status": status}
+
+
+async def test_connect_stores_tokens_encrypted_and_reports_status(app_client, connected, emu, db_pool) -> None:
+    pid, realm, status = connected["pid"], connected["realm"], connected["status"]
     row = await db_pool.fetchrow("SELECT * FROM qbo_connections WHERE partner_id = $1", pid)
     assert row["access_token_enc"] and row["refresh_token_enc"]
     stored = repr(dict(row))
-    for issued in (await emu.issued_tokens(realm)):
+    for issued in await emu.issued_tokens(realm):
         assert issued["token"] not in stored, "a plaintext token is stored in qbo_connections"
-
-    async def active() -> dict | None:
-        body = (await app_client.get(f"/partners/{pid}/qbo")).json()
-        return body if body["state"] == "active" and body["source"] == "workflow" else None
-
-    status = await eventually(active, timeout=90, what="the partner to become active")
-    assert status["realm_id"] == realm and status["company_name"]
+    assert status["realm_id"] == realm and status["company_name"] and status["backfill"]
     assert status["accounts"] and {"id", "name", "type", "subtype"} == set(status["accounts"][0])
     assert status["preferences"]["payment_account_id"]
     invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
     assert len(invoices) == 3 and all(i["source"] == "qbo" for i in invoices)
 
+
+async def test_preferences_applied_or_rejected(app_client, connected, db_pool) -> None:
+    pid, status = connected["pid"], connected["status"]
     before = await snapshot(db_pool, pid)
     bad = {**status["preferences"], "deposit_account_id": "99999", "create_deposits": True}
     err = assert_error(await app_client.put(f"/partners/{pid}/qbo/preferences", json=bad), 422,
@@ -83,6 +92,9 @@ async def test_connect_status_preferences_reconnect_disconnect(app_client, new_p
     assert applied.status_code == 200, applied.text
     assert applied.json()["deposit_account_id"] == bank["id"] and applied.json()["fee_account_id"]
 
+
+async def test_sync_reconnect_disconnect(app_client, connected, temporal_env) -> None:
+    pid, realm = connected["pid"], connected["realm"]
     assert (await app_client.post(f"/partners/{pid}/qbo/sync")).status_code == 202
 
     async def runs() -> list:
@@ -98,11 +110,32 @@ async def test_connect_status_preferences_reconnect_disconnect(app_client, new_p
 
     gone = await app_client.post(f"/partners/{pid}/qbo/disconnect")
     assert gone.status_code == 200 and gone.json()["state"] == "disconnected", gone.text
-    partners = (await app_client.get("/partners")).json()
-    assert {"id": pid, "name": next(p["name"] for p in partners if p["id"] == pid),
-            "qbo_state": "disconnected"} in partners
+    partners = {p["id"]: p for p in (await app_client.get("/partners")).json()}
+    assert partners[pid]["qbo_state"] == "disconnected"
     assert (await app_client.post(f"/partners/{pid}/qbo/disconnect")).status_code == 200
     assert_error(await app_client.post(f"/partners/{pid}/qbo/sync"), 409, "not_connected")
+
+
+async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
+    pid = connected["pid"]
+    first, second = (await app_client.get(f"/partners/{pid}/invoices")).json()[:2]
+    rec = await app_client.get(f"/partners/{pid}/qbo/reconciliation")
+    assert rec.status_code == 200, rec.text
+    assert rec.json()["invoices_checked"] == 3 and rec.json()["invoice_mismatches"] == 0
+
+    voided = await app_client.post(f"/partners/{pid}/invoices/{first['id']}/void")
+    assert voided.status_code == 200 and voided.json()["voided"], voided.text
+    statuses = {i["id"]: i["status"] for i in (await app_client.get(f"/partners/{pid}/invoices")).json()}
+    assert statuses[first["id"]] == "void"
+    assert_error(await app_client.post(f"/partners/{pid}/invoices/{first['id']}/payments",
+                                       json={"amount": "1.00"}), 409, needle="void")
+
+    pay = await app_client.post(f"/partners/{pid}/invoices/{second['id']}/payments", json={"amount": "1.00"})
+    assert pay.status_code == 201, pay.text
+    before = await snapshot(db_pool, pid)
+    assert_error(await app_client.post(f"/partners/{pid}/invoices/{second['id']}/void"), 409, "void_refused")
+    assert_error(await app_client.post(f"/partners/{pid}/invoices/inv_nope/void"), 404, "not_found")
+    assert await snapshot(db_pool, pid) == before
 
 
 async def test_callback_state_is_one_time(app_client, new_partner, emu) -> None:
