@@ -166,3 +166,17 @@ async def test_api_key_required_when_set(api_settings, task_queue, db_pool) -> N
         assert (await http.get("/healthz")).status_code in (200, 503)
         assert_error(await http.get("/oauth/qbo/callback", params={"state": "bogus", "code": "c", "realmId": "1"}),
                      400, "invalid_state")
+
+
+async def test_concurrent_payments_never_overpay(app_client, new_partner, db_pool) -> None:
+    """The invoice row is locked: of ten concurrent 30.00 payments on 100.00, exactly three succeed."""
+    import asyncio
+
+    pid = await new_partner()
+    iid = await qbo_invoice(db_pool, pid, "100.00")
+    url = f"/partners/{pid}/invoices/{iid}/payments"
+    answers = await asyncio.gather(*[app_client.post(url, json={"amount": "30.00"}) for _ in range(10)])
+    assert sorted(r.status_code for r in answers) == [201] * 3 + [422] * 7
+    row = await db_pool.fetchrow("SELECT balance, status FROM invoices WHERE id = $1", iid)
+    assert (row["balance"], row["status"]) == (Decimal("10.00"), "partially_paid")
+    assert await db_pool.fetchval("SELECT sum(amount) FROM payments WHERE invoice_id = $1", iid) == Decimal("90.00")
