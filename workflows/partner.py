@@ -140,6 +140,7 @@ class PartnerIntegrationWorkflow:
         if self.s.preferences is None:
             self.s.preferences = await self._call(
                 ConnectionActivities.apply_default_preferences, ref, "apply default preferences", QBO)
+            await self._reload_accounts_if_unknown(self.s.preferences)
         for entity in BACKFILL_ENTITIES:
             await self._backfill(entity)
         self.s.onboarded = True
@@ -192,7 +193,10 @@ class PartnerIntegrationWorkflow:
             counts |= {"payments_posted": posted.posted, "payments_needing_attention": posted.needs_attention}
         else:
             self.s.pending_postings = 0
-        if fetch.pending_payouts and self.s.preferences and self.s.preferences.create_deposits:
+        deposits_on = bool(self.s.preferences and self.s.preferences.create_deposits)
+        # With deposits off, pending payouts are settled as `not_synced` by the same activity (added later,
+        # hence the patch: older histories never scheduled it in that case).
+        if fetch.pending_payouts and (deposits_on or workflow.patched("settle-payouts-when-deposits-off")):
             deposits: DepositSummary = await self._call(
                 PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"create deposits for {fetch.pending_payouts} payouts", QBO)
@@ -286,8 +290,21 @@ class PartnerIntegrationWorkflow:
                 PreferencesInput(partner_id=self.s.partner_id, preferences=preferences), "save preferences", QBO,
                 step=False)
             self.s.preferences = applied
+            await self._reload_accounts_if_unknown(applied)
             self.s.sync_requested = self.s.sync_requested or applied.create_deposits
             return applied
+
+    async def _reload_accounts_if_unknown(self, preferences: Preferences) -> None:
+        """Saving preferences may create the fee account in QBO; the validator must know it from then on,
+        or the dashboard could not send the applied preferences back unchanged."""
+        known = {a.qbo_id for a in self.s.accounts}
+        if preferences.fee_account_id in known or preferences.fee_account_id is None:
+            return
+        if workflow.patched("reload-accounts-after-fee-account"):
+            accounts: AccountsResult = await self._call(
+                ConnectionActivities.load_accounts, PartnerRef(partner_id=self.s.partner_id),
+                "reload accounts (fee account created)", QBO, step=False)
+            self.s.accounts = accounts.accounts
 
     async def _disconnect(self, request: DisconnectRequest) -> None:
         self.s.disconnect_requested = True

@@ -45,9 +45,10 @@ async def onboarding_and_cycles(client, task_queue, stubs, _):
 
 
 async def preferences_change(client, task_queue, stubs, _):
+    stubs.create_fee_account = True
     pid, handle = await _start(client, task_queue)
     await partners.update_preferences(client, pid, Preferences(
-        payment_account_id="4", create_deposits=True, deposit_account_id="35", fee_account_id="90"))
+        payment_account_id="4", create_deposits=True, deposit_account_id="35", fee_account_id="120"))
     await handle.signal(PartnerIntegrationWorkflow.set_preferences, Preferences(payment_account_id="nope"))
     await partners.disconnect(client, pid)
     return handle

@@ -38,12 +38,16 @@ ACCOUNTS = [
                  account_subtype="BankCharges", active=True),
     AccountFacts(qbo_id="91", name="Old Bank", account_type="Bank", account_subtype="Checking", active=False),
 ]
+CREATED_FEE_ACCOUNT = AccountFacts(qbo_id="120", name="Alternative Payments Fees", account_type="Expense",
+                                   account_subtype="BankCharges", active=True)
 
 
 class StubActivities:
     """Counts calls; `auth_broken` makes every QBO-touching call fail like a revoked refresh token."""
 
-    def __init__(self, backfill_pages: int = 2, pending_payments: int = 0):
+    def __init__(self, backfill_pages: int = 2, pending_payments: int = 0, create_fee_account: bool = False):
+        self.create_fee_account = create_fee_account
+        self.fee_account_created = False
         self.calls: Counter[str] = Counter()
         self.auth_broken = False
         self.backfill_pages = backfill_pages
@@ -66,11 +70,14 @@ class StubActivities:
     @activity.defn(name="load_accounts")
     async def load_accounts(self, ref: PartnerRef) -> AccountsResult:
         self._qbo("load_accounts")
-        return AccountsResult(accounts=ACCOUNTS)
+        return AccountsResult(accounts=ACCOUNTS + ([CREATED_FEE_ACCOUNT] if self.fee_account_created else []))
 
     @activity.defn(name="apply_default_preferences")
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
         self._qbo("apply_default_preferences")
+        if self.create_fee_account:  # as if QBO had no "Alternative Payments Fees" account yet
+            self.fee_account_created = True
+            return Preferences(payment_account_id="4", fee_account_id=CREATED_FEE_ACCOUNT.qbo_id)
         return Preferences(payment_account_id="4", fee_account_id="90")
 
     @activity.defn(name="save_preferences")

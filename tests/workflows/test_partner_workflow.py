@@ -137,3 +137,16 @@ async def _last_error_mentions(handle, text):
 
 async def _async(value):
     return value
+
+
+async def test_a_fee_account_created_at_onboarding_is_known_to_the_validator(temporal_env, task_queue):
+    stubs = StubActivities(create_fee_account=True)
+    client, pid = temporal_env.client, f"p{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow], activities=stubs.all()):
+        await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
+        handle = partners.handle_for(client, pid)
+        await eventually(lambda: _synced(handle), what="first cycle")
+        defaults = (await _status(handle)).preferences
+        assert defaults.fee_account_id == "120"
+        assert await partners.update_preferences(client, pid, defaults) == defaults
+        await partners.disconnect(client, pid)

@@ -16,8 +16,9 @@ HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.j
 
 
 def test_histories_are_recorded():
-    assert {p.stem for p in HISTORIES} >= {"onboarding_and_cycles", "preferences_change", "reconnect",
-                                           "continue_as_new"}
+    """Current scenarios, and the `v1-` histories recorded before the first `workflow.patched` change."""
+    scenarios = {"onboarding_and_cycles", "preferences_change", "reconnect", "continue_as_new"}
+    assert {p.stem for p in HISTORIES} >= scenarios | {f"v1-{name}" for name in scenarios}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -32,3 +33,15 @@ def test_histories_hold_no_secret_and_no_qbo_page(path: Path):
     text = path.read_text()
     for needle in ("access_token", "refresh_token", "Bearer ", "client_secret", '"Invoice": [', "QueryResponse"):
         assert needle not in text
+
+
+async def test_an_unpatched_command_change_is_caught():
+    from temporalio.workflow import NondeterminismError
+
+    from tests.workflows.variants import WithoutAccountReload
+
+    path = next(p for p in HISTORIES if p.stem == "preferences_change")
+    history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240 (tiny local file)
+    replayer = Replayer(workflows=[WithoutAccountReload], data_converter=pydantic_data_converter)
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(history)

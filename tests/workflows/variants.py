@@ -1,0 +1,21 @@
+"""A deliberately changed workflow, to prove the replay test catches a command change made without
+`workflow.patched` (kept apart from the test module: workflow files must stay free of test imports)."""
+
+from temporalio import workflow
+
+from workflows.models import PartnerStatus, PartnerWorkflowInput
+from workflows.partner import PartnerIntegrationWorkflow
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutAccountReload(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _reload_accounts_if_unknown(self, preferences) -> None:  # the change, unpatched
+        return None
