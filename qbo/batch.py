@@ -110,7 +110,10 @@ def build_request(ops: list[BatchOp]) -> tuple[dict[str, Any], dict[str, BatchOp
 def parse_response(data: Any, by_bid: dict[str, BatchOp], tid: str | None) -> list[BatchItemResult]:
     """Results in the callers' op order, matched by bId; an item QBO did not answer is a retryable error."""
     answers: dict[str, dict[str, Any]] = {}
-    for item in (data or {}).get("BatchItemResponse") or []:
+    items = (data or {}).get("BatchItemResponse") if isinstance(data, dict | None) else False
+    if not isinstance(items, list | None):
+        raise QboServerError("QBO answer has no BatchItemResponse list", intuit_tid=tid)
+    for item in items or []:
         if isinstance(item, dict) and "bId" in item:
             answers[str(item["bId"])] = item
     results = []

@@ -109,7 +109,12 @@ def cdc_entities(data: Any, tid: str | None) -> dict[str, list[QboObject]]:
     if not isinstance(responses, list):
         raise QboServerError("QBO answer has no CDCResponse", intuit_tid=tid)
     for response in responses:
-        for qr in (response or {}).get("QueryResponse") or []:
+        if response is not None and not isinstance(response, dict):
+            raise QboServerError("QBO CDCResponse holds a non-object", intuit_tid=tid)
+        qrs = (response or {}).get("QueryResponse")
+        if not isinstance(qrs, list | None):
+            raise QboServerError("QBO CDCResponse has no QueryResponse list", intuit_tid=tid)
+        for qr in qrs or []:
             result = query_result(qr, tid)
             if result.entity:
                 out.setdefault(result.entity, []).extend(result.items)

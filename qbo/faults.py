@@ -7,7 +7,6 @@ JSON was asked for), and RFC 6749 OAuth errors. Map by HTTP status and code, nev
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -64,8 +63,9 @@ def fault_from_json(obj: Any) -> Fault | None:
     raw = _get(obj, "Fault")
     if not isinstance(raw, dict):
         return None
+    errors = _get(raw, "Error")
     entries = []
-    for err in _get(raw, "Error") or []:
+    for err in errors if isinstance(errors, list) else []:
         if not isinstance(err, dict):
             continue
         code = _get(err, "code")
@@ -73,11 +73,18 @@ def fault_from_json(obj: Any) -> Fault | None:
             FaultEntry(
                 code=str(code) if code is not None else None,
                 message=str(_get(err, "Message") or ""),
-                detail=_get(err, "Detail"),
-                element=_get(err, "element") or None,
+                detail=_text_or_none(_get(err, "Detail")),
+                element=_text_or_none(_get(err, "element")),
             )
         )
-    return Fault(type=_get(raw, "type"), errors=tuple(entries))
+    return Fault(type=_text_or_none(_get(raw, "type")), errors=tuple(entries))
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A fault field as text: whatever a server put there (number, object), never a non-string."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
 
 
 def _local(tag: str) -> str:
@@ -195,9 +202,12 @@ def oauth_error(status: int, content: bytes, *, intuit_tid: str | None = None) -
     """
     error, description = None, None
     try:
-        body = json.loads(content or b"{}")
+        body = loads(content or b"{}")
         if isinstance(body, dict):
-            error, description = body.get("error"), body.get("error_description")
+            error, description = (
+                _text_or_none(body.get("error")),
+                _text_or_none(body.get("error_description")),
+            )
     except ValueError:
         pass
     message = f"OAuth {error or f'HTTP {status}'}" + (f": {description}" if description else "")

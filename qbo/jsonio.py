@@ -14,9 +14,17 @@ from typing import Any
 from pydantic import BaseModel
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def loads(content: bytes | str) -> Any:
-    """JSON with every non-integer number as an exact `Decimal`."""
-    return json.loads(content, parse_float=Decimal)
+    """JSON with every non-integer number as an exact `Decimal`. Anything else (invalid JSON or UTF-8,
+    `NaN`/`Infinity`, which Python would read as float, or nesting too deep to decode) is a `ValueError`."""
+    try:
+        return json.loads(content, parse_float=Decimal, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _encode(value: Any, out: list[str]) -> None:

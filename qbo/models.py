@@ -74,7 +74,7 @@ class QboObject(QboModel):
     """Any QBO entity: identity, version and metadata. Used as is for entities without a model."""
 
     Id: str
-    SyncToken: str | None = None
+    SyncToken: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None  # a counter (§7.2), read as int
     domain: str | None = None
     sparse: bool | None = None
     status: str | None = None
@@ -225,8 +225,9 @@ def canonical_entity(name: str) -> str:
 
 
 def parse_entity(entity: str, data: dict[str, Any]) -> QboObject:
-    """One entity dict (from any envelope) → its model, or `Tombstone` when `status == "Deleted"`."""
-    if data.get("status") == "Deleted":
+    """One entity dict (from any envelope) → its model, or `Tombstone` when `status == "Deleted"`. Anything
+    that is not a valid object (including a non-dict) raises pydantic's `ValidationError`."""
+    if isinstance(data, dict) and data.get("status") == "Deleted":
         return Tombstone.model_validate(data)
     return MODELS.get(canonical_entity(entity), QboObject).model_validate(data)
 
