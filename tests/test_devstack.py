@@ -1,0 +1,81 @@
+"""`make run`'s supervisor as a new user meets it: healthy, Ctrl-C leaves nothing behind, a second start
+reuses the data, and a child that dies is reported rather than hidden."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from store.embedded import free_port
+from tests.helpers import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def devstack_env(tmp_path):
+    ports = {"API_PORT": free_port(), "EMBEDDED_PG_PORT": free_port(), "TEMPORAL_DEV_PORT": free_port(),
+             "TEMPORAL_UI_PORT": free_port(), "EMULATOR": free_port()}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update({k: str(v) for k, v in ports.items() if k != "EMULATOR"})
+    env.update(QBO_DATA_DIR=str(tmp_path / "devdata"), QBO_EMULATOR_URL=f"http://127.0.0.1:{ports['EMULATOR']}")
+    return env, [p for p in ports.values()]
+
+
+def _run_once(env: dict[str, str], ports: list[int], log_path: Path) -> None:
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: proc.poll() is not None or b"service is up" in log_path.read_bytes(), timeout=120,
+                   what="the banner")
+        assert proc.poll() is None, log_path.read_text()
+        health = httpx.get(f"http://127.0.0.1:{env['API_PORT']}/healthz", timeout=5)
+        assert health.status_code == 200 and health.json()["checks"] == {"postgres": "ok", "temporal": "ok"}
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 5  # temporal, postgres, emulator, worker, api
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, log_path.read_text()
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    assert not [p for p in ports if _listening(p)]
+
+
+def test_make_run_starts_healthy_stops_clean_and_restarts(devstack_env, tmp_path):
+    env, ports = devstack_env
+    _run_once(env, ports, tmp_path / "first.log")
+    _run_once(env, ports, tmp_path / "second.log")
+    assert "migrations applied: none (up to date)" in (tmp_path / "second.log").read_text()
+
+
+def test_a_dying_child_stops_the_stack_loudly(devstack_env, tmp_path):
+    env, ports = devstack_env
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: proc.poll() is not None or b"service is up" in log_path.read_bytes(), timeout=120,
+                   what="the banner")
+        emulator = next(c for c in psutil.Process(proc.pid).children(recursive=True)
+                        if "qbo_emulator" in " ".join(c.cmdline()))
+        emulator.kill()
+        assert proc.wait(60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "!!! emulator exited" in log_path.read_text()
+    assert not [p for p in ports if _listening(p)]
