@@ -6,8 +6,11 @@
     python -m starter preferences PID [--payment-account ID] [--create-deposits | --no-create-deposits]
                                       [--deposit-account ID] [--fee-account ID] [--json]
     python -m starter disconnect PID [--reason TEXT] [--json]
+    python -m starter reconcile PID [--json]
 
-`list` reads PostgreSQL (the app's own table, not search attributes); the others talk to the workflow.
+`list` reads PostgreSQL (the app's own table, not search attributes); `reconcile` reads the platform and
+QBO live (every invoice's balance and status, every payout against its deposit); the others talk to the
+workflow.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
-    for name in ("status", "sync", "disconnect", "preferences"):
+    for name in ("status", "sync", "disconnect", "preferences", "reconcile"):
         cmd = sub.add_parser(name)
         cmd.add_argument("partner_id")
     prefs = sub.choices["preferences"]
@@ -58,6 +61,20 @@ async def _list(settings) -> list[dict]:
         await pool.close()
 
 
+async def _reconcile(settings, partner_id: str) -> dict:
+    from activities.reconcile import reconcile
+    from qbo.client import QboApi
+    from store.db import create_pool
+
+    pool = await create_pool(settings.database_url)
+    qbo = QboApi(settings, pool)
+    try:
+        return await reconcile(pool, qbo, partner_id)
+    finally:
+        await qbo.aclose()
+        await pool.close()
+
+
 async def _preferences(client, args) -> Preferences:
     current = (await partners.status(client, args.partner_id)).preferences or Preferences()
     changes = {k: v for k, v in {
@@ -70,6 +87,8 @@ async def run(args: argparse.Namespace) -> object:
     settings = get_settings()
     if args.command == "list":
         return await _list(settings)
+    if args.command == "reconcile":
+        return await _reconcile(settings, args.partner_id)
     client = await connect_temporal(settings)
     if args.command == "status":
         return await partners.status(client, args.partner_id)
@@ -84,7 +103,7 @@ async def run(args: argparse.Namespace) -> object:
 def _print(result: object, as_json: bool) -> None:
     data = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
     if as_json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2, default=str))  # Decimal amounts print as exact strings
     elif isinstance(data, list):
         for row in data:
             print("  ".join(f"{k}={v}" for k, v in row.items()))
