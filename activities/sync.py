@@ -174,8 +174,9 @@ class SyncActivities:
             elif entity in SYNCED and objects:
                 staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
             _heartbeat(entity, staged)
-        if result.deletes_may_be_missing & set(SYNCED):
-            staged += await self._missing_ids(pid, realm, sorted(result.deletes_may_be_missing & set(SYNCED)))
+        blind = sorted(result.deletes_may_be_missing & set(SYNCED))
+        if blind:
+            staged += await self._sweep(pid, realm, blind, restage=False)
         accounts_changed = bool(accounts) and await self._refresh_accounts(pid, accounts) > 0
         # The answer's server time is the next cursor; fetch_changes subtracts the overlap next time.
         cursor = result.server_time or started
@@ -195,8 +196,10 @@ class SyncActivities:
             currencies[obj.Id] = (raw.get("CurrencyRef") or {}).get("value")
         return await repo.upsert_accounts(self.pool, pid, parsed, currencies)
 
-    async def _sweep(self, pid: str, realm: str, entities: Iterable[str]) -> int:
-        """Page every object of each entity: stage versions the platform lacks, tombstone what QBO lost."""
+    async def _sweep(self, pid: str, realm: str, entities: Iterable[str], *, restage: bool = True) -> int:
+        """Page every object of each entity and tombstone what QBO no longer has. With `restage`, also stage
+        the versions the platform lacks (the daily sweep); without, only ids are checked (after a possibly
+        truncated CDC answer, when deletes may be missing but the changes themselves arrived)."""
         staged = 0
         for entity in entities:
             seen: set[str] = set()
@@ -204,20 +207,9 @@ class SyncActivities:
                 entity, page_size=self.page_size, include_inactive=True
             ):
                 seen.update(o.Id for o in page.items)
-                staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in page.items])
+                if restage:
+                    staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in page.items])
                 _heartbeat(entity, page.next_start_position)
-            staged += await self._stage_missing(pid, realm, entity, seen)
-        return staged
-
-    async def _missing_ids(self, pid: str, realm: str, entities: list[str]) -> int:
-        """After a possibly truncated CDC answer, deletes may be missing: check ids only, no re-staging."""
-        staged = 0
-        for entity in entities:
-            seen: set[str] = set()
-            async for page in self.qbo.company(pid).query_pages(
-                entity, page_size=self.page_size, include_inactive=True
-            ):
-                seen.update(o.Id for o in page.items)
             staged += await self._stage_missing(pid, realm, entity, seen)
         return staged
 
