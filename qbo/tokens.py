@@ -91,6 +91,17 @@ class TokenStore:
         except DecryptionError as exc:
             raise QboAuthError(f"stored {kind} token cannot be decrypted: {exc}") from None
 
+    def _token_columns(self, partner_id: str, tokens: TokenSet) -> tuple:
+        """The encrypted tokens, key id and expiries, in the column order both writers use."""
+        return (
+            self._enc(partner_id, "access", tokens.access_token),
+            self._enc(partner_id, "refresh", tokens.refresh_token),
+            self._cipher.current_kid,
+            tokens.access_expires_at,
+            tokens.refresh_expires_at,
+            tokens.refresh_hard_expires_at,
+        )
+
     def _usable(self, row: asyncpg.Record) -> None:
         if row is None:
             raise QboAuthError("partner has no QBO connection")
@@ -148,12 +159,7 @@ class TokenStore:
             partner_id,
             realm_id,
             company_name,
-            self._enc(partner_id, "access", tokens.access_token),
-            self._enc(partner_id, "refresh", tokens.refresh_token),
-            self._cipher.current_kid,
-            tokens.access_expires_at,
-            tokens.refresh_expires_at,
-            tokens.refresh_hard_expires_at,
+            *self._token_columns(partner_id, tokens),
         )
         log.info("stored QBO tokens for partner %s realm %s (version %s)", partner_id, realm_id, version)
         return int(version)
@@ -248,12 +254,7 @@ class TokenStore:
                 RETURNING token_version
                 """,
                 partner_id,
-                self._enc(partner_id, "access", tokens.access_token),
-                self._enc(partner_id, "refresh", tokens.refresh_token),
-                self._cipher.current_kid,
-                tokens.access_expires_at,
-                tokens.refresh_expires_at,
-                tokens.refresh_hard_expires_at,
+                *self._token_columns(partner_id, tokens),
             )
         )
 
