@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -71,6 +72,11 @@ async def _repo(_: Request, exc: RepoError) -> JSONResponse:
     return error_response(status, _STATUS_CODES[status], exc.message)
 
 
+async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    """Text PostgreSQL can't hold (NUL) in an id or query string: the caller's mistake, and nothing was written."""
+    return error_response(422, "validation_error", "text must not contain NUL (\\u0000) characters")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", f"internal error ({type(exc).__name__}); see the API log")
@@ -81,4 +87,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(ApiError, _api)
     app.add_exception_handler(RepoError, _repo)
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)

@@ -16,6 +16,16 @@ from rules.values import Currency, NonNegativeMoney, PositiveMoney
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """PostgreSQL text can't hold NUL, which JSON can carry as an escape (unpaired surrogates, the other
+        text it can't store, are already refused by pydantic)."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and "\x00" in text:
+                raise ValueError("text must not contain NUL (\\u0000) characters")
+        return value
+
 
 class Created(BaseModel):
     id: str
