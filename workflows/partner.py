@@ -98,6 +98,11 @@ class PartnerIntegrationWorkflow:
             await workflow.wait_condition(self._woken, timeout=self.interval, timeout_summary="next scheduled sync")
         except TimeoutError:
             pass  # the interval elapsed: a scheduled cycle
+        if self.s.reconnect_requested and workflow.patched("reconnect-while-active"):
+            # A reconnect while the connection works (new tokens from the dashboard): one cycle, then
+            # back to sleep. Leaving the flag set would keep `_woken` true and spin the loop.
+            self.s.reconnect_requested = False
+            self.s.sync_requested, self.s.sync_trigger = True, "reconnected"
 
     def _woken(self) -> bool:
         return (self.s.sync_requested or self.s.disconnect_requested or self.s.reconnect_requested

@@ -66,6 +66,15 @@ async def reconnect(client, task_queue, stubs, _):
     return handle
 
 
+async def reconnect_while_active(client, task_queue, stubs, _):
+    pid, handle = await _start(client, task_queue)
+    before = stubs.calls["fetch_changes"]
+    await handle.signal(PartnerIntegrationWorkflow.reconnected)
+    await eventually(lambda: _gt(stubs.calls["fetch_changes"], before), what="the reconnected cycle")
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def continue_as_new(client, task_queue, stubs, _):
     """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
     pid, handle = await _start(client, task_queue, interval=1)
@@ -90,5 +99,6 @@ SCENARIOS: dict[str, Scenario] = {
     "onboarding_and_cycles": onboarding_and_cycles,
     "preferences_change": preferences_change,
     "reconnect": reconnect,
+    "reconnect_while_active": reconnect_while_active,
     "continue_as_new": continue_as_new,
 }

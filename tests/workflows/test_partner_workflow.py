@@ -150,3 +150,20 @@ async def test_a_fee_account_created_at_onboarding_is_known_to_the_validator(tem
         assert defaults.fee_account_id == "120"
         assert await partners.update_preferences(client, pid, defaults) == defaults
         await partners.disconnect(client, pid)
+
+
+async def test_reconnect_while_active_runs_one_cycle_then_sleeps(running, stubs):
+    """A second OAuth connect signals `reconnected` to a healthy workflow: one cycle, then the interval
+    timer again (a flag left set would spin the loop with no timer at all)."""
+    client, pid, handle = running
+    before = stubs.calls["fetch_changes"]
+    await handle.signal(PartnerIntegrationWorkflow.reconnected)
+
+    async def asleep_after_one_more_cycle():
+        events = (await handle.fetch_history()).events
+        completed = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+        timers = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED]
+        return stubs.calls["fetch_changes"] == before + 1 and timers and completed and timers[-1] > completed[-1]
+
+    await eventually(asleep_after_one_more_cycle, what="one cycle after reconnected, then the interval timer")
+    assert stubs.calls["fetch_changes"] == before + 1
