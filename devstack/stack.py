@@ -74,6 +74,8 @@ class LocalStack:
             self.env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{config.temporal_port}"
         self.env.setdefault("QBO_EMULATOR_URL", f"http://127.0.0.1:{config.emulator_port}")
         self.env["API_PORT"] = str(config.api_port)
+        # Intuit sends the browser back to the redirect URI: it must be this stack's API, not the default port.
+        self.env.setdefault("QBO_REDIRECT_URI", f"{self.api_url}/oauth/qbo/callback")
 
     # --- URLs ----------------------------------------------------------------------------------------
 

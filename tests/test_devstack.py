@@ -79,3 +79,13 @@ def test_a_dying_child_stops_the_stack_loudly(devstack_env, tmp_path):
             proc.kill()
     assert "!!! emulator exited" in log_path.read_text()
     assert not [p for p in ports if _listening(p)]
+
+
+def test_the_oauth_redirect_comes_back_to_this_stacks_api(tmp_path, monkeypatch):
+    from devstack.stack import LocalStack, StackConfig
+
+    monkeypatch.delenv("QBO_REDIRECT_URI", raising=False)
+    stack = LocalStack(StackConfig.ephemeral(tmp_path))
+    assert stack.env["QBO_REDIRECT_URI"] == f"{stack.api_url}/oauth/qbo/callback"
+    monkeypatch.setenv("QBO_REDIRECT_URI", "https://dashboard.example.com/oauth/qbo/callback")
+    assert LocalStack(StackConfig.ephemeral(tmp_path)).env["QBO_REDIRECT_URI"].startswith("https://dashboard.")

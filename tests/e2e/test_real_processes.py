@@ -29,10 +29,9 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[LocalStack]:
     config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"))
-    config.env.update(SYNC_INTERVAL_SECONDS="3600",
-                      QBO_REDIRECT_URI=f"http://127.0.0.1:{config.api_port}/oauth/qbo/callback")
+    config.env["SYNC_INTERVAL_SECONDS"] = "3600"  # only the webhook can bring a QBO change in time
     with pytest.MonkeyPatch.context() as mp:  # our own processes, not the session's shared ones
-        for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "QBO_EMULATOR_URL", "API_KEY"):
+        for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "QBO_EMULATOR_URL", "QBO_REDIRECT_URI", "API_KEY"):
             mp.delenv(name, raising=False)
         local = LocalStack(config)
     try:
