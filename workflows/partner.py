@@ -73,15 +73,17 @@ class PartnerIntegrationWorkflow:
     @workflow.run
     async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
         self._upsert_search_attributes()
-        while not self.s.disconnect_requested:
+        while not await self._disconnected():
             if self.s.state is IntegrationState.NEEDS_RECONNECT:
                 await workflow.wait_condition(lambda: self.s.reconnect_requested or self.s.disconnect_requested)
-                if self.s.disconnect_requested:
+                if await self._disconnected():
                     break
+                if self.s.disconnect_requested:
+                    continue  # a disconnect failed: still waiting for a reconnect
                 await self._resume_after_reconnect()
             elif self.s.onboarded:
                 await self._sleep_until_woken()
-            if self.s.disconnect_requested:
+            if await self._disconnected():
                 break
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -91,6 +93,14 @@ class PartnerIntegrationWorkflow:
             await self._guarded(self._onboard if not self.s.onboarded else self._sync_cycle)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
+
+    async def _disconnected(self) -> bool:
+        """True once a disconnect has completed. While one is in progress, wait for its outcome: a revoke
+        that fails for good leaves the partner connected (the caller is told and may try again)."""
+        if self.s.disconnect_requested:
+            await workflow.wait_condition(
+                lambda: self.s.state is IntegrationState.DISCONNECTED or not self.s.disconnect_requested)
+        return self.s.state is IntegrationState.DISCONNECTED
 
     async def _sleep_until_woken(self) -> None:
         """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect)."""
@@ -261,7 +271,10 @@ class PartnerIntegrationWorkflow:
         if problems:
             self.s.last_error = "preferences rejected: " + "; ".join(problems)
             return
-        await self._apply_preferences(preferences)
+        try:
+            await self._apply_preferences(preferences)
+        except ActivityError as err:  # a signal has no caller to fail: record it, never fail the workflow
+            self.s.last_error = "preferences not saved: " + _describe(err)
 
     @workflow.update
     async def disconnect(self, request: DisconnectRequest) -> PartnerStatus:
@@ -279,7 +292,10 @@ class PartnerIntegrationWorkflow:
         if self.s.disconnect_requested:
             self.s.last_error = "disconnect ignored: already disconnected"
             return
-        await self._disconnect(request)
+        try:
+            await self._disconnect(request)
+        except ActivityError as err:
+            self.s.last_error = "disconnect: " + _describe(err)
 
     def _preference_problems(self, preferences: Preferences) -> list[str]:
         if self.s.disconnect_requested or self.s.state is IntegrationState.DISCONNECTED:
@@ -314,8 +330,12 @@ class PartnerIntegrationWorkflow:
     async def _disconnect(self, request: DisconnectRequest) -> None:
         self.s.disconnect_requested = True
         async with self.lock:
-            await self._call(ConnectionActivities.revoke_connection, PartnerRef(partner_id=self.s.partner_id),
-                             f"disconnect: {request.reason}", DB_ONLY, step=False)
+            try:
+                await self._call(ConnectionActivities.revoke_connection, PartnerRef(partner_id=self.s.partner_id),
+                                 f"disconnect: {request.reason}", DB_ONLY, step=False)
+            except ActivityError:
+                self.s.disconnect_requested = False
+                raise
             self.s.state = IntegrationState.DISCONNECTED
             self.s.step = "disconnected"
             self._upsert_search_attributes()

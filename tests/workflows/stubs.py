@@ -50,6 +50,7 @@ class StubActivities:
         self.fee_account_created = False
         self.calls: Counter[str] = Counter()
         self.auth_broken = False
+        self.revoke_broken = False
         self.backfill_pages = backfill_pages
         self.pending_payments = pending_payments
         self.pages: Counter[str] = Counter()
@@ -94,6 +95,8 @@ class StubActivities:
     @activity.defn(name="revoke_connection")
     async def revoke_connection(self, ref: PartnerRef) -> None:
         self.calls["revoke_connection"] += 1
+        if self.revoke_broken:
+            raise ApplicationError("Intuit's revoke endpoint keeps failing", type="RevokeFailed", non_retryable=True)
         self.revoked.append(ref.partner_id)
 
     @activity.defn(name="backfill_chunk")

@@ -167,3 +167,17 @@ async def test_reconnect_while_active_runs_one_cycle_then_sleeps(running, stubs)
 
     await eventually(asleep_after_one_more_cycle, what="one cycle after reconnected, then the interval timer")
     assert stubs.calls["fetch_changes"] == before + 1
+
+
+async def test_a_disconnect_that_cannot_revoke_leaves_the_partner_connected(running, stubs):
+    client, pid, handle = running
+    stubs.revoke_broken = True
+    with pytest.raises(WorkflowUpdateFailedError):
+        await partners.disconnect(client, pid)
+    assert (await _status(handle)).state is IntegrationState.ACTIVE
+    before = stubs.calls["fetch_changes"]
+    await partners.sync_now(client, pid)
+    await eventually(lambda: _async(stubs.calls["fetch_changes"] > before), what="syncing still works")
+    stubs.revoke_broken = False
+    assert (await partners.disconnect(client, pid)).state is IntegrationState.DISCONNECTED
+    assert (await handle.result()).state is IntegrationState.DISCONNECTED
