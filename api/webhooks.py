@@ -49,26 +49,48 @@ def signature_ok(verifier: str, body: bytes, given: str | None) -> bool:
     return hmac.compare_digest(expected, given.strip().encode())
 
 
+_MAX_TEXT = 255  # realm, event and entity ids are short; a longer value is not Intuit's
+
+
+def _text(value: Any) -> str | None:
+    """A field as text PostgreSQL can store, or None when it is unusable: a container, a boolean, empty,
+    overlong, or holding NUL or an unpaired surrogate (both valid JSON escapes). Numbers become text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT or "\x00" in value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
 def _cloudevent(item: dict[str, Any]) -> Event | None:
     realm, event_id = item.get("intuitaccountid"), item.get("id")
-    if not isinstance(realm, str) or not isinstance(event_id, str) or not realm or not event_id:
+    if not isinstance(realm, str) or not isinstance(event_id, str) or not _text(realm) or not _text(event_id):
         return None
     parts = str(item.get("type", "")).split(".")  # qbo.invoice.updated.v1
-    entity = parts[1].capitalize() if len(parts) > 2 else None
-    operation = parts[2] if len(parts) > 2 else None
-    return event_id, realm, entity, str(item.get("intuitentityid") or "") or None, operation
+    entity = _text(parts[1].capitalize()) if len(parts) > 2 else None
+    operation = _text(parts[2]) if len(parts) > 2 else None
+    return event_id, realm, entity, _text(item.get("intuitentityid")), operation
 
 
 def _legacy(body: dict[str, Any]) -> list[Event]:
     out: list[Event] = []
-    for note in body.get("eventNotifications") or []:
-        realm = str(note.get("realmId") or "")
-        for ent in ((note.get("dataChangeEvent") or {}).get("entities") or []):
+    notes = body.get("eventNotifications")
+    for note in notes if isinstance(notes, list) else []:
+        if not isinstance(note, dict):
+            continue
+        realm = _text(note.get("realmId"))
+        change = note.get("dataChangeEvent")
+        entities = change.get("entities") if isinstance(change, dict) else None
+        for ent in entities if isinstance(entities, list) else []:
             if not realm or not isinstance(ent, dict):
                 continue
             key = f"{realm}|{ent.get('name')}|{ent.get('id')}|{ent.get('operation')}|{ent.get('lastUpdated')}"
-            event_id = "legacy-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-            out.append((event_id, realm, ent.get("name"), str(ent.get("id") or "") or None, ent.get("operation")))
+            event_id = "legacy-" + hashlib.sha256(key.encode(errors="surrogatepass")).hexdigest()[:32]
+            out.append((event_id, realm, _text(ent.get("name")), _text(ent.get("id")), _text(ent.get("operation"))))
     return out
 
 
@@ -78,8 +100,8 @@ def parse_events(content_type: str, body: bytes) -> tuple[list[Event], str | Non
         return [], f"unsupported content type {content_type!r}"
     try:
         data = json.loads(body)
-    except ValueError:
-        return [], "body is not JSON"
+    except (ValueError, RecursionError):
+        return [], "body is not JSON (or nested too deeply)"
     if isinstance(data, list):
         events = [e for e in (_cloudevent(i) for i in data if isinstance(i, dict)) if e is not None]
         return events, None if len(events) == len(data) else f"{len(data) - len(events)} unusable events"
