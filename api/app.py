@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
         app.state.task_queue = task_queue
         app.state.qbo = QboApi(settings, app.state.pool)
         try:
-            app.state.temporal = await connect_temporal(settings)
+            app.state.temporal = await connect_temporal(settings, lazy=True)
             app.state.webhook_tasks = set()
             retry = asyncio.create_task(webhooks.retry_loop(app))
             try:

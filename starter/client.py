@@ -14,8 +14,10 @@ from temporalio.envconfig import ClientConfig
 from settings import Settings
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Client:
+    """`lazy=True` (the API) connects on first use, so the API starts, answers /healthz with 503 and keeps
+    accepting webhooks while Temporal is down; the worker connects eagerly and fails fast instead."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=lazy)
