@@ -1,0 +1,278 @@
+"""What every benchmark shares: a real stack on free ports, an emulator company, a partner connected through
+the API's OAuth flow, QBO call counts, workflow histories, worker sampling and the result file.
+
+Each benchmark starts its own `LocalStack` (Temporal dev server, embedded PostgreSQL, the emulator in
+memory, one real worker process, the API) in a temporary folder, so one benchmark's load never leaks
+into the next one's figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from devstack.stack import LocalStack, StackConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+log = logging.getLogger("bench")
+
+SIZES = ("small", "full")
+
+
+def commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_result(name: str, size: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Print the benchmark's one JSON object and write it to bench/results/<name>.json."""
+    result = {"name": name, "commit": commit(), "cores": os.cpu_count(), "size": size, **fields}
+    folder = Path(os.environ.get("BENCH_RESULTS", RESULTS))  # the smoke test writes elsewhere
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def pages_min(*counts: int, page: int = 1000) -> int:
+    """Σ⌈n/1000⌉: the fewest query pages that can return these entity counts."""
+    return sum(math.ceil(n / page) for n in counts)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], *, within: float, what: str, every: float = 0.2
+) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {within:.0f}s")
+        await asyncio.sleep(every)
+
+
+class WorkerSampler:
+    """RSS and CPU of one process, sampled in a thread (the worker is a separate process)."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        self.proc = psutil.Process(pid)
+        self.every = every
+        self.peak_rss = 0
+        self.last_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+        self._cpu0 = 0.0
+        self._t0 = 0.0
+
+    def _sample(self) -> None:
+        try:
+            self.last_rss = self.proc.memory_info().rss
+        except psutil.Error:
+            return
+        self.peak_rss = max(self.peak_rss, self.last_rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def _cpu(self) -> float:
+        t = self.proc.cpu_times()
+        return t.user + t.system
+
+    def start(self) -> WorkerSampler:
+        self._sample()
+        self.mark()
+        self._thread.start()
+        return self
+
+    def mark(self) -> None:
+        """Start a CPU measurement window."""
+        self._cpu0, self._t0 = self._cpu(), time.monotonic()
+
+    def cpu_percent(self) -> float:
+        """CPU since `mark()`, in percent of one core."""
+        return 100 * (self._cpu() - self._cpu0) / max(time.monotonic() - self._t0, 1e-9)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sample()
+
+
+class Bench:
+    """A running stack plus the clients a benchmark needs."""
+
+    def __init__(self, stack: LocalStack, temporal: Client) -> None:
+        self.stack = stack
+        self.temporal = temporal
+        self.api = httpx.AsyncClient(base_url=stack.api_url, timeout=60)
+        self.emu = httpx.AsyncClient(base_url=stack.emulator_url, timeout=600)
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        await self.emu.aclose()
+
+    @property
+    def worker_pid(self) -> int:
+        pid = self.stack.workers[0].pid
+        assert pid is not None
+        return pid
+
+    # --- the emulator ------------------------------------------------------------------------------
+
+    async def company(
+        self,
+        *,
+        customers: int,
+        invoices: int,
+        payments: int = 0,
+        name: str = "Bench Co",
+        seed: int = 42,
+        throttle: bool = False,
+    ) -> str:
+        """A seeded emulator company; QBO's per-minute throttle off unless asked (our own limiter stays)."""
+        resp = await self.emu.post(
+            "/_emulator/companies",
+            json={
+                "name": name,
+                "seed": {
+                    "customers": customers,
+                    "invoices": invoices,
+                    "payments": payments,
+                    "random_seed": seed,
+                },
+            },
+        )
+        resp.raise_for_status()
+        realm = resp.json()["realm_id"]
+        if not throttle:
+            (
+                await self.emu.put("/_emulator/config", json={"realm_id": realm, "throttle_enabled": False})
+            ).raise_for_status()
+        return realm
+
+    async def qbo_calls(self, realm: str) -> dict[str, Any]:
+        resp = await self.emu.get("/_emulator/requests", params={"realm_id": realm})
+        resp.raise_for_status()
+        return resp.json()
+
+    async def reset_calls(self, realm: str) -> None:
+        (await self.emu.post("/_emulator/requests/reset", params={"realm_id": realm})).raise_for_status()
+
+    async def bookkeeper_token(self, realm: str) -> str:
+        resp = await self.emu.post(f"/_emulator/companies/{realm}/tokens")
+        resp.raise_for_status()
+        return resp.json()["access_token"]
+
+    async def webhooks_to_api(self) -> None:
+        resp = await self.emu.put(
+            "/_emulator/webhooks", json={"url": f"{self.stack.api_url}/webhooks/qbo", "format": "cloudevents"}
+        )
+        resp.raise_for_status()
+
+    # --- partners through the API --------------------------------------------------------------------
+
+    async def connect(self, realm: str, name: str = "bench partner") -> str:
+        """Create a partner and connect it like a user: consent at the emulator, land on the callback."""
+        resp = await self.api.post("/partners", json={"name": name})
+        resp.raise_for_status()
+        pid = resp.json()["id"]
+        resp = await self.api.post(f"/partners/{pid}/qbo/connect")
+        resp.raise_for_status()
+        url = resp.json()["authorize_url"]
+        consent = await self.emu.get(f"{url}&realmId={realm}", follow_redirects=False)
+        if consent.status_code != 302:
+            raise RuntimeError(f"consent failed: {consent.status_code} {consent.text[:200]}")
+        callback = urlsplit(consent.headers["location"])
+        done = await self.api.get(f"{callback.path}?{callback.query}")
+        if done.status_code != 200:
+            raise RuntimeError(f"callback failed: {done.status_code} {done.text[:200]}")
+        return pid
+
+    async def status(self, pid: str) -> dict[str, Any]:
+        resp = await self.api.get(f"/partners/{pid}/qbo")
+        resp.raise_for_status()
+        return resp.json()
+
+    async def wait_active(self, pid: str, within: float = 300) -> dict[str, Any]:
+        """Onboarded and one cycle done (the state turns active before the first cycle records a sync)."""
+
+        async def ready() -> dict | None:
+            body = await self.status(pid)
+            return body if body["state"] == "active" and body["last_synced_at"] else None
+
+        return await wait_for(ready, within=within, what=f"partner {pid} to become active", every=0.3)
+
+    # --- Temporal ------------------------------------------------------------------------------------
+
+    async def history(self, pid: str) -> list[Any]:
+        """Every event of every run of the partner's workflow, oldest run first (continue-as-new included)."""
+        runs = [w async for w in self.temporal.list_workflows(f"WorkflowId = 'qbo-partner-{pid}'")]
+        runs.sort(key=lambda w: w.start_time)
+        events: list[Any] = []
+        for run in runs:
+            handle = self.temporal.get_workflow_handle(run.id, run_id=run.run_id)
+            events += [e async for e in handle.fetch_history_events()]
+        return events
+
+
+def event_name(event: Any) -> str:
+    return EventType.Name(event.event_type)
+
+
+@asynccontextmanager
+async def running_stack(name: str, env: dict[str, str] | None = None):
+    """A whole stack for one benchmark, in a temporary folder that goes away afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    base_env = {"LOG_LEVEL": "WARNING", "SYNC_INTERVAL_SECONDS": "3600"}
+    config = StackConfig.ephemeral(tmp, workers=1, env={**base_env, **(env or {})})
+    stack = LocalStack(config)
+    # Inherited settings must not point the children at another stack's database or emulator.
+    for var in ("DATABASE_URL", "API_KEY"):
+        if var not in (env or {}):
+            stack.env.pop(var, None)
+    if "QBO_EMULATOR_URL" not in (env or {}):
+        stack.env["QBO_EMULATOR_URL"] = f"http://127.0.0.1:{config.emulator_port}"
+    await asyncio.to_thread(stack.start)
+    temporal = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
+    bench = Bench(stack, temporal)
+    try:
+        yield bench
+    finally:
+        await bench.aclose()
+        await asyncio.to_thread(stack.stop)
+        if os.environ.get("BENCH_KEEP") is None:
+            await asyncio.to_thread(shutil.rmtree, tmp, True)
+        else:
+            log.warning("kept %s", tmp)
