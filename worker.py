@@ -57,7 +57,7 @@ async def run(settings: Settings) -> None:
     from store.db import create_pool
 
     client = await connect_temporal(settings)
-    pool = await create_pool(settings.database_url, max_size=20)
+    pool = await create_pool(settings.database_url, max_size=20, wait_seconds=60)
     qbo = QboApi(settings, pool)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

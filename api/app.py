@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.pool = await create_pool(settings.database_url)
+        app.state.pool = await create_pool(settings.database_url, wait_seconds=60)
         app.state.task_queue = task_queue
         app.state.qbo = QboApi(settings, app.state.pool)
         try:

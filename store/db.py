@@ -6,9 +6,16 @@ never passes through float on its way in or out of PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 
 import asyncpg
+
+log = logging.getLogger(__name__)
+# What a PostgreSQL that is starting, restarting or not yet listening answers; anything else is raised at once.
+_NOT_READY = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -16,7 +23,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
-    )
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10,
+                      wait_seconds: float = 0) -> asyncpg.Pool:
+    """The pool; with `wait_seconds`, a PostgreSQL that is (re)starting is waited for that long instead of
+    failing the process at startup (a worker or API restarted while the database restarts)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return await asyncpg.create_pool(
+                database_url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+            )
+        except _NOT_READY as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("PostgreSQL is not ready (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(0.5)
