@@ -1,0 +1,198 @@
+"""Hostile deliveries to `POST /webhooks/qbo` (PRODUCT.md §6, qbo-reference §11.1).
+
+With a valid `intuit-signature`, whatever the body (garbage, wrong types, deep nesting, 5 MB, NUL, lone
+surrogates, injection strings), the answer is 200 with the ack shape: Intuit retries any 4xx forever, so
+what can't be used is logged and acknowledged. Only well-formed events are stored, verbatim, and garbage
+stores and routes nothing. With a wrong or missing signature the answer is 401 and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qbo_emulator.webhooks import sign
+from tests.api.conftest import assert_error
+from tests.api.test_webhooks import CE, cloudevent, connected_partner, signals
+from tests.campaigns.tally import record
+from tests.helpers import eventually
+
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+NASTY = ["' OR 1=1 --", "'; DROP TABLE webhook_events; --", "x' AND Id > '0", "../../etc/passwd", "\x00",
+         "nul\x00", "\ud800", "😀", "\u202e", "", " ", "x" * 5000, 1, -1, 1.5, 10**30, True, None, [], {}, [{}],
+         {"$ne": 1}]
+
+
+async def deliver(http, verifier: str, body: bytes, content_type: str = CE, signature: str | None = None):
+    headers = {"content-type": content_type, "intuit-signature": signature if signature is not None
+               else sign(verifier, body)}
+    return await http.post("/webhooks/qbo", content=body, headers=headers)
+
+
+def encode(payload: Any) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()  # surrogates as \\udxxx
+
+
+async def events(db_pool) -> dict[str, dict]:
+    rows = await db_pool.fetch("SELECT event_id, realm_id, entity, entity_id, operation FROM webhook_events")
+    return {r["event_id"]: dict(r) for r in rows}
+
+
+def well_formed(row: dict) -> bool:
+    return all(v is None or (isinstance(v, str) and "\x00" not in v) for v in row.values()) and \
+        bool(row["event_id"]) and bool(row["realm_id"])
+
+
+async def check_signed(http, verifier: str, db_pool, body: bytes, campaign: str, content_type: str = CE,
+                       garbage: bool = False) -> dict:
+    before = await events(db_pool)
+    resp = await deliver(http, verifier, body, content_type)
+    assert resp.status_code == 200, (resp.status_code, resp.text[:300], body[:200])
+    ack = resp.json()
+    assert set(ack) == {"received", "new", "ignored"} and isinstance(ack["received"], int), ack
+    after = await events(db_pool)
+    assert all(after[k] == v for k, v in before.items()), "a stored event changed"
+    added = [after[k] for k in after.keys() - before.keys()]
+    assert len(added) == ack["new"] and all(well_formed(r) for r in added), added
+    if garbage:
+        assert not added and ack["received"] == 0, (ack, body[:200])
+    record(campaign, "acknowledged, events stored" if added else "acknowledged, ignored")
+    return ack
+
+
+GARBAGE = [
+    b"", b" ", b"null", b"0", b"-1", b"true", b'"x"', b"[]", b"{}", b"[1, 2, 3]", b'["x"]', b"[null]", b"[[]]",
+    b"\xff\xfe\x00garbage", b'{"a": "\xc3\x28"}', b"<xml/>", b"NaN", b'{"eventNotifications": NaN}',
+    b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    b'{"eventNotifications": 5}', b'{"eventNotifications": "x"}', b'{"eventNotifications": {"realmId": "1"}}',
+    b'{"eventNotifications": [5, "x", null, []]}', b'{"eventNotifications": [{"realmId": "1", '
+    b'"dataChangeEvent": []}]}', b'{"eventNotifications": [{"realmId": "1", "dataChangeEvent": "x"}]}',
+    b'{"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": 5}}]}',
+    b'{"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": {"name": "Invoice"}}}]}',
+    b'{"eventNotifications": [{"realmId": ["1"], "dataChangeEvent": {"entities": [{"name": "Invoice"}]}}]}',
+    b'{"eventNotifications": [{"realmId": {"a": 1}, "dataChangeEvent": {"entities": [{"id": "1"}]}}]}',
+    b'{"eventNotifications": [{"realmId": "\\u0000", "dataChangeEvent": {"entities": [{"id": "1"}]}}]}',
+    b'{"eventNotifications": [{"realmId": "\\ud800", "dataChangeEvent": {"entities": [{"id": "1"}]}}]}',
+    b'[{"id": "\\u0000", "intuitaccountid": "1"}]', b'[{"id": "e", "intuitaccountid": "\\u0000"}]',
+    b'[{"id": "\\ud800", "intuitaccountid": "1"}]', b'[{"id": "e1", "intuitaccountid": "\\udfff"}]',
+    b'[{"id": 1, "intuitaccountid": 1}]', b'[{"id": ["e"], "intuitaccountid": {"r": 1}}]',
+    b'[{"id": "' + b"e" * 10_000 + b'", "intuitaccountid": "1"}]',
+    b'[{"id": "e2", "intuitaccountid": "' + b"9" * 10_000 + b'"}]',
+    b'"' + b"x" * (5 * 1024 * 1024) + b'"',
+    b"\x00" * (5 * 1024 * 1024),
+]
+
+
+async def test_garbage_with_a_valid_signature_is_200_and_stores_nothing(app_client, verifier, db_pool) -> None:
+    for body in GARBAGE:
+        for content_type in [CE, "application/json"]:
+            await check_signed(app_client, verifier, db_pool, body, "webhook garbage (valid signature)",
+                               content_type, garbage=True)
+    for content_type in ["text/plain", "application/xml", "", "multipart/form-data", "x" * 1000]:
+        body = json.dumps([cloudevent("123")]).encode()
+        await check_signed(app_client, verifier, db_pool, body, "webhook garbage (valid signature)", content_type,
+                           garbage=True)
+
+
+async def test_hostile_fields_are_ignored_or_stored_verbatim(app_client, verifier, db_pool) -> None:
+    """One nasty value at a time in every field of a CloudEvent and of a legacy notification."""
+    for field in ["id", "intuitaccountid", "type", "intuitentityid"]:
+        for value in NASTY:
+            event = cloudevent("777") | {"id": f"ev-{uuid.uuid4()}", field: value}
+            ack = await check_signed(app_client, verifier, db_pool, encode([event]),
+                                     "webhook hostile fields (valid signature)")
+            if ack["new"]:
+                row = (await events(db_pool))[event["id"] if field != "id" else value]
+                assert row["realm_id"] == event["intuitaccountid"] and isinstance(row["entity_id"], str | None)
+    for field in ["realmId", "name", "id", "operation", "lastUpdated"]:
+        for value in NASTY:
+            entity: dict[str, Any] = {"name": "Invoice", "id": str(uuid.uuid4()), "operation": "Update",
+                                      "lastUpdated": "2026-11-27T10:00:00.000Z"}
+            note: dict[str, Any] = {"realmId": "778", "dataChangeEvent": {"entities": [entity]}}
+            (note if field == "realmId" else entity)[field] = value
+            await check_signed(app_client, verifier, db_pool, encode({"eventNotifications": [note]}),
+                               "webhook hostile fields (valid signature)")
+
+
+async def test_bad_signatures_are_401_and_store_nothing(app_client, verifier, db_pool) -> None:
+    body = encode([cloudevent("779")])
+    good = sign(verifier, body)
+    before = await events(db_pool)
+    for signature in ["", " ", "AAAA", good[:-2], good + "=", good.lower(), "' OR 1=1 --", "x" * 100_000,
+                      sign("wrong-verifier", body), sign(verifier, body + b" ")]:
+        resp = await deliver(app_client, verifier, body, signature=signature)
+        assert_error(resp, 401, "bad_signature")
+        record("webhook bad signature", "rejected 401")
+    for garbage in [GARBAGE[-2], GARBAGE[18], b"\xff\xfe"]:  # 5 MB, deep nesting, non-UTF-8
+        resp = await deliver(app_client, verifier, garbage, signature="AAAA")
+        assert_error(resp, 401, "bad_signature")
+        record("webhook bad signature", "rejected 401")
+    resp = await app_client.post("/webhooks/qbo", content=body, headers={"content-type": CE})  # no header at all
+    assert_error(resp, 401, "bad_signature")
+    record("webhook bad signature", "rejected 401")
+    assert await events(db_pool) == before
+
+
+async def test_garbage_routes_nothing_to_a_connected_partner(app_client, verifier, db_pool, temporal_env,
+                                                             task_queue) -> None:
+    pid, realm = await connected_partner(db_pool, temporal_env, task_queue)
+    start = await signals(temporal_env, pid)
+    for payload in [[{"intuitaccountid": realm}], [{"id": "", "intuitaccountid": realm}],
+                    [{"id": "e\x00", "intuitaccountid": realm}], [{"id": 5, "intuitaccountid": realm}],
+                    {"eventNotifications": [{"realmId": realm}]}, {"eventNotifications": [{"realmId": realm,
+                    "dataChangeEvent": {"entities": [5, "x", None]}}]}, {"eventNotifications": {"realmId": realm}},
+                    {"realmId": realm}, [realm], realm]:
+        await check_signed(app_client, verifier, db_pool, encode(payload), "webhook garbage (valid signature)",
+                           garbage=True)
+    # one good event afterwards is routed: the partner's workflow was reachable all along
+    ack = await check_signed(app_client, verifier, db_pool, encode([cloudevent(realm)]), "webhook good event")
+    assert ack["new"] == 1
+    assert await eventually(lambda: _more(temporal_env, pid, start), what="the good event's signal")
+    assert await signals(temporal_env, pid) == start + 1
+
+
+async def _more(temporal_env, pid: str, start: int) -> bool:
+    return await signals(temporal_env, pid) > start
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+                    st.sampled_from(NASTY))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=15)
+CE_KEYS = ["id", "intuitaccountid", "type", "intuitentityid", "specversion", "source", "time", "data"]
+LEGACY_KEYS = ["eventNotifications", "realmId", "dataChangeEvent", "entities", "name", "id", "operation",
+               "lastUpdated"]
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> Any:
+    kind = draw(st.sampled_from(["cloudevents", "legacy", "anything"]))
+    if kind == "cloudevents":
+        return draw(st.lists(st.one_of(values, st.dictionaries(st.sampled_from(CE_KEYS), values)), max_size=4))
+    if kind == "legacy":
+        entity = st.dictionaries(st.sampled_from(LEGACY_KEYS), values)
+        note = st.fixed_dictionaries({}, optional={"realmId": values, "dataChangeEvent": st.one_of(
+            values, st.fixed_dictionaries({"entities": st.one_of(values, st.lists(st.one_of(entity, values)))}))})
+        return {"eventNotifications": draw(st.one_of(values, st.lists(st.one_of(note, values), max_size=3)))}
+    return draw(values)
+
+
+@FUZZ
+@given(payload=deliveries())
+async def test_fuzzed_deliveries_with_a_valid_signature(app_client, verifier, db_pool, payload) -> None:
+    await check_signed(app_client, verifier, db_pool, encode(payload), "webhook fuzzed (valid signature)")
+
+
+@pytest.mark.parametrize("content_type", [CE])
+async def test_five_megabytes_of_valid_events(app_client, verifier, db_pool, content_type) -> None:
+    """An oversized but well-formed delivery is still answered (and its events kept)."""
+    many = [cloudevent("780", str(i)) for i in range(21_000)]
+    body = encode(many)
+    assert len(body) > 5 * 1024 * 1024
+    ack = await check_signed(app_client, verifier, db_pool, body, "webhook oversized valid", content_type)
+    assert ack["received"] == ack["new"] == len(many)
