@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+_string = json.encoder.encode_basestring  # what json.dumps(s, ensure_ascii=False) writes for a str
+
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
@@ -28,8 +30,18 @@ def loads(content: bytes | str) -> Any:
 
 
 def _encode(value: Any, out: list[str]) -> None:
-    if value is None or isinstance(value, bool | int | str):
-        out.append(json.dumps(value, ensure_ascii=False))
+    # Scalars are written directly (not through `json.dumps`, which builds a new encoder per call when
+    # ensure_ascii=False): same bytes, several times faster on the backfill's staging path.
+    if isinstance(value, str):
+        out.append(_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"not a finite amount: {value}")
@@ -37,7 +49,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         raise TypeError("float in a QBO body: use Decimal for money")
     elif isinstance(value, datetime | date):
-        out.append(json.dumps(value.isoformat()))
+        out.append(_string(value.isoformat()))
     elif isinstance(value, BaseModel):
         _encode(value.model_dump(mode="python", exclude_none=True), out)
     elif isinstance(value, dict):
@@ -45,7 +57,7 @@ def _encode(value: Any, out: list[str]) -> None:
         for i, (k, v) in enumerate(value.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(str(k), ensure_ascii=False))
+            out.append(_string(str(k)))
             out.append(":")
             _encode(v, out)
         out.append("}")
