@@ -3,14 +3,32 @@ strings with two decimals ("12.50"); requests accept strings (or numbers with at
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from rules.preferences import Preferences
-from rules.values import Currency, NonNegativeMoney, PositiveMoney
+from rules.values import Currency
+from rules.values import NonNegativeMoney as _NonNegativeMoney
+from rules.values import PositiveMoney as _PositiveMoney
+
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # places and size are checked by `to_money`
+
+
+def _plain_amount(value: Any) -> Any:
+    """The API's amounts are plain decimal strings ("12.50") or JSON numbers. `to_money` (shared with the
+    QBO parsers) also takes forms like "1e3", "1_000" or other scripts' digits; a dashboard should be told
+    to send "1000.00" instead."""
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value.strip()):
+        raise ValueError('not a decimal amount: write it with ASCII digits and a point, like "12.50"')
+    return value
+
+
+PositiveMoney = Annotated[_PositiveMoney, BeforeValidator(_plain_amount)]
+NonNegativeMoney = Annotated[_NonNegativeMoney, BeforeValidator(_plain_amount)]
 
 
 class Request(BaseModel):
