@@ -139,11 +139,22 @@ def spawn_routing(app: FastAPI) -> None:
     task.add_done_callback(tasks.discard)
 
 
-async def route_pending(app: FastAPI) -> int:
+async def route_pending(app: FastAPI, batch: int = 500) -> int:
     """Signal `sync_now` once per partner with unrouted events; unknown realms are logged and closed.
-    Events whose partner couldn't be reached stay unrouted for the next try."""
+    Events whose partner couldn't be reached stay unrouted for the next try. Works through the backlog
+    batch by batch, as long as each batch closes something (a huge delivery must not wait for the
+    retry loop's next turns)."""
+    routed = 0
+    while True:
+        fetched, closed = await _route_batch(app, batch)
+        routed += closed
+        if fetched < batch or closed == 0:
+            return routed
+
+
+async def _route_batch(app: FastAPI, batch: int) -> tuple[int, int]:
     pool = app.state.pool
-    rows = await repo.unrouted_webhook_events(pool)
+    rows = await repo.unrouted_webhook_events(pool, batch)
     by_partner: dict[str, list[str]] = {}
     unknown: list[str] = []
     for row in rows:
@@ -151,11 +162,13 @@ async def route_pending(app: FastAPI) -> int:
     if unknown:
         log.info("webhook events for unknown realms ignored: %d", len(unknown))
         await repo.mark_webhook_events(pool, unknown, "unknown_realm")
+    closed = len(unknown)
     for pid, ids in by_partner.items():
         result = await _signal(app, pid)
         if result is not None:
             await repo.mark_webhook_events(pool, ids, result)
-    return len(rows)
+            closed += len(ids)
+    return len(rows), closed
 
 
 async def _signal(app: FastAPI, pid: str) -> str | None:
