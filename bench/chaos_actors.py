@@ -1,0 +1,270 @@
+"""The chaos soak's actors: a client for the service's API, a bookkeeper on one QBO company (a second OAuth
+client changing things through the Accounting API), partner onboarding through the real OAuth flow, and
+the traffic loops (platform payments and payouts, QBO-side edits). Every loop is bounded in time and
+count; all traffic goes to 127.0.0.1. Errors that chaos provokes (PostgreSQL restarting, QBO faults) are
+counted, never fatal: what counts is the state after the soak settles (`bench/chaos_check.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+CENT = Decimal("0.01")
+MAX_ACTIONS_PER_LOOP = 10_000  # a bound on every loop besides its deadline
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+@dataclass
+class Tally:
+    """What the actors did and which errors they met (reported, not judged)."""
+
+    actions: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+
+    def did(self, what: str) -> None:
+        self.actions[what] += 1
+
+    def failed(self, what: str) -> None:
+        self.errors[what] += 1
+
+
+class ServiceApi:
+    """The dashboard API of the service under test."""
+
+    def __init__(self, base_url: str, api_key: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def ok(self, method: str, path: str, **kw: Any) -> Any:
+        resp = await self.http.request(method, path, **kw)
+        if resp.status_code >= 400:
+            raise httpx.HTTPStatusError(f"{method} {path}: {resp.status_code} {resp.text[:300]}",
+                                        request=resp.request, response=resp)
+        return resp.json() if resp.content else None
+
+    async def retry(self, method: str, path: str, *, deadline: float, **kw: Any) -> Any:
+        """For setup and settling: retried on transport errors and 5xx until the deadline."""
+        while True:
+            try:
+                return await self.ok(method, path, **kw)
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else 0
+                if 400 <= status < 500 or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+
+class Bookkeeper:
+    """Another OAuth client on the partner's QBO company: the changes a bookkeeper makes by hand."""
+
+    def __init__(self, emulator_url: str, realm: str) -> None:
+        self.realm = realm
+        self.admin = httpx.AsyncClient(base_url=emulator_url, timeout=30)
+        self.http = httpx.AsyncClient(base_url=f"{emulator_url}/v3/company/{realm}", timeout=30,
+                                      headers={"Accept": "application/json"})
+        self.token = ""
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.admin.aclose()
+
+    async def login(self) -> None:
+        resp = await self.admin.post(f"/_emulator/companies/{self.realm}/tokens")
+        resp.raise_for_status()
+        self.token = resp.json()["access_token"]
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        resp = await self.http.request(method, path, headers=self._headers(), **kw)
+        if resp.status_code == 401:  # an hour-long token may lapse in a long soak: log in again
+            await self.login()
+            resp = await self.http.request(method, path, headers=self._headers(), **kw)
+        return resp
+
+    async def query(self, statement: str) -> dict:
+        resp = await self._send("GET", "/query", params={"query": statement, "minorversion": "75"})
+        resp.raise_for_status()
+        return resp.json()["QueryResponse"]
+
+    async def query_all(self, entity: str, where: str = "") -> list[dict]:
+        """Every row, 1000 a page (for the final check, with faults off)."""
+        out: list[dict] = []
+        start = 1
+        while True:
+            page = (await self.query(f"SELECT * FROM {entity}{where} STARTPOSITION {start} MAXRESULTS 1000"))
+            rows = page.get(entity, [])
+            out += rows
+            if len(rows) < 1000:
+                return out
+            start += 1000
+
+    async def post(self, entity: str, body: dict, **params: str) -> dict:
+        resp = await self._send("POST", f"/{entity.lower()}", json=body, params={"minorversion": "75", **params})
+        resp.raise_for_status()
+        return resp.json()[entity]
+
+    async def read(self, entity: str, id_: str) -> dict:
+        resp = await self._send("GET", f"/{entity.lower()}/{id_}", params={"minorversion": "75"})
+        resp.raise_for_status()
+        return resp.json()[entity]
+
+    # --- the changes ---------------------------------------------------------------------------------
+
+    async def open_invoices(self) -> list[dict]:
+        return (await self.query("SELECT * FROM Invoice WHERE Balance > '0' MAXRESULTS 200")).get("Invoice", [])
+
+    async def edit_invoice(self, rng: random.Random, inv: dict) -> str:
+        """A due date moved, or a line added (the total goes up)."""
+        current = await self.read("Invoice", inv["Id"])
+        if rng.random() < 0.5:
+            due = date.today() + timedelta(days=rng.randint(5, 90))
+            await self.post("Invoice", {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True,
+                                        "DueDate": due.isoformat()})
+            return "qbo_invoice_due_date"
+        item = next((ln["SalesItemLineDetail"]["ItemRef"] for ln in current.get("Line", [])
+                     if ln.get("DetailType") == "SalesItemLineDetail"), {"value": "1"})
+        lines = [ln for ln in current.get("Line", []) if ln.get("DetailType") != "SubTotalLineDetail"]
+        lines.append({"Amount": str(money(rng.randint(5, 60))), "DetailType": "SalesItemLineDetail",
+                      "SalesItemLineDetail": {"ItemRef": item}})
+        await self.post("Invoice", {"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True,
+                                    "Line": lines})
+        return "qbo_invoice_line_added"
+
+    async def partial_payment(self, rng: random.Random, inv: dict) -> str:
+        balance = money(inv["Balance"])
+        amount = min(balance, money(rng.randint(1, 40)))
+        await self.post("Payment", {"CustomerRef": inv["CustomerRef"], "TotalAmt": str(amount),
+                                    "Line": [{"Amount": str(amount),
+                                              "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}]})
+        return "qbo_partial_payment"
+
+    async def new_invoice(self, rng: random.Random, inv: dict) -> str:
+        await self.post("Invoice", {"CustomerRef": inv["CustomerRef"], "Line": [
+            {"Amount": str(money(rng.randint(50, 400))), "DetailType": "SalesItemLineDetail",
+             "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+        return "qbo_new_invoice"
+
+    async def void(self, rng: random.Random, inv: dict) -> str:
+        current = await self.read("Invoice", inv["Id"])
+        await self.post("Invoice", {"Id": current["Id"], "SyncToken": current["SyncToken"]}, operation="void")
+        return "qbo_void"
+
+
+# --- onboarding ----------------------------------------------------------------------------------------
+
+
+async def seed_company(emulator_url: str, name: str, seed: int, invoices: int) -> str:
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=60) as http:
+        resp = await http.post("/_emulator/companies", json={
+            "name": name, "seed": {"customers": 5, "invoices": invoices, "payments": 2, "random_seed": seed}})
+        resp.raise_for_status()
+        return str(resp.json()["realm_id"])
+
+
+async def connect_partner(api: ServiceApi, emulator_url: str, index: int, seed: int,
+                          limit_seconds: float = 180) -> dict:
+    """Create a partner, connect its seeded company through the real OAuth flow (consent at the emulator,
+    the callback on the API), wait until it is active, then turn deposits on into the Checking account."""
+    deadline = time.monotonic() + limit_seconds
+    realm = await seed_company(emulator_url, f"Chaos Co {index}", seed, invoices=12)
+    pid = (await api.ok("POST", "/partners", json={"name": f"Chaos Partner {index}"}))["id"]
+    url = (await api.ok("POST", f"/partners/{pid}/qbo/connect"))["authorize_url"]
+    async with httpx.AsyncClient(follow_redirects=False, timeout=30) as browser:
+        consent = await browser.get(f"{url}&realmId={realm}")
+    if consent.status_code != 302:
+        raise RuntimeError(f"consent at the emulator answered {consent.status_code}: {consent.text[:200]}")
+    callback = urlsplit(consent.headers["location"])
+    done = await api.http.get(f"{callback.path}?{callback.query}")  # an HTML page for the browser
+    if done.status_code != 200:
+        raise RuntimeError(f"the OAuth callback answered {done.status_code}: {done.text[:200]}")
+    while True:
+        status = await api.ok("GET", f"/partners/{pid}/qbo")
+        if status["state"] == "active" and status["last_synced_at"] and status["source"] == "workflow":
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"partner {pid} was not active after {limit_seconds:.0f}s: {status}")
+        await asyncio.sleep(0.5)
+    checking = next(a for a in status["accounts"] if a["type"] == "Bank" and a["name"] == "Checking")
+    prefs = {**status["preferences"], "create_deposits": True, "deposit_account_id": checking["id"]}
+    await api.retry("PUT", f"/partners/{pid}/qbo/preferences", json=prefs, deadline=deadline)
+    return {"pid": pid, "realm": realm}
+
+
+# --- traffic -------------------------------------------------------------------------------------------
+
+
+async def platform_traffic(api: ServiceApi, pid: str, rng: random.Random, until: float, tally: Tally) -> None:
+    """Payments on open QBO invoices (partial or whole), and payouts of payments in no payout yet."""
+    for _ in range(MAX_ACTIONS_PER_LOOP):
+        if time.monotonic() >= until:
+            return
+        await asyncio.sleep(rng.uniform(0.3, 1.5))
+        try:
+            if rng.random() < 0.75:
+                await _pay(api, pid, rng, tally)
+            else:
+                await _payout(api, pid, rng, tally)
+        except httpx.HTTPStatusError as exc:
+            tally.failed(f"api {exc.response.status_code}")
+        except httpx.TransportError as exc:
+            tally.failed(f"api {type(exc).__name__}")
+
+
+async def _pay(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> None:
+    invoices = [i for i in await api.ok("GET", f"/partners/{pid}/invoices")
+                if i["source"] == "qbo" and money(i["balance"]) > 0 and i["status"] in ("open", "partially_paid")]
+    if not invoices:
+        return
+    inv = rng.choice(invoices)
+    balance = money(inv["balance"])
+    amount = balance if rng.random() < 0.25 else min(balance, money(rng.uniform(1, 50)))
+    await api.ok("POST", f"/partners/{pid}/invoices/{inv['id']}/payments", json={"amount": str(amount)})
+    tally.did("platform_payment")
+
+
+async def _payout(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> None:
+    free = [p for p in await api.ok("GET", f"/partners/{pid}/payments")
+            if p["payout_id"] is None and p["status"] in ("pending", "posted")]
+    if not free:
+        return
+    chosen = rng.sample(free, k=min(len(free), rng.randint(1, 4)))
+    gross = sum(money(p["amount"]) for p in chosen)
+    fee = min(gross - CENT, money(gross * Decimal("0.03")))
+    await api.ok("POST", f"/partners/{pid}/payouts",
+                 json={"payment_ids": [p["id"] for p in chosen], "fee_amount": str(max(fee, Decimal(0)))})
+    tally.did("platform_payout")
+
+
+async def bookkeeper_traffic(books: Bookkeeper, rng: random.Random, until: float, tally: Tally) -> None:
+    """QBO-side changes: edits, partial payments, new invoices, voids (rarer: they strand platform payments)."""
+    changes = [(books.edit_invoice, 3), (books.partial_payment, 3), (books.new_invoice, 2), (books.void, 1)]
+    for _ in range(MAX_ACTIONS_PER_LOOP):
+        if time.monotonic() >= until:
+            return
+        await asyncio.sleep(rng.uniform(1.5, 5))
+        change = rng.choices([c for c, _ in changes], weights=[w for _, w in changes])[0]
+        try:
+            invoices = await books.open_invoices()
+            if invoices:
+                tally.did(await change(rng, rng.choice(invoices)))
+        except httpx.HTTPStatusError as exc:  # the faults hit the bookkeeper too; a 400 is a lost race
+            tally.failed(f"qbo {exc.response.status_code}")
+        except httpx.TransportError as exc:
+            tally.failed(f"qbo {type(exc).__name__}")

@@ -1,0 +1,194 @@
+"""After the soak: settle (faults off, every partner synced until nothing is pending) and check the
+platform against the emulator's companies.
+
+- duplicate_payments: QBO Payments sharing one of our PaymentRefNums (each extra one counts).
+- duplicate_deposits: QBO Deposits sharing a payout's memo (each extra one counts).
+- missing_payments: platform payments that are neither `posted` (and found in QBO, same amount, under
+  the recorded id) nor `not_synced`, nor `needs_attention` with a reason; plus QBO Payments carrying our
+  PaymentRefNum for a payment the platform doesn't record as posted (the platform lost track of it).
+- invoice_mismatches / deposit_mismatches: the service's own reconciliation per partner (platform vs QBO
+  per §3, Deposit totals vs net payouts), plus payouts still pending, deposited without exactly one
+  matching Deposit, or with a Deposit in QBO while not `deposited`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.chaos_actors import Bookkeeper, ServiceApi, money
+from rules.deposits import deposit_memo
+from rules.posting import payment_ref_num
+
+
+async def settle(api: ServiceApi, pids: list[str], limit_seconds: float) -> tuple[float, list[str]]:
+    """Nudge every partner until no payment or payout is pending, then wait for two full cycles that
+    started after that (so the QBO-side changes of the soak are all synced). Returns the seconds it took
+    and the partners whose workflow did not finish those cycles in time (stuck)."""
+    t0 = time.monotonic()
+    deadline = t0 + limit_seconds
+    await asyncio.gather(*(_drain(api, pid, deadline) for pid in pids))
+    stuck: set[str] = set()
+    for _ in range(2):
+        mark = datetime.now(UTC)
+        done = await asyncio.gather(*(_cycle_after(api, pid, mark, deadline) for pid in pids))
+        stuck |= {pid for pid, ok in zip(pids, done, strict=True) if not ok}
+    return time.monotonic() - t0, sorted(stuck)
+
+
+async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:
+    nudged = 0.0
+    while True:
+        payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
+        payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
+        if not any(p["status"] == "pending" for p in payments + payouts):
+            return
+        if time.monotonic() > deadline:
+            return  # reported by the checks as missing payments / deposit mismatches
+        if time.monotonic() - nudged > 10:
+            await api.retry("POST", f"/partners/{pid}/qbo/sync", deadline=deadline)
+            nudged = time.monotonic()
+        await asyncio.sleep(1)
+
+
+async def _cycle_after(api: ServiceApi, pid: str, mark: datetime, deadline: float) -> bool:
+    """True once the partner's workflow finished a sync cycle after `mark`."""
+    await api.retry("POST", f"/partners/{pid}/qbo/sync", deadline=deadline)
+    nudged = time.monotonic()
+    while time.monotonic() < deadline:
+        status = await api.retry("GET", f"/partners/{pid}/qbo", deadline=deadline)
+        last = status["last_synced_at"]
+        if status["state"] == "active" and last and datetime.fromisoformat(last) > mark:
+            return True
+        if time.monotonic() - nudged > 10:
+            await api.retry("POST", f"/partners/{pid}/qbo/sync", deadline=deadline)
+            nudged = time.monotonic()
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: float) -> dict[str, Any]:
+    payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
+    payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
+    recon = await api.retry("GET", f"/partners/{pid}/qbo/reconciliation", deadline=deadline)
+    invoices = await api.retry("GET", f"/partners/{pid}/invoices", params={"include_archived": "true"},
+                               deadline=deadline)
+    qbo_invoices = await books.query_all("Invoice")
+    qbo_payments = await books.query_all("Payment")
+    qbo_deposits = await books.query_all("Deposit")
+    details: list[dict[str, Any]] = [{"partner": pid, **d} for d in recon["details"]]
+    invoice_problems = _invoice_problems(invoices, qbo_invoices, {p["invoice_id"] for p in payments})
+    details += [{"partner": pid, "kind": "invoice", **d} for d in invoice_problems]
+
+    refs = Counter(p.get("PaymentRefNum") for p in qbo_payments if p.get("PaymentRefNum"))
+    ours = {payment_ref_num(p["id"]): p for p in payments}
+    duplicate_payments = sum(n - 1 for ref, n in refs.items() if n > 1 and ref in ours)
+    details += [{"partner": pid, "kind": "duplicate_payment", "ref": ref, "count": n}
+                for ref, n in refs.items() if n > 1 and ref in ours]
+    by_id = {p["Id"]: p for p in qbo_payments}
+
+    missing = 0
+    attention: Counter = Counter()
+    for p in payments:
+        problem = _payment_problem(p, by_id, refs)
+        if p["status"] == "needs_attention" and not problem:
+            attention[reason_kind(p["attention_reason"])] += 1
+        if problem:
+            missing += 1
+            details.append({"partner": pid, "kind": "missing_payment", "id": p["id"], "status": p["status"],
+                            "problem": problem})
+
+    deposits_by_memo: dict[str, list[dict]] = {}
+    for d in qbo_deposits:
+        deposits_by_memo.setdefault(d.get("PrivateNote") or "", []).append(d)
+    duplicate_deposits = 0
+    deposit_problems = 0
+    for po in payouts:
+        found = deposits_by_memo.get(deposit_memo(po["id"]), [])
+        duplicate_deposits += max(0, len(found) - 1)
+        problem = _payout_problem(po, found)
+        if len(found) > 1:
+            details.append({"partner": pid, "kind": "duplicate_deposit", "id": po["id"], "count": len(found)})
+        if problem:
+            deposit_problems += 1
+            details.append({"partner": pid, "kind": "payout", "id": po["id"], "status": po["status"],
+                            "problem": problem})
+        if po["status"] == "needs_attention":
+            attention["payout: " + reason_kind(po["attention_reason"])] += 1
+    return {
+        "payments": len(payments), "payouts": len(payouts),
+        "qbo_payments": len(qbo_payments), "qbo_deposits": len(qbo_deposits),
+        "duplicate_payments": duplicate_payments, "duplicate_deposits": duplicate_deposits,
+        "missing_payments": missing, "invoice_mismatches": recon["invoice_mismatches"] + len(invoice_problems),
+        "deposit_mismatches": recon["deposit_mismatches"] + deposit_problems,
+        "invoices_checked": recon["invoices_checked"], "needs_attention": attention, "details": details,
+    }
+
+
+def _invoice_problems(platform: list[dict], qbo: list[dict], paid_on_platform: set[str]) -> list[dict[str, Any]]:
+    """What the reconciliation doesn't look at: every QBO invoice is on the platform (new ones included),
+    with QBO's total (edits that add lines) unless it has platform payments (§3: then a QBO amount change
+    is a conflict for a person, not applied). Balances and statuses are the reconciliation's part."""
+    ours = {i["qbo_id"]: i for i in platform if i["source"] == "qbo"}
+    out = []
+    for inv in qbo:
+        mine = ours.get(inv["Id"])
+        voided = money(inv["TotalAmt"]) == 0 and (inv.get("PrivateNote") or "").startswith("Voided")
+        if mine is None:
+            out.append({"qbo_id": inv["Id"], "problem": "QBO invoice not on the platform"})
+        elif (not voided and mine["id"] not in paid_on_platform
+              and money(mine["amount"]) != money(inv["TotalAmt"])):
+            out.append({"qbo_id": inv["Id"], "id": mine["id"], "problem": "amount differs from QBO TotalAmt",
+                        "platform": mine["amount"], "qbo": inv["TotalAmt"]})
+    return out
+
+
+def reason_kind(reason: str) -> str:
+    """An attention reason without its amounts and ids, so the report counts kinds of reasons."""
+    ids = re.sub(r"\b(pay|po|inv)_[0-9a-f]+(, (pay|po|inv)_[0-9a-f]+)*", r"\1_…", reason)
+    return re.sub(r"\d+(\.\d+)?", "N", ids)
+
+
+def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter) -> str | None:
+    ref = payment_ref_num(p["id"])
+    status = p["status"]
+    if status == "posted":
+        found = qbo_by_id.get(p["qbo_payment_id"] or "")
+        if found is None:
+            return f"posted as QBO Payment {p['qbo_payment_id']}, which QBO doesn't have"
+        if found.get("PaymentRefNum") != ref:
+            return f"QBO Payment {found['Id']} has PaymentRefNum {found.get('PaymentRefNum')!r}, not {ref!r}"
+        if money(found["TotalAmt"]) != money(p["amount"]):
+            return f"QBO Payment {found['Id']} is {found['TotalAmt']}, the platform payment {p['amount']}"
+        return None
+    if refs.get(ref):
+        return f"in QBO ({refs[ref]}x, PaymentRefNum {ref}) but {status} on the platform"
+    if status == "not_synced":
+        return None
+    if status == "needs_attention":
+        return None if p["attention_reason"] else "needs_attention without a reason"
+    return f"still {status} after settling"
+
+
+def _payout_problem(po: dict, deposits: list[dict]) -> str | None:
+    status = po["status"]
+    if status == "deposited":
+        if not deposits:
+            return "deposited, but no QBO Deposit carries its memo"
+        if po["qbo_deposit_id"] not in {d["Id"] for d in deposits}:
+            return f"recorded Deposit {po['qbo_deposit_id']} is not the one carrying its memo"
+        dep = next(d for d in deposits if d["Id"] == po["qbo_deposit_id"])
+        if money(dep["TotalAmt"]) != money(po["net_amount"]):
+            return f"Deposit {dep['Id']} is {dep['TotalAmt']}, the net payout {po['net_amount']}"
+        return None
+    if deposits:
+        return f"{status} on the platform, but QBO has Deposit(s) {[d['Id'] for d in deposits]} for it"
+    if status == "needs_attention":
+        return None if po["attention_reason"] else "needs_attention without a reason"
+    if status == "not_synced":
+        return None
+    return f"still {status} after settling"

@@ -1,0 +1,23 @@
+"""The chaos soak of `make chaos` (bench/chaos.py), 60 seconds with 4 partners: the whole service as real
+processes, QBO faults and timeouts (some after the write applied), worker SIGKILLs, a PostgreSQL restart,
+bookkeeper changes and platform payments and payouts. After it settles: no duplicate QBO Payment or
+Deposit, no lost payment, no invoice or deposit differing from QBO."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.chaos import ZEROS, passed, run
+
+
+@pytest.mark.timeout(480)
+def test_a_minute_of_chaos_loses_and_duplicates_nothing(tmp_path) -> None:
+    result = asyncio.run(run(duration=60, partners=4, seed=7, data_dir=tmp_path / "stack",
+                             settle_limit=150, kill_window=0.5))
+    assert result["worker_kills"] >= 1 and result["postgres_restarts"] == 1
+    assert result["faults_injected"] > 0
+    assert result["platform_payments"] > 0 and result["platform_payouts"] > 0
+    assert {k: result[k] for k in ZEROS} == dict.fromkeys(ZEROS, 0), result["details"]
+    assert passed(result), result["details"]  # and no partner's workflow stuck
