@@ -13,7 +13,15 @@ import time
 
 import httpx
 
-from bench.common import Bench, WorkerSampler, pages_min, running_stack, wait_for, write_result
+from bench.common import (
+    Bench,
+    WorkerSampler,
+    activity_seconds,
+    pages_min,
+    running_stack,
+    wait_for,
+    write_result,
+)
 from qbo import query as q
 
 NAME = "backfill"
@@ -77,6 +85,7 @@ async def run(size: str) -> dict:
         calls = await bench.qbo_calls(realm)
         sampler.stop()
         rows = status["backfill"]["total"]
+        in_activities = activity_seconds(await bench.history(pid))
         download_seconds, download_rows, download_calls = await bare_download(bench, realm)
         stored = {row["source"] for row in (await bench.api.get(f"/partners/{pid}/invoices")).json()}
         assert stored == {"qbo"}, stored
@@ -97,6 +106,7 @@ async def run(size: str) -> dict:
             "sync_to_download_ratio": round(seconds / download_seconds, 2),
             "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
             "emulator_seed_seconds": round(seed_seconds, 2),
+            "activity_seconds": in_activities,
             "notes": (
                 "seconds: OAuth callback → status backfill done == total (connect-time calls included: company "
                 "info, accounts, preferences, one COUNT per entity — hence qbo_calls above qbo_calls_min). "

@@ -251,6 +251,30 @@ def event_name(event: Any) -> str:
     return EventType.Name(event.event_type)
 
 
+def activity_seconds(events: list[Any]) -> dict[str, float]:
+    """Seconds spent running each activity type (started → completed/failed), summed over the history."""
+    names: dict[int, str] = {}
+    started: dict[int, Any] = {}
+    totals: dict[str, float] = {}
+    for e in events:
+        kind = event_name(e)
+        if kind == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
+            names[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+        elif kind == "EVENT_TYPE_ACTIVITY_TASK_STARTED":
+            started[e.activity_task_started_event_attributes.scheduled_event_id] = e.event_time.ToDatetime()
+        elif kind in ("EVENT_TYPE_ACTIVITY_TASK_COMPLETED", "EVENT_TYPE_ACTIVITY_TASK_FAILED"):
+            attrs = (
+                e.activity_task_completed_event_attributes
+                if kind.endswith("COMPLETED")
+                else e.activity_task_failed_event_attributes
+            )
+            begun = started.get(attrs.scheduled_event_id)
+            if begun is not None:
+                name = names.get(attrs.scheduled_event_id, "?")
+                totals[name] = totals.get(name, 0.0) + (e.event_time.ToDatetime() - begun).total_seconds()
+    return {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
 @asynccontextmanager
 async def running_stack(name: str, env: dict[str, str] | None = None):
     """A whole stack for one benchmark, in a temporary folder that goes away afterwards."""

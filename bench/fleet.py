@@ -26,7 +26,7 @@ from bench.idle_cycle import is_fetch
 
 NAME = "fleet"
 # (interval seconds, partner steps, time budget seconds for the whole benchmark)
-SIZES = {"small": (10, (4, 8), 100), "full": (60, (50, 100, 200, 400, 800), 480)}
+SIZES = {"small": (10, (5, 10, 20), 100), "full": (60, (50, 100, 200, 400, 800), 420)}
 P99_LIMIT = 5.0
 CONNECT_IN_FLIGHT = 8
 
