@@ -77,6 +77,14 @@ async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "text must not contain NUL (\\u0000) characters")
 
 
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL refusing new connections (restarting, starting up): the request never reached it, so
+    nothing was saved and the same request can simply be sent again."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(503, "unavailable", "the database is unavailable (restarting?); nothing was saved, "
+                                              "try again in a moment", {"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", f"internal error ({type(exc).__name__}); see the API log")
@@ -88,4 +96,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api)
     app.add_exception_handler(RepoError, _repo)
     app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable)
+    app.add_exception_handler(asyncpg.CannotConnectNowError, _database_down)
+    app.add_exception_handler(ConnectionRefusedError, _database_down)
     app.add_exception_handler(Exception, _unexpected)
