@@ -12,7 +12,9 @@ measurement window of one interval plus 5 s follows. Then every partner's workfl
 
 A step passes when the p99 of (start − due) ≤ 5 s. The ramp stops at the first failing step, or when the
 next step would not fit the time budget; `partners` is the largest passing step. CPU is the worker's
-user+system time over the window (percent of one core); RSS at the end of the window.
+user+system time over the window (percent of one core); RSS at the end of the window. Each step also
+reports how late the server fired the timers (TIMER_FIRED − due), the part of the delay that is not the
+worker's.
 """
 
 from __future__ import annotations
@@ -47,8 +49,16 @@ async def all_active(bench: Bench, pids: list[str]) -> bool:
     return all(states.get(pid) == "active" for pid in pids)
 
 
-def start_delays(events, interval: float, since: datetime, until: datetime, read_at: datetime) -> list[float]:
-    """Seconds from each cycle's due time to its fetch activity's start, for cycles due in [since, until]."""
+def start_delays(
+    events,
+    interval: float,
+    since: datetime,
+    until: datetime,
+    read_at: datetime,
+    fired: list[float] | None = None,
+) -> list[float]:
+    """Seconds from each cycle's due time to its fetch activity's start, for cycles due in [since, until];
+    `fired` collects how late the server fired each of those timers (the server's share of the delay)."""
     delays = []
     timers: dict[str, datetime] = {}  # timer id → due
     fired_due: datetime | None = None
@@ -62,6 +72,8 @@ def start_delays(events, interval: float, since: datetime, until: datetime, read
                 timers[attrs.timer_id] = at + timedelta(seconds=interval)
         elif name == "EVENT_TYPE_TIMER_FIRED":
             fired_due = timers.pop(e.timer_fired_event_attributes.timer_id, None)
+            if fired is not None and fired_due is not None and since <= fired_due <= until:
+                fired.append((at - fired_due).total_seconds())
         elif name == "EVENT_TYPE_TIMER_CANCELED":
             timers.pop(e.timer_canceled_event_attributes.timer_id, None)
         elif is_fetch(e) and fired_due is not None:
@@ -110,14 +122,16 @@ async def run(size: str) -> dict:
             rss = sampler.last_rss
             read_at = datetime.now(UTC)
             delays: list[float] = []
+            fired: list[float] = []
             for pid in pids:
-                delays += start_delays(await bench.history(pid), interval, since, until, read_at)
+                delays += start_delays(await bench.history(pid), interval, since, until, read_at, fired)
             step = {
                 "partners": target,
                 "cycles_measured": len(delays),
                 "p50_start_delay_seconds": round(percentile(delays, 50), 3),
                 "p99_start_delay_seconds": round(percentile(delays, 99), 3),
                 "max_start_delay_seconds": round(max(delays), 3) if delays else None,
+                "p99_timer_fired_late_seconds": round(percentile(fired, 99), 3),
                 "worker_cpu_percent": round(cpu, 1),
                 "worker_rss_mb": round(rss / 2**20, 1),
                 "onboarding_seconds": round(per_partner_onboarding * new, 1),
