@@ -240,10 +240,14 @@ async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: 
     )
 
 
+# Set-based upserts: one statement per batch over `unnest`ed arrays (not one statement per row). A batch
+# holds each QBO object once (apply reduces versions first), so ON CONFLICT never meets a row twice.
 _CUSTOMER_UPSERT = """
 INSERT INTO customers (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, qbo_updated_at, name, email,
                        archived, qbo_active, qbo_deleted)
-VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT v.id, $1, 'qbo', $2, v.qbo_id, v.tok, v.upd, v.name, v.email, v.archived, v.active, v.deleted
+FROM unnest($3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::bool[],
+            $10::bool[], $11::bool[]) AS v(id, qbo_id, tok, upd, name, email, archived, active, deleted)
 ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SET
     qbo_sync_token = EXCLUDED.qbo_sync_token, qbo_updated_at = EXCLUDED.qbo_updated_at, name = EXCLUDED.name,
     email = EXCLUDED.email, archived = EXCLUDED.archived, qbo_active = EXCLUDED.qbo_active,
@@ -253,9 +257,12 @@ ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SE
 _INVOICE_UPSERT = """
 INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, qbo_updated_at, customer_id,
                       qbo_customer_id, doc_number, amount, balance, currency, due_date, status, archived, qbo_deleted)
-VALUES ($1, $2, 'qbo', $3, $4, $5, $6,
-        (SELECT c.id FROM customers c WHERE c.partner_id = $2 AND c.realm_id = $3 AND c.qbo_id = $7),
-        $7, $8, $9, $10, $11, $12, $13, $14, $15)
+SELECT v.id, $1, 'qbo', $2, v.qbo_id, v.tok, v.upd, c.id, v.cust, v.doc, v.amount, v.balance, v.currency, v.due,
+       v.status, v.archived, v.deleted
+FROM unnest($3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::numeric[],
+            $10::numeric[], $11::text[], $12::date[], $13::text[], $14::bool[], $15::bool[])
+     AS v(id, qbo_id, tok, upd, cust, doc, amount, balance, currency, due, status, archived, deleted)
+LEFT JOIN customers c ON c.partner_id = $1 AND c.realm_id = $2 AND c.qbo_id = v.cust
 ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SET
     qbo_sync_token = EXCLUDED.qbo_sync_token, qbo_updated_at = EXCLUDED.qbo_updated_at,
     customer_id = EXCLUDED.customer_id, qbo_customer_id = EXCLUDED.qbo_customer_id,
@@ -265,21 +272,30 @@ ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SE
 """
 
 
+def _columns(rows: list[tuple]) -> list[list]:
+    """Rows to per-column arrays for `unnest`."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else []
+
+
 async def upsert_customers(conn: Any, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
-    await conn.executemany(_CUSTOMER_UPSERT, [
-        (platform_id("cus", partner_id, realm_id, s.qbo_id), partner_id, realm_id, s.qbo_id, s.qbo_sync_token,
-         s.qbo_updated_at, s.name, s.email, s.archived, s.qbo_active, s.qbo_deleted)
+    if not states:
+        return
+    await conn.execute(_CUSTOMER_UPSERT, partner_id, realm_id, *_columns([
+        (platform_id("cus", partner_id, realm_id, s.qbo_id), s.qbo_id, s.qbo_sync_token, s.qbo_updated_at,
+         s.name, s.email, s.archived, s.qbo_active, s.qbo_deleted)
         for s in states
-    ])
+    ]))
 
 
 async def upsert_invoices(conn: Any, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
-    await conn.executemany(_INVOICE_UPSERT, [
-        (platform_id("inv", partner_id, realm_id, s.qbo_id), partner_id, realm_id, s.qbo_id, s.qbo_sync_token,
-         s.qbo_updated_at, s.qbo_customer_id, s.doc_number, s.amount, s.balance, s.currency, s.due_date,
-         s.status.value, s.archived, s.qbo_deleted)
+    if not states:
+        return
+    await conn.execute(_INVOICE_UPSERT, partner_id, realm_id, *_columns([
+        (platform_id("inv", partner_id, realm_id, s.qbo_id), s.qbo_id, s.qbo_sync_token, s.qbo_updated_at,
+         s.qbo_customer_id, s.doc_number, s.amount, s.balance, s.currency, s.due_date, s.status.value,
+         s.archived, s.qbo_deleted)
         for s in states
-    ])
+    ]))
 
 
 async def log_entries(conn: Any, partner_id: str, run_id: int | None, entries: Sequence[tuple]) -> None:
