@@ -224,17 +224,20 @@ class SyncActivities:
         """Apply everything staged, customers first, one transaction per batch of objects."""
         summary = ApplySummary()
         for entity in SYNCED:
-            while await self._apply_batch(input, entity, summary):
+            after: tuple[str, str] | None = None
+            while after := await self._apply_batch(input, entity, summary, after):
                 _heartbeat(entity, summary.model_dump())
         summary.remaining = await repo.staged_count(self.pool, input.partner_id)
         return summary
 
-    async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary) -> bool:
+    async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary,
+                           after: tuple[str, str] | None) -> tuple[str, str] | None:
+        """Apply the next batch after the key `after`; return the last key applied, or None when done."""
         pid = input.partner_id
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await repo.next_staged_batch(conn, pid, entity, APPLY_BATCH)
+            rows = await repo.next_staged_batch(conn, pid, entity, APPLY_BATCH, after)
             if not rows:
-                return False
+                return None
             by_realm: dict[str, list] = defaultdict(list)
             for row in rows:
                 by_realm[row["realm_id"]].append(row)
@@ -242,7 +245,7 @@ class SyncActivities:
                 await self._apply_rows(conn, input, realm, entity, realm_rows, summary)
             keys = [(r["realm_id"], r["qbo_id"], r["sync_token"]) for r in rows]
             await repo.delete_staged(conn, pid, entity, keys)
-        return True
+        return rows[-1]["realm_id"], rows[-1]["qbo_id"]
 
     async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary) -> None:
         pid, log = input.partner_id, []

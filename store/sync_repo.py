@@ -195,24 +195,45 @@ async def save_progress(
 
 # --- apply ----------------------------------------------------------------------------------------------
 
-async def next_staged_batch(conn: Any, partner_id: str, entity: str, limit: int) -> list[asyncpg.Record]:
-    """Every staged version of the next `limit` objects of `entity`, locked until the transaction ends."""
+async def next_staged_batch(conn: Any, partner_id: str, entity: str, limit: int,
+                            after: tuple[str, str] | None = None) -> list[asyncpg.Record]:
+    """Every staged version of the next `limit` objects of `entity` after `after` (keyset order), locked
+    until the transaction ends. Seeking past the last applied key matters: applied rows are deleted, and an
+    index scan from the start would wade through their dead entries again on every batch (quadratic)."""
+    realm, qbo_id = after or ("", "")
+    # Two plain range scans on `qbo_staging_apply_order`: first the batch's last key, then the rows up to
+    # it. (One query with `IN (SELECT DISTINCT … LIMIT)` let the planner, misled by a freshly filled
+    # table's missing statistics, pick a nested loop that took seconds per batch.)
+    upper = await conn.fetchrow(
+        "SELECT realm_id, qbo_id FROM (SELECT DISTINCT realm_id, qbo_id FROM qbo_staging "
+        "  WHERE partner_id = $1 AND entity = $2 AND (realm_id, qbo_id) > ($4, $5) "
+        "  ORDER BY realm_id, qbo_id LIMIT $3) k ORDER BY realm_id DESC, qbo_id DESC LIMIT 1",
+        partner_id, entity, limit, realm, qbo_id,
+    )
+    if upper is None:
+        return []
     return await conn.fetch(
-        "SELECT realm_id, qbo_id, sync_token, payload::text AS payload FROM qbo_staging s "
-        "WHERE partner_id = $1 AND entity = $2 AND (realm_id, qbo_id) IN ("
-        "  SELECT DISTINCT realm_id, qbo_id FROM qbo_staging WHERE partner_id = $1 AND entity = $2 "
-        "  ORDER BY realm_id, qbo_id LIMIT $3) "
+        "SELECT realm_id, qbo_id, sync_token, payload::text AS payload FROM qbo_staging "
+        "WHERE partner_id = $1 AND entity = $2 AND (realm_id, qbo_id) > ($3, $4) AND (realm_id, qbo_id) <= ($5, $6) "
         "ORDER BY realm_id, qbo_id, sync_token FOR UPDATE",
-        partner_id, entity, limit,
+        partner_id, entity, realm, qbo_id, upper["realm_id"], upper["qbo_id"],
     )
 
 
 async def delete_staged(conn: Any, partner_id: str, entity: str, keys: Sequence[tuple[str, str, int]]) -> None:
+    """Delete exactly the applied versions, given in the order `next_staged_batch` returned them (the
+    database's collation, which decides the range). The key range lets PostgreSQL walk
+    `qbo_staging_apply_order` instead of joining the whole table (seconds per batch on a large, freshly
+    filled staging table)."""
+    if not keys:
+        return
+    low, high = keys[0], keys[-1]
     await conn.execute(
-        "DELETE FROM qbo_staging s USING unnest($3::text[], $4::text[], $5::bigint[]) AS k(realm, qid, tok) "
-        "WHERE s.partner_id = $1 AND s.entity = $2 AND s.realm_id = k.realm AND s.qbo_id = k.qid "
-        "AND s.sync_token = k.tok",
+        "DELETE FROM qbo_staging WHERE partner_id = $1 AND entity = $2 "
+        "AND (realm_id, qbo_id) >= ($6, $7) AND (realm_id, qbo_id) <= ($8, $9) "
+        "AND (realm_id, qbo_id, sync_token) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::bigint[]))",
         partner_id, entity, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+        low[0], low[1], high[0], high[1],
     )
 
 
