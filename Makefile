@@ -22,7 +22,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 
 SIZE ?= full
 bench: $(STAMP)

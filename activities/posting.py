@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 from temporalio import activity
 
-from activities.errors import qbo_failures
+from activities.errors import heartbeat, qbo_failures
 from qbo import query as q
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
 from qbo.client import QboCompany, retry_request_id
@@ -102,6 +102,7 @@ class PostingActivities:
                 return summary
             company = self.qbo.company(input.partner_id)
             for row in await repo.pending_payouts(self.pool, input.partner_id):
+                heartbeat(row["id"])
                 outcome = await _deposit_payout(self.pool, company, input.partner_id, row)
                 if outcome == "deposited":
                     summary.deposited += 1
@@ -137,6 +138,7 @@ class _PostingRun:
             else:
                 await self._record(item, decision)
         for start in range(0, len(to_post), MAX_BATCH_ITEMS):
+            heartbeat(start)
             await self._post_batch(to_post[start:start + MAX_BATCH_ITEMS], prefs)
 
     async def _load_live(self, items: list[_Item]) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from qbo.errors import QboError, to_application_error
+from activities.errors import heartbeat, qbo_errors
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
 from rules import (
@@ -55,15 +54,6 @@ _SUMMARY_FIELD = {
 }
 
 
-@asynccontextmanager
-async def _qbo_errors():
-    """QBO errors leave the activity as ApplicationErrors typed for the workflow's retry policies."""
-    try:
-        yield
-    except QboError as exc:
-        raise to_application_error(exc) from None
-
-
 def to_staged(obj: QboObject) -> repo.StagedObject:
     deleted = isinstance(obj, Tombstone) or obj.status == "Deleted"
     meta = getattr(obj, "MetaData", None)
@@ -79,11 +69,6 @@ def to_staged(obj: QboObject) -> repo.StagedObject:
 def tombstone(qbo_id: str) -> repo.StagedObject:
     payload = dumps({"domain": "QBO", "status": "Deleted", "Id": qbo_id})
     return repo.StagedObject(qbo_id, repo.TOMBSTONE_TOKEN, None, True, payload)
-
-
-def _heartbeat(*details: object) -> None:
-    if activity.in_activity():
-        activity.heartbeat(*details)
 
 
 class SyncActivities:
@@ -103,7 +88,7 @@ class SyncActivities:
         conn_info = await repo.load_connection(self.pool, pid)
         await repo.init_cursor(self.pool, pid)
         company = self.qbo.company(pid)
-        async with _qbo_errors():
+        async with qbo_errors():
             progress = await repo.load_progress(self.pool, pid, entity)
             if progress is None:
                 total = await company.count(entity, include_inactive=True)
@@ -116,7 +101,7 @@ class SyncActivities:
                 ):
                     staged += await self._stage_page(pid, conn_info.realm_id, entity, page, position)
                     position, done, pages = page.next_start_position, page.is_last, pages + 1
-                    _heartbeat(entity, position)
+                    heartbeat(entity, position)
                     if self.after_page is not None:
                         await self.after_page(entity, pages)
                     if pages >= input.max_pages:
@@ -142,7 +127,7 @@ class SyncActivities:
         conn_info = await repo.load_connection(self.pool, pid)
         run_id = await repo.start_run(self.pool, pid, input.trigger)
         try:
-            async with _qbo_errors():
+            async with qbo_errors():
                 staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
         except Exception as exc:
             await repo.finish_run(self.pool, pid, run_id, {}, f"fetch failed: {exc}"[:500])
@@ -173,7 +158,7 @@ class SyncActivities:
                 accounts.extend(objects)
             elif entity in SYNCED and objects:
                 staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
-            _heartbeat(entity, staged)
+            heartbeat(entity, staged)
         blind = sorted(result.deletes_may_be_missing & set(SYNCED))
         if blind:
             staged += await self._sweep(pid, realm, blind, restage=False)
@@ -209,7 +194,7 @@ class SyncActivities:
                 seen.update(o.Id for o in page.items)
                 if restage:
                     staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in page.items])
-                _heartbeat(entity, page.next_start_position)
+                heartbeat(entity, page.next_start_position)
             staged += await self._stage_missing(pid, realm, entity, seen)
         return staged
 
@@ -226,7 +211,7 @@ class SyncActivities:
         for entity in SYNCED:
             after: tuple[str, str] | None = None
             while after := await self._apply_batch(input, entity, summary, after):
-                _heartbeat(entity, summary.model_dump())
+                heartbeat(entity, summary.model_dump())
         summary.remaining = await repo.staged_count(self.pool, input.partner_id)
         return summary
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.05,
+async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.05,  # noqa: ASYNC109
                      what: str = "condition") -> T:
     """Await `probe()` until it returns a truthy value; fail with the last value after `timeout` seconds."""
     deadline = time.monotonic() + timeout

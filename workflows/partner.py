@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         Progress,
         SyncRunStart,
     )
-    from workflows.policies import DB_ONLY, LONG_QBO, QBO, is_auth_failure
+    from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, is_auth_failure
 
 FULL_SWEEP_EVERY = timedelta(hours=24)
 # Continue-as-new after this many cycles even if the server never suggests it (the time-skipping test
@@ -203,7 +203,7 @@ class PartnerIntegrationWorkflow:
         if fetch.pending_payments:
             posted: PostingSummary = await self._call(
                 PostingActivities.post_payments, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
-                f"post {fetch.pending_payments} pending payments", QBO)
+                f"post {fetch.pending_payments} pending payments", POSTING)
             self.s.pending_postings = posted.remaining
             counts |= {"payments_posted": posted.posted, "payments_needing_attention": posted.needs_attention}
         else:
@@ -214,7 +214,7 @@ class PartnerIntegrationWorkflow:
         if fetch.pending_payouts and (deposits_on or workflow.patched("settle-payouts-when-deposits-off")):
             deposits: DepositSummary = await self._call(
                 PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
-                f"create deposits for {fetch.pending_payouts} payouts", QBO)
+                f"create deposits for {fetch.pending_payouts} payouts", POSTING)
             counts |= {"deposits_created": deposits.deposited, "payouts_waiting": deposits.waiting}
         if len(counts) > 1 or fetch.staged:
             await self._call(SyncActivities.finish_sync_run,

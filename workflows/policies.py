@@ -25,6 +25,13 @@ QBO = dict(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
 )
+POSTING = dict(  # writes in batches and heartbeats per batch: a killed worker's attempt is retried in 30 s
+    start_to_close_timeout=timedelta(minutes=5),
+    schedule_to_close_timeout=timedelta(minutes=20),
+    heartbeat_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
+)
 LONG_QBO = dict(  # pages through QBO: heartbeats, so a dead worker is noticed in a minute, not at the deadline
     start_to_close_timeout=timedelta(minutes=15),
     schedule_to_close_timeout=timedelta(minutes=60),
