@@ -121,3 +121,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def configure_logging(level: str) -> None:
+    """One log format for every process. httpx's line per request shows only at DEBUG: the QBO client logs
+    what matters itself, with Intuit's `intuit_tid`, and never a token."""
+    import logging
+
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
-from settings import TASK_QUEUE, Settings, get_settings
+from settings import TASK_QUEUE, Settings, configure_logging, get_settings
 from starter.client import connect_temporal
 
 log = logging.getLogger("worker")
@@ -75,7 +75,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     for handler in logging.getLogger().handlers:
         handler.addFilter(PromoteWorkflowTaskFailures())
     asyncio.run(run(settings))

@@ -1,12 +1,11 @@
 """`python -m api [--host H]`: serve the HTTP API with uvicorn on API_PORT."""
 
 import argparse
-import logging
 
 import uvicorn
 
 from api.app import create_app
-from settings import get_settings
+from settings import configure_logging, get_settings
 
 
 def main() -> None:
@@ -14,7 +13,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     uvicorn.run(create_app(settings), host=args.host, port=settings.api_port, log_level=settings.log_level.lower())
 
 
