@@ -20,6 +20,16 @@ from store.db import create_pool
 log = logging.getLogger("api")
 
 
+async def retry_loop(app: FastAPI, every: float = 15.0) -> None:
+    """Finish, for as long as the API runs, what met Temporal down: webhook events not yet routed, and
+    partner workflows an OAuth callback could not start."""
+    while True:
+        await asyncio.sleep(every)
+        for step in (webhooks.route_pending, oauth.start_pending_workflows):
+            with contextlib.suppress(Exception):
+                await step(app)
+
+
 def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE) -> FastAPI:
     """`task_queue`: where new partner workflows start (tests use one per test)."""
     settings = settings or get_settings()
@@ -33,7 +43,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
         try:
             app.state.temporal = await connect_temporal(settings, lazy=True)
             app.state.webhook_tasks = set()
-            retry = asyncio.create_task(webhooks.retry_loop(app))
+            retry = asyncio.create_task(retry_loop(app))
             try:
                 yield
             finally:

@@ -17,6 +17,7 @@ from api.errors import ApiError
 from qbo.errors import QboError
 from qbo.oauth import OAuthStateError
 from starter import partners as wf
+from store import platform_repo as repo
 
 log = logging.getLogger("api.oauth")
 router = APIRouter(tags=["oauth"])
@@ -50,8 +51,30 @@ async def callback(request: Request, state: str = Query(min_length=1), code: str
     except asyncpg.UniqueViolationError:
         raise ApiError(409, "realm_in_use", f"QuickBooks company {realm_id} is already connected to another "
                                             "partner; disconnect it there first") from None
-    action = await wf.start_or_reconnect(app.state.temporal, pid, realm_id,
-                                         sync_interval_seconds=app.state.settings.sync_interval_seconds,
-                                         task_queue=app.state.task_queue)
+    await repo.set_workflow_pending(app.state.pool, pid, True)
+    action = await start_pending(app, pid, realm_id) or (
+        "saved; syncing starts automatically as soon as the workflow service is reachable")
     log.info("partner %s connected to realm %s (%s)", pid, realm_id, action)
     return HTMLResponse(_PAGE.format(pid=html.escape(pid), realm=html.escape(realm_id), action=action))
+
+
+async def start_pending(app, pid: str, realm_id: str) -> str | None:
+    """Start (or signal `reconnected` to) the partner's workflow and clear `workflow_pending`; None when
+    Temporal can't be reached: the tokens are stored, the retry loop tries again (`start_pending_workflows`)."""
+    try:
+        action = await wf.start_or_reconnect(app.state.temporal, pid, realm_id,
+                                             sync_interval_seconds=app.state.settings.sync_interval_seconds,
+                                             task_queue=app.state.task_queue)
+    except Exception as exc:  # Temporal down or slow: never lose the connection over it
+        log.warning("could not start the workflow of partner %s yet (%s); will retry", pid, type(exc).__name__)
+        return None
+    await repo.set_workflow_pending(app.state.pool, pid, False)
+    return action
+
+
+async def start_pending_workflows(app) -> int:
+    """Finish what callbacks could not: called by the API's retry loop."""
+    started = 0
+    for row in await repo.pending_workflows(app.state.pool):
+        started += await start_pending(app, row["partner_id"], row["realm_id"]) is not None
+    return started

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -30,7 +29,6 @@ from store import platform_repo as repo
 log = logging.getLogger("api.webhooks")
 router = APIRouter(tags=["webhooks"])
 ROUTE_TIMEOUT = 5.0
-RETRY_EVERY = 15.0
 _CONTENT_TYPES = ("application/json", "application/cloudevents+json")
 
 Event = tuple[str, str, str | None, str | None, str | None]  # event_id, realm, entity, entity_id, operation
@@ -182,11 +180,3 @@ async def _signal(app: FastAPI, pid: str) -> str | None:
     except Exception as exc:
         log.warning("sync_now for %s failed (%s); will retry", pid, type(exc).__name__)
     return None
-
-
-async def retry_loop(app: FastAPI, every: float = RETRY_EVERY) -> None:
-    """Route what a previous attempt couldn't (Temporal was down), for as long as the API runs."""
-    while True:
-        await asyncio.sleep(every)
-        with contextlib.suppress(Exception):
-            await route_pending(app)

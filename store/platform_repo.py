@@ -254,3 +254,12 @@ async def unrouted_webhook_events(pool: asyncpg.Pool, limit: int = 500) -> list[
 async def mark_webhook_events(pool: asyncpg.Pool, event_ids: list[str], result: str) -> None:
     await pool.execute("UPDATE webhook_events SET routed_at = now(), route_result = $2 "
                        "WHERE event_id = ANY($1::text[])", event_ids, result)
+
+
+async def set_workflow_pending(pool: asyncpg.Pool, partner_id: str, pending: bool) -> None:
+    await pool.execute("UPDATE qbo_connections SET workflow_pending = $2 WHERE partner_id = $1", partner_id, pending)
+
+
+async def pending_workflows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT partner_id, realm_id FROM qbo_connections "
+                            "WHERE workflow_pending AND state <> 'disconnected' ORDER BY updated_at LIMIT 100")

@@ -170,3 +170,30 @@ async def test_payment_stands_without_a_workflow(api_settings, task_queue, db_po
         iid = await qbo_invoice(db_pool, pid, "10.00")
         pay = await http.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "10.00"})
         assert pay.status_code == 201 and pay.json()["status"] == "pending", pay.text
+
+
+async def test_callback_with_temporal_down_keeps_the_connection_and_starts_later(
+        app_client, new_partner, emu, db_pool, worker, monkeypatch) -> None:
+    """Temporal unreachable during the callback: the tokens are kept and the partner is told syncing will
+    start; the API's retry step starts the workflow once Temporal answers again."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from api import oauth
+
+    async def unavailable(*_a, **_k):
+        raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+    pid = await new_partner()
+    realm = await emu.create_company(customers=2, invoices=2)
+    monkeypatch.setattr(oauth.wf, "start_or_reconnect", unavailable)
+    done = await oauth_round_trip(app_client, pid, realm)
+    assert done.status_code == 200 and "starts automatically" in done.text, done.text
+    assert await db_pool.fetchval("SELECT workflow_pending FROM qbo_connections WHERE partner_id = $1", pid)
+    monkeypatch.undo()
+    assert await oauth.start_pending_workflows(app_client._transport.app) >= 1
+    assert not await db_pool.fetchval("SELECT workflow_pending FROM qbo_connections WHERE partner_id = $1", pid)
+
+    async def active():
+        return (await app_client.get(f"/partners/{pid}/qbo")).json()["state"] == "active"
+
+    await eventually(active, timeout=90, what="the late-started workflow to onboard the partner")
