@@ -75,7 +75,7 @@ async def qbo_status(pid: PartnerId, db: Pool,
         state=row["state"] if row else "not_connected", realm_id=row["realm_id"] if row else None,
         company_name=row["company_name"] if row else None, last_synced_at=row["last_synced_at"] if row else None,
         preferences=prefs, accounts=accounts, counts=counts, last_error=row["last_error"] if row else None,
-        source="database")
+        reconnect_before=row["refresh_hard_expires_at"] if row else None, source="database")
     live = await _live_status(client, pid) if row else None
     if live is None:
         return out

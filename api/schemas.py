@@ -100,6 +100,9 @@ class QboStatus(BaseModel):
     backfill: Backfill | None = None
     pending_postings: int | None = None
     source: str = Field(description="'workflow' when the running workflow answered, else 'database'")
+    reconnect_before: datetime | None = Field(
+        None, description="Intuit's hard expiry of the refresh token (5-year limit): ask the partner to "
+                          "reconnect before then (qbo-reference §10.3)")
 
 
 class Accepted(BaseModel):

@@ -59,7 +59,7 @@ async def partner_for_realm(pool: asyncpg.Pool, realm_id: str) -> str | None:
 
 async def connection(pool: asyncpg.Pool, partner_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        "SELECT state, realm_id, company_name, last_synced_at, preferences, last_error "
+        "SELECT state, realm_id, company_name, last_synced_at, preferences, last_error, refresh_hard_expires_at "
         "FROM qbo_connections WHERE partner_id = $1", partner_id)
 
 

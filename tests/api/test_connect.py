@@ -5,6 +5,7 @@ reconnect without a duplicate workflow, disconnect."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -69,6 +70,9 @@ async def test_connect_stores_tokens_encrypted_and_reports_status(app_client, co
     assert status["realm_id"] == realm and status["company_name"] and status["backfill"]
     assert status["accounts"] and {"id", "name", "type", "subtype"} == set(status["accounts"][0])
     assert status["preferences"]["payment_account_id"]
+    # Intuit's hard expiry (opted into on the code exchange) is shown so the dashboard can warn in time.
+    assert row["refresh_hard_expires_at"] is not None
+    assert datetime.fromisoformat(status["reconnect_before"]) == row["refresh_hard_expires_at"]
     invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
     assert len(invoices) == 3 and all(i["source"] == "qbo" for i in invoices)
 
