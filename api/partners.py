@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import schemas as s
+from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError
 from rules.preferences import Preferences
@@ -20,7 +21,7 @@ from store import platform_repo as repo
 from workflows.partner import PartnerIntegrationWorkflow
 
 log = logging.getLogger("api.partners")
-router = APIRouter(dependencies=[Depends(require_api_key)], tags=["partners"],
+router = APIRouter(route_class=DecimalJsonRoute, dependencies=[Depends(require_api_key)], tags=["partners"],
                    responses={401: {"model": s.ErrorBody}, 404: {"model": s.ErrorBody}})
 
 

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from temporalio.client import Client
 
 from api import schemas as s
+from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError, not_found
 from starter import partners as wf
 from store import platform_repo as repo
 
 log = logging.getLogger("api.platform")
-router = APIRouter(dependencies=[Depends(require_api_key)], tags=["platform"],
+router = APIRouter(route_class=DecimalJsonRoute, dependencies=[Depends(require_api_key)], tags=["platform"],
                    responses={401: {"model": s.ErrorBody}, 404: {"model": s.ErrorBody},
                               422: {"model": s.ErrorBody}})
 

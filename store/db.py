@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from decimal import Decimal
 
 import asyncpg
 
@@ -18,9 +19,14 @@ log = logging.getLogger(__name__)
 _NOT_READY = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
+def _decode_json(text: str):
+    """Non-integer numbers come back as Decimal, never float (a staged QBO payload holds amounts)."""
+    return json.loads(text, parse_float=Decimal)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10,

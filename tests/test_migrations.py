@@ -56,3 +56,11 @@ async def test_duplicate_qbo_identity_is_impossible(db_pool):
             pass
         else:
             raise AssertionError("a second row for the same (partner, realm, QBO Id) was accepted")
+
+
+async def test_jsonb_amounts_come_back_as_decimal(db_pool):
+    from decimal import Decimal
+
+    value = await db_pool.fetchval("""SELECT '{"TotalAmt": 99999999999999.99, "n": 3}'::jsonb""")
+    assert value == {"TotalAmt": Decimal("99999999999999.99"), "n": 3}
+    assert isinstance(value["TotalAmt"], Decimal) and isinstance(value["n"], int)

@@ -37,6 +37,18 @@ async def test_customers_and_invoices(app_client, new_partner, db_pool) -> None:
     assert len(every) == 2
 
 
+async def test_an_amount_sent_as_a_json_number_is_exact(app_client, new_partner) -> None:
+    """99999999999999.99 as a binary float is 99999999999999.98: the body is parsed with Decimal instead."""
+    pid = await new_partner()
+    cid = (await app_client.post(f"/partners/{pid}/customers", json={"name": "Big"})).json()["id"]
+    body = b'{"customer_id": "%s", "amount": 99999999999999.99, "due_date": "2026-12-01"}' % cid.encode()
+    inv = await app_client.post(f"/partners/{pid}/invoices", content=body,
+                                headers={"content-type": "application/json"})
+    assert inv.status_code == 201, inv.text
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    assert [i["amount"] for i in invoices] == ["99999999999999.99"]
+
+
 async def test_invoice_for_unknown_customer(app_client, new_partner, db_pool) -> None:
     pid = await new_partner()
     before = await snapshot(db_pool, pid)
