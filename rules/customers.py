@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rules.decisions import DecisionBase, SyncAction
+from rules.decisions import DecisionBase, SyncAction, tombstone_changes_nothing
 from rules.facts import Frozen, PlatformCustomer, QboCustomerFacts, QboTombstone
 from rules.values import Instant, QboId
 
@@ -85,13 +85,8 @@ def _state_from(change: QboCustomerFacts) -> CustomerState:
 
 
 def _decide_tombstone(platform: PlatformCustomer | None, change: QboTombstone) -> CustomerDecision:
-    if platform is None:
-        return CustomerDecision(
-            action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id,
-            reason="deleted in QBO before it was ever synced: nothing to archive",
-        )
-    if platform.qbo_deleted:
-        return CustomerDecision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id, reason="already deleted")
+    if (nothing := tombstone_changes_nothing(platform, change, CustomerDecision)) is not None:
+        return nothing
     assert platform.qbo_id is not None  # source=qbo rows always have one (CHECK in 0001_platform.sql)
     state = CustomerState(
         qbo_id=platform.qbo_id,

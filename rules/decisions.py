@@ -9,6 +9,7 @@ and `log_details()`. Nothing here does I/O.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from rules.facts import Frozen
 from rules.values import QboId
@@ -49,3 +50,17 @@ class DecisionBase(Frozen):
         if self.not_applied:
             details["not_applied"] = list(self.not_applied)
         return details
+
+
+D = TypeVar("D", bound=DecisionBase)
+
+
+def tombstone_changes_nothing(platform: Any, change: Any, decision: type[D]) -> D | None:
+    """The two deletes that write nothing, alike for every entity: an object the platform never saw
+    (created and deleted between two polls, qbo-reference §4), or one already recorded as deleted."""
+    if platform is None:
+        return decision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id,
+                        reason="deleted in QBO before it was ever synced: nothing to archive")
+    if platform.qbo_deleted:
+        return decision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id, reason="already deleted")
+    return None

@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from rules.decisions import DecisionBase, SyncAction
+from rules.decisions import DecisionBase, SyncAction, tombstone_changes_nothing
 from rules.facts import Frozen, InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone
 from rules.values import ZERO, Currency, Instant, NonNegativeMoney, QboId
 
@@ -200,13 +200,8 @@ def _conflict_reasons(
 
 
 def _decide_tombstone(platform: PlatformInvoice | None, change: QboTombstone) -> InvoiceDecision:
-    if platform is None:
-        return InvoiceDecision(
-            action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id,
-            reason="deleted in QBO before it was ever synced: nothing to archive",
-        )
-    if platform.qbo_deleted:
-        return InvoiceDecision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id, reason="already deleted")
+    if (nothing := tombstone_changes_nothing(platform, change, InvoiceDecision)) is not None:
+        return nothing
     assert platform.qbo_id is not None  # source=qbo rows always have one (CHECK in 0001_platform.sql)
     state = InvoiceState(
         qbo_id=platform.qbo_id,
