@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
+
+from bench.common import oauth_connect
 
 CENT = Decimal("0.01")
 MAX_ACTIONS_PER_LOOP = 10_000  # a bound on every loop besides its deadline
@@ -185,15 +186,7 @@ async def connect_partner(api: ServiceApi, emulator_url: str, index: int, seed: 
     deadline = time.monotonic() + limit_seconds
     realm = await seed_company(emulator_url, f"Chaos Co {index}", seed, invoices=12)
     pid = (await api.ok("POST", "/partners", json={"name": f"Chaos Partner {index}"}))["id"]
-    url = (await api.ok("POST", f"/partners/{pid}/qbo/connect"))["authorize_url"]
-    async with httpx.AsyncClient(follow_redirects=False, timeout=30) as browser:
-        consent = await browser.get(f"{url}&realmId={realm}")
-    if consent.status_code != 302:
-        raise RuntimeError(f"consent at the emulator answered {consent.status_code}: {consent.text[:200]}")
-    callback = urlsplit(consent.headers["location"])
-    done = await api.http.get(f"{callback.path}?{callback.query}")  # an HTML page for the browser
-    if done.status_code != 200:
-        raise RuntimeError(f"the OAuth callback answered {done.status_code}: {done.text[:200]}")
+    await oauth_connect(api.http, pid, realm)
     while True:
         status = await api.ok("GET", f"/partners/{pid}/qbo")
         if status["state"] == "active" and status["last_synced_at"] and status["source"] == "workflow":
