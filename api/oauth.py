@@ -1,8 +1,16 @@
-"""The OAuth callback (PRODUCT.md §6): Intuit redirects the partner's browser here after consent.
+"""The OAuth callback (PRODUCT.md §5, §6): Intuit redirects the partner's browser here after consent.
 
 No bearer token (the browser doesn't have one): the signed, one-time `state` is the proof of who asked.
-Check it, exchange the code, store the tokens encrypted, then start the partner's workflow or signal
-`reconnected` to the running one."""
+Everything else in the query string is browser-editable, so before anything is stored the callback
+1. checks `realmId` is a realm id at all (digits),
+2. exchanges the code and reads CompanyInfo of that realm *with the new tokens* (QBO answers 403 for a
+   token of another company), so a user cannot name a company the grant is not for,
+3. binds the partner to one company: a live connection to another realm is refused (`realm_mismatch`)
+   and the new grant revoked; a disconnected partner choosing another company starts afresh
+   (`rules.connection`, `store.connection_repo`).
+Then it starts the partner's workflow or signals `reconnected` to the running one. Errors answer a short
+HTML page to a browser and the usual JSON error to anything else.
+"""
 
 from __future__ import annotations
 
@@ -11,51 +19,105 @@ import logging
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api.errors import ApiError
 from qbo.errors import QboError
-from qbo.oauth import OAuthStateError
+from qbo.oauth import OAuthStateError, TokenSet
+from qbo.tokens import RealmMismatch
+from rules.connection import ConnectAction, decide_connect, valid_realm_id
 from starter import partners as wf
+from store import connection_repo
 from store import platform_repo as repo
 
 log = logging.getLogger("api.oauth")
 router = APIRouter(tags=["oauth"])
 
-_PAGE = """<!doctype html><html><head><title>QuickBooks connected</title></head><body>
-<h1>QuickBooks connected</h1><p>Partner <code>{pid}</code> is connected to QuickBooks company
-<code>{realm}</code> ({action}). You can close this window.</p></body></html>"""
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head><body>
+<h1>{title}</h1>{body}</body></html>"""
+_START_AGAIN = "start again with POST /partners/{pid}/qbo/connect"
 
 
 @router.get("/oauth/qbo/callback", response_class=HTMLResponse)
 async def callback(request: Request, state: str = Query(min_length=1), code: str | None = Query(None),
                    realm_id: str | None = Query(None, alias="realmId"),
-                   error: str | None = Query(None)) -> HTMLResponse:
-    app = request.app
+                   error: str | None = Query(None)) -> Response:
+    try:
+        pid, realm, action = await _connect(request.app, state, code, realm_id, error)
+    except ApiError as err:
+        if "text/html" not in request.headers.get("accept", ""):
+            raise
+        body = f"<p>{html.escape(err.message)}</p><p>Error code: <code>{html.escape(err.code)}</code></p>"
+        return HTMLResponse(_PAGE.format(title="QuickBooks not connected", body=body), status_code=err.status)
+    body = (f"<p>Partner <code>{html.escape(pid)}</code> is connected to QuickBooks company "
+            f"<code>{html.escape(realm)}</code> ({html.escape(action)}). You can close this window.</p>")
+    return HTMLResponse(_PAGE.format(title="QuickBooks connected", body=body))
+
+
+async def _connect(app, state: str, code: str | None, realm_id: str | None,
+                   error: str | None) -> tuple[str, str, str]:
     try:
         pid = await app.state.qbo.oauth.consume_state(app.state.pool, state)
     except OAuthStateError as err:
-        raise ApiError(400, "invalid_state", f"{err}; start again with POST /partners/{{pid}}/qbo/connect") from None
+        raise ApiError(400, "invalid_state", f"{err}; {_START_AGAIN}") from None
     if error:
         raise ApiError(400, "consent_refused", f"QuickBooks did not grant access ({error}); start again to retry")
     if not code or not realm_id:
         raise ApiError(400, "bad_callback", "the callback needs code, state and realmId")
+    if not valid_realm_id(realm_id):
+        raise ApiError(400, "bad_callback", "realmId must be a QuickBooks company id (digits only)")
     try:
         tokens = await app.state.qbo.oauth.exchange_code(code)
     except QboError as err:
         log.warning("code exchange for %s failed: %s", pid, type(err).__name__)
-        raise ApiError(400, "code_exchange_failed", "QuickBooks refused the authorization code; "
-                                                    "start again with POST /partners/{pid}/qbo/connect") from None
+        raise ApiError(400, "code_exchange_failed", f"QuickBooks refused the authorization code; {_START_AGAIN}") \
+            from None
     try:
-        await app.state.qbo.tokens.save_connection(pid, realm_id, tokens)
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "realm_in_use", f"QuickBooks company {realm_id} is already connected to another "
-                                            "partner; disconnect it there first") from None
+        company = await app.state.qbo.confirm_company(realm_id, tokens)
+    except QboError as err:
+        # Not revoked: we don't know which company this grant opens, and revoking ends the app's access to
+        # that company (qbo-reference §10.4), possibly another partner's. Unused, it expires by itself.
+        log.warning("partner %s: the grant does not open realm %s (%s)", pid, realm_id, type(err).__name__)
+        raise ApiError(400, "realm_not_confirmed", f"QuickBooks did not confirm access to company {realm_id} "
+                                                   f"with this authorization; {_START_AGAIN}") from None
+    await _store(app, pid, realm_id, tokens, company.CompanyName or company.LegalName)
     await repo.set_workflow_pending(app.state.pool, pid, True)
     action = await start_pending(app, pid, realm_id) or (
         "saved; syncing starts automatically as soon as the workflow service is reachable")
     log.info("partner %s connected to realm %s (%s)", pid, realm_id, action)
-    return HTMLResponse(_PAGE.format(pid=html.escape(pid), realm=html.escape(realm_id), action=action))
+    return pid, realm_id, action
+
+
+async def _store(app, pid: str, realm_id: str, tokens: TokenSet, company_name: str | None) -> None:
+    """Decide and store in one transaction, the connection row locked (two callbacks can't both switch)."""
+    try:
+        async with app.state.pool.acquire() as conn, conn.transaction():
+            current = await connection_repo.lock_connection(conn, pid)
+            decision = decide_connect(current and current.state, current and current.realm_id, realm_id)
+            if decision.action is ConnectAction.REFUSE:
+                raise RealmMismatch(decision.reason or "realm mismatch")
+            if decision.action is ConnectAction.SWITCH_COMPANY and current is not None:
+                await connection_repo.start_new_company(conn, pid, current.realm_id, realm_id)
+            await app.state.qbo.tokens.save_connection(pid, realm_id, tokens, company_name=company_name, conn=conn)
+    except RealmMismatch as err:
+        log.warning("partner %s: callback for realm %s refused (realm_mismatch)", pid, realm_id)
+        await _revoke(app, tokens, realm_id)
+        raise ApiError(409, "realm_mismatch", f"Not connected: {err.message} Nothing was changed.") from None
+    except asyncpg.UniqueViolationError:
+        raise ApiError(409, "realm_in_use", f"QuickBooks company {realm_id} is already connected to another "
+                                            "partner; disconnect it there first") from None
+
+
+async def _revoke(app, tokens: TokenSet, realm_id: str) -> None:
+    """Give back a grant we will not use. Revoking ends the app's access to the realm (qbo-reference §10.4),
+    so never when another partner is live on that realm: that would disconnect them."""
+    if await repo.partner_for_realm(app.state.pool, realm_id) is not None:
+        log.info("grant for realm %s not revoked: another partner is connected to it", realm_id)
+        return
+    try:
+        await app.state.qbo.oauth.revoke(tokens.refresh_token)
+    except QboError as err:  # the grant expires by itself; nothing stored refers to it
+        log.warning("could not revoke an unused grant for realm %s: %s", realm_id, type(err).__name__)
 
 
 async def start_pending(app, pid: str, realm_id: str) -> str | None:
@@ -78,3 +140,4 @@ async def start_pending_workflows(app) -> int:
     for row in await repo.pending_workflows(app.state.pool):
         started += await start_pending(app, row["partner_id"], row["realm_id"]) is not None
     return started
+

@@ -28,7 +28,7 @@ from qbo.errors import QboAuthError, QboServerError, QboStaleObject, QboUnauthor
 from qbo.http import QboHttp, QboResponse
 from qbo.limiter import LimiterRegistry, Limits
 from qbo.models import CompanyInfo, Payment, QboObject, Tombstone, canonical_entity
-from qbo.oauth import OAuthClient
+from qbo.oauth import OAuthClient, TokenSet
 from qbo.tokens import TokenStore
 
 log = logging.getLogger("qbo.client")
@@ -101,6 +101,15 @@ class QboApi:
 
     def company(self, partner_id: str) -> QboCompany:
         return QboCompany(self, partner_id)
+
+    async def confirm_company(self, realm_id: str, tokens: TokenSet) -> CompanyInfo:
+        """CompanyInfo of `realm_id` read with a grant that is not stored yet: proves the grant is for that
+        company before the callback stores anything (the callback's `realmId` is browser-editable; QBO
+        answers 403 for a token of another realm, §10)."""
+        resp = await self.http.api(realm_id, "GET", f"companyinfo/{realm_id}", token=tokens.access_token)
+        obj = entity_from_envelope("CompanyInfo", resp.data, resp.intuit_tid)
+        assert isinstance(obj, CompanyInfo)
+        return obj
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -36,6 +36,10 @@ _COLUMNS = (
 )
 
 
+class RealmMismatch(QboValidationError):
+    """A live connection would move to another realm: refused (PRODUCT.md §5)."""
+
+
 @dataclass(frozen=True)
 class AccessToken:
     """A usable access token for one partner's realm. `version` is the row's `token_version` it came from."""
@@ -128,11 +132,21 @@ class TokenStore:
     # --- public API ---------------------------------------------------------------------------------
 
     async def save_connection(
-        self, partner_id: str, realm_id: str, tokens: TokenSet, *, company_name: str | None = None
+        self,
+        partner_id: str,
+        realm_id: str,
+        tokens: TokenSet,
+        *,
+        company_name: str | None = None,
+        conn: asyncpg.Connection | None = None,
     ) -> int:
         """Store the tokens of a (re)connect. A disconnected connection starts onboarding again; any other
-        state is left for the workflow to move. Returns the new `token_version`."""
-        version = await self._pool.fetchval(
+        state is left for the workflow to move. Returns the new `token_version`.
+
+        A live connection never moves to another realm here (PRODUCT.md §5): the callback decides that
+        first (`rules.connection`), and this statement refuses it again (`RealmMismatch`) as a second line.
+        Pass `conn` to store inside the caller's transaction."""
+        version = await (conn or self._pool).fetchval(
             """
             INSERT INTO qbo_connections (partner_id, realm_id, state, company_name, access_token_enc,
                 refresh_token_enc, token_key_id, access_expires_at, refresh_expires_at, refresh_hard_expires_at,
@@ -154,6 +168,7 @@ class TokenStore:
                 disconnected_at = NULL,
                 connected_at = now(),
                 updated_at = now()
+            WHERE qbo_connections.realm_id = EXCLUDED.realm_id OR qbo_connections.state = 'disconnected'
             RETURNING token_version
             """,
             partner_id,
@@ -161,6 +176,8 @@ class TokenStore:
             company_name,
             *self._token_columns(partner_id, tokens),
         )
+        if version is None:
+            raise RealmMismatch(f"partner {partner_id} is connected to another QuickBooks company")
         log.info("stored QBO tokens for partner %s realm %s (version %s)", partner_id, realm_id, version)
         return int(version)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -30,14 +32,24 @@ async def start_or_reconnect(client: Client, partner_id: str, realm_id: str, *, 
                              task_queue: str = TASK_QUEUE) -> str:
     """After an OAuth callback: signal `reconnected` to a running workflow, or start a new one.
 
-    A disconnected partner's workflow has completed; connecting again starts a new run under the same id
-    (reuse allowed on purpose), while a running one is never duplicated (conflict policy USE_EXISTING)."""
+    A disconnected partner's workflow has completed (or is completing: it is awaited); connecting again
+    starts a new run under the same id (reuse allowed on purpose), while a running one is never duplicated
+    (conflict policy USE_EXISTING). A running workflow is only ever signalled for its own realm."""
     handle = handle_for(client, partner_id)
     try:
         description = await handle.describe()
         if description.status is not None and description.status.name == "RUNNING":
-            await handle.signal(PartnerIntegrationWorkflow.reconnected)
-            return "signalled"
+            # Read from the search attributes, not a query: answered by the server even with no worker up.
+            attributes = description.typed_search_attributes
+            if attributes.get(sa.INTEGRATION_STATE) != IntegrationState.DISCONNECTED.value:
+                running_realm = attributes.get(sa.REALM_ID)
+                if running_realm != realm_id:  # the callback refuses this first (PRODUCT.md §5)
+                    raise ValueError(f"partner {partner_id}'s workflow serves realm {running_realm}, not {realm_id}")
+                await handle.signal(PartnerIntegrationWorkflow.reconnected)
+                return "signalled"
+            # Disconnected and draining its handlers: let it finish, then start afresh (a signal now would
+            # be lost with the run).
+            await asyncio.wait_for(handle.result(), timeout=30)
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise

@@ -16,6 +16,12 @@ from typing import Any
 
 import asyncpg
 
+# Records of the company the partner is connected to, and the platform's own (no realm). A partner that
+# moved to another company keeps the old company's records, but they are never listed as the new one's
+# (PRODUCT.md §5). A partner that never connected sees everything it has.
+_IN_CURRENT_COMPANY = ("(realm_id IS NULL OR realm_id = COALESCE("
+                       "(SELECT c.realm_id FROM qbo_connections c WHERE c.partner_id = $1), realm_id))")
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
@@ -71,9 +77,10 @@ async def active_accounts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.R
 
 async def platform_counts(pool: asyncpg.Pool, partner_id: str) -> dict[str, int]:
     row = await pool.fetchrow(
-        """
-        SELECT (SELECT count(*) FROM customers WHERE partner_id = $1 AND NOT archived) AS customers,
-               (SELECT count(*) FROM invoices WHERE partner_id = $1 AND NOT archived) AS invoices,
+        f"""
+        SELECT (SELECT count(*) FROM customers WHERE partner_id = $1 AND NOT archived
+                   AND {_IN_CURRENT_COMPANY}) AS customers,
+               (SELECT count(*) FROM invoices WHERE partner_id = $1 AND NOT archived AND {_IN_CURRENT_COMPANY}) AS invoices,
                (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending') AS payments_pending,
                (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'posted') AS payments_posted,
                (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'needs_attention')
@@ -96,7 +103,8 @@ async def sync_runs(pool: asyncpg.Pool, partner_id: str, limit: int) -> list[asy
 async def list_customers(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, qbo_id, source, name, email, archived FROM customers "
-        "WHERE partner_id = $1 AND (NOT archived OR $2) ORDER BY created_at, id", partner_id, include_archived)
+        f"WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} ORDER BY created_at, id",
+        partner_id, include_archived)
 
 
 async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email: str | None) -> str:
@@ -110,7 +118,8 @@ async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email:
 async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, due_date, status, "
-        "archived FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) ORDER BY created_at, id",
+        f"archived FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} "
+        "ORDER BY created_at, id",
         partner_id, include_archived)
 
 
@@ -144,8 +153,10 @@ async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, a
     """One transaction: lock the invoice, check it can take `amount`, insert the payment, lower the balance."""
     async with pool.acquire() as conn, conn.transaction():
         inv = await conn.fetchrow(
-            "SELECT source, balance, currency, status, archived FROM invoices "
-            "WHERE id = $1 AND partner_id = $2 FOR UPDATE", invoice_id, partner_id)
+            "SELECT i.source, i.balance, i.currency, i.status, i.archived, i.realm_id,"
+            " c.realm_id AS connected_realm FROM invoices i"
+            " LEFT JOIN qbo_connections c ON c.partner_id = i.partner_id"
+            " WHERE i.id = $1 AND i.partner_id = $2 FOR UPDATE OF i", invoice_id, partner_id)
         _check_payable(inv, invoice_id, amount)
         status = "pending" if inv["source"] == "qbo" else "not_synced"
         pay_id = new_id("pay")
@@ -165,6 +176,9 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
         raise RepoError("not_found", f"invoice {invoice_id} not found for this partner")
     if inv["archived"]:
         raise RepoError("conflict", f"invoice {invoice_id} is archived; payments can't be recorded on it")
+    if inv["realm_id"] and inv["connected_realm"] and inv["realm_id"] != inv["connected_realm"]:
+        raise RepoError("conflict", f"invoice {invoice_id} belongs to QuickBooks company {inv['realm_id']}, "
+                                    f"not the connected company {inv['connected_realm']}; payments can't be recorded on it")
     if inv["status"] == "void":
         raise RepoError("conflict", f"invoice {invoice_id} is void; payments can't be recorded on it")
     if amount > inv["balance"]:

@@ -1,5 +1,9 @@
 """SQL for platform → QBO posting (activities/posting.py) and reconciliation (activities/reconcile.py).
 
+Every query that posts, voids or reconciles is bounded to the realm the partner is connected to now
+(PRODUCT.md §3, §5): QBO ids are per-company counters, so an id of another company must never reach a
+request (defence in depth: the OAuth callback already refuses a live connection's move to another realm).
+
 The `payments` row is the outbox: `attempts` is incremented and committed BEFORE a create is sent to QBO,
 so a retry after a crash knows it must look the payment up by PaymentRefNum before creating it again;
 `qbo_payment_id` is written once QBO answered. Payouts use `qbo_request_id` the same way (set before the
@@ -22,7 +26,8 @@ SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.a
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
-WHERE p.partner_id = $1 AND p.status = 'pending'
+JOIN qbo_connections c ON c.partner_id = p.partner_id
+WHERE p.partner_id = $1 AND p.status = 'pending' AND (i.realm_id IS NULL OR i.realm_id = c.realm_id)
 ORDER BY p.created_at, p.id
 LIMIT $2
 """
@@ -109,8 +114,12 @@ async def log_attention(
 
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id FROM payouts"
-        " WHERE partner_id = $1 AND status = 'pending' ORDER BY created_at, id", partner_id)
+        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id FROM payouts po"
+        " WHERE partner_id = $1 AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
+        "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
+        "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
+        "   WHERE pp.payout_id = po.id AND i.realm_id IS NOT NULL AND i.realm_id <> c.realm_id)"
+        " ORDER BY created_at, id", partner_id)
 
 
 async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Record]:
@@ -126,8 +135,9 @@ async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id:
 
 async def mark_deposited(pool: asyncpg.Pool, payout_id: str, qbo_deposit_id: str) -> None:
     await pool.execute(
-        "UPDATE payouts SET status = 'deposited', qbo_deposit_id = $2, attention_reason = NULL,"
-        " updated_at = now() WHERE id = $1", payout_id, qbo_deposit_id)
+        "UPDATE payouts SET status = 'deposited', qbo_deposit_id = $2, attention_reason = NULL, updated_at = now(),"
+        " qbo_realm_id = (SELECT c.realm_id FROM qbo_connections c WHERE c.partner_id = payouts.partner_id)"
+        " WHERE id = $1", payout_id, qbo_deposit_id)
 
 
 async def set_payout_status(
@@ -148,7 +158,9 @@ async def set_payout_status(
 async def invoice_with_payments(pool: asyncpg.Pool, partner_id: str, invoice_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
         "SELECT i.*, EXISTS (SELECT 1 FROM payments p WHERE p.invoice_id = i.id) AS has_payments"
-        " FROM invoices i WHERE i.partner_id = $1 AND i.id = $2", partner_id, invoice_id)
+        " FROM invoices i LEFT JOIN qbo_connections c ON c.partner_id = i.partner_id"
+        " WHERE i.partner_id = $1 AND i.id = $2 AND (i.realm_id IS NULL OR i.realm_id = COALESCE(c.realm_id, i.realm_id))",
+        partner_id, invoice_id)
 
 
 async def mark_invoice_void(pool: asyncpg.Pool, invoice_id: str, qbo_sync_token: int | None) -> None:
@@ -163,13 +175,15 @@ async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> lis
         "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted,"
         " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
         "           AND p.status IN ('pending', 'needs_attention')), 0) AS unposted"
-        " FROM invoices i WHERE i.partner_id = $1 AND i.source = 'qbo' ORDER BY i.id", partner_id)
+        " FROM invoices i JOIN qbo_connections c ON c.partner_id = i.partner_id AND c.realm_id = i.realm_id"
+        " WHERE i.partner_id = $1 AND i.source = 'qbo' ORDER BY i.id", partner_id)
 
 
 async def deposited_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, net_amount, qbo_deposit_id FROM payouts WHERE partner_id = $1 AND status = 'deposited'"
-        " ORDER BY id", partner_id)
+        "SELECT po.id, po.net_amount, po.qbo_deposit_id FROM payouts po"
+        " JOIN qbo_connections c ON c.partner_id = po.partner_id AND c.realm_id = po.qbo_realm_id"
+        " WHERE po.partner_id = $1 AND po.status = 'deposited' ORDER BY po.id", partner_id)
 
 
 def money(value: Any) -> Decimal:

@@ -4,60 +4,14 @@ reconnect without a duplicate workflow, disconnect."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from starter.partners import handle_for
-from tests.api.conftest import assert_error, running_app, snapshot
+from tests.api.conftest import assert_error, oauth_round_trip, running_app, snapshot
 from tests.helpers import eventually
-
-
-@pytest.fixture
-async def worker(api_settings, task_queue, temporal_env, db_pool) -> AsyncIterator[None]:
-    from qbo.client import QboApi
-    from worker import build_worker
-
-    qbo = QboApi(api_settings, db_pool)
-    try:
-        async with build_worker(temporal_env.client, db_pool, qbo, task_queue=task_queue):
-            yield
-    finally:
-        await qbo.aclose()
-
-
-async def oauth_round_trip(http: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
-    """What the dashboard and the browser do: ask for the URL, consent at the emulator, land on the callback."""
-    resp = await http.post(f"/partners/{pid}/qbo/connect")
-    assert resp.status_code == 200, resp.text
-    url = resp.json()["authorize_url"]
-    assert "state=" in url
-    async with httpx.AsyncClient(follow_redirects=False) as browser:
-        consent = await browser.get(f"{url}&realmId={realm}")
-    assert consent.status_code == 302, consent.text
-    callback = urlsplit(consent.headers["location"])
-    assert callback.path == "/oauth/qbo/callback" and "realmId=" in callback.query
-    return await http.get(f"{callback.path}?{callback.query}")
-
-
-@pytest.fixture
-async def connected(app_client, new_partner, emu, db_pool, worker) -> dict:
-    """A partner connected through the API's OAuth flow, onboarded by the real workflow."""
-    pid = await new_partner()
-    realm = await emu.create_company(customers=3, invoices=3)
-    done = await oauth_round_trip(app_client, pid, realm)
-    assert done.status_code == 200 and "started" in done.text, done.text
-
-    async def active() -> dict | None:
-        body = (await app_client.get(f"/partners/{pid}/qbo")).json()
-        ready = body["state"] == "active" and body["source"] == "workflow" and body["last_synced_at"]
-        return body if ready else None
-
-    status = await eventually(active, timeout=90, what="the partner to become active and finish a cycle")
-    return {"pid": pid, "realm": realm, "status": status}
 
 
 async def test_connect_stores_tokens_encrypted_and_reports_status(app_client, connected, emu, db_pool) -> None:

@@ -205,3 +205,25 @@ async def test_tokens_never_in_reprs(connect, emu, api) -> None:
     for text in texts:
         for secret in secrets:
             assert secret not in text
+
+
+async def test_stored_connection_never_moves_to_another_realm_while_live(connect, emu, db_pool, api) -> None:
+    """The token store's own guard (behind the callback's decision): a live connection keeps its realm."""
+    from qbo.oauth import TokenSet
+    from qbo.tokens import RealmMismatch
+
+    company = await connect(customers=1, invoices=0)
+    other = await emu.create_company(customers=1, invoices=0)
+    before = await db_pool.fetchrow("SELECT realm_id, token_version FROM qbo_connections WHERE partner_id = $1",
+                                    company.partner_id)
+    with pytest.raises(RealmMismatch):
+        await api.tokens.save_connection(company.partner_id, other,
+                                         TokenSet.model_validate(await emu.tokens(other)))
+    after = await db_pool.fetchrow("SELECT realm_id, token_version FROM qbo_connections WHERE partner_id = $1",
+                                   company.partner_id)
+    assert dict(after) == dict(before) and after["realm_id"] == company.realm_id
+    # After a disconnect the same call is the start of a new company (the callback sets the old one aside).
+    await api.tokens.disconnect(company.partner_id)
+    await api.tokens.save_connection(company.partner_id, other, TokenSet.model_validate(await emu.tokens(other)))
+    assert await db_pool.fetchval("SELECT realm_id FROM qbo_connections WHERE partner_id = $1",
+                                  company.partner_id) == other
