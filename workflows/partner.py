@@ -152,15 +152,28 @@ class PartnerIntegrationWorkflow:
         self.s.company_name = company.company_name
         accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
         self.s.accounts = accounts.accounts
-        if self.s.preferences is None:
-            self.s.preferences = await self._call(
-                ConnectionActivities.apply_default_preferences, ref, "apply default preferences", QBO)
-            await self._reload_accounts_if_unknown(self.s.preferences)
+        await self._default_preferences_serialised(ref)
         for entity in BACKFILL_ENTITIES:
             await self._backfill(entity)
         self.s.onboarded = True
         await self._set_state(IntegrationState.ACTIVE)
         self.s.sync_requested, self.s.sync_trigger = True, "onboarding"
+
+    async def _default_preferences_serialised(self, ref: PartnerRef) -> None:
+        """Under the handlers' lock: an `update_preferences` accepted meanwhile either runs first (and the
+        defaults are skipped) or after them, never overwritten by them (samples-python
+        safe_message_handlers: the main loop takes the same lock as the handlers)."""
+        if workflow.patched("serialise-default-preferences"):
+            async with self.lock:
+                await self._apply_default_preferences(ref)
+        else:
+            await self._apply_default_preferences(ref)
+
+    async def _apply_default_preferences(self, ref: PartnerRef) -> None:
+        if self.s.preferences is None:
+            self.s.preferences = await self._call(
+                ConnectionActivities.apply_default_preferences, ref, "apply default preferences", QBO)
+            await self._reload_accounts_if_unknown(self.s.preferences)
 
     async def _backfill(self, entity: str) -> None:
         """Page through one entity in chunks; each chunk is staged, then applied. Resumable after a crash:

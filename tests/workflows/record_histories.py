@@ -1,9 +1,11 @@
-"""Regenerate `tests/histories/*.json` by running each scenario on a fresh local Temporal server."""
+"""Regenerate `tests/histories/*.json` by running scenarios on a fresh local Temporal server:
+`python -m tests.workflows.record_histories [SCENARIO ...]`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from pathlib import Path
 
@@ -20,13 +22,17 @@ from workflows.partner import PartnerIntegrationWorkflow
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 
 
-async def record() -> None:
+async def record(names: list[str]) -> None:
+    """Record the named scenarios (all when none is named). Record only what a change needs: the histories
+    recorded before a `workflow.patched` change are what prove it."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli_path()), data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=200"])
     try:
         for name, scenario in SCENARIOS.items():
+            if names and name not in names:
+                continue
             stubs, task_queue = StubActivities(), f"record-{uuid.uuid4()}"
             async with Worker(env.client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow],
                               activities=stubs.all()):
@@ -42,4 +48,4 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))

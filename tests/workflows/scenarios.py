@@ -7,10 +7,11 @@ offline replay test. Regenerate deliberately (after a change that is meant to ch
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
 
 from rules.preferences import Preferences
 from starter import partners
@@ -50,6 +51,38 @@ async def preferences_change(client, task_queue, stubs, _):
     await partners.update_preferences(client, pid, Preferences(
         payment_account_id="4", create_deposits=True, deposit_account_id="35", fee_account_id="120"))
     await handle.signal(PartnerIntegrationWorkflow.set_preferences, Preferences(payment_account_id="nope"))
+    await partners.disconnect(client, pid)
+    return handle
+
+
+CHOSEN = Preferences(payment_account_id="36", fee_account_id="90")
+
+
+async def update_during_defaults(handle: WorkflowHandle, stubs: StubActivities, chosen: Preferences) -> Preferences:
+    """Send `update_preferences` while onboarding is inside apply_default_preferences (held by the stub's
+    gate), and let the defaults finish only after the update's own save finished or is waiting its turn:
+    the order in which an unserialised workflow loses the partner's choice."""
+    await eventually(lambda: _gt(stubs.calls["apply_default_preferences"], 0), what="onboarding at the defaults")
+    update = await handle.start_update(PartnerIntegrationWorkflow.update_preferences, chosen,
+                                       wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+    # The task that accepted the update also scheduled whatever its handler could start right away.
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in (await handle.fetch_history()).events
+                 if e.HasField("activity_task_scheduled_event_attributes")]
+    if "save_preferences" in scheduled:
+        await eventually(lambda: _gt(stubs.calls["save_preferences"], 0), what="the partner's preferences saved")
+    assert stubs.defaults_gate is not None
+    stubs.defaults_gate.set()
+    return await update.result()
+
+
+async def preferences_during_onboarding(client, task_queue, stubs, _):
+    stubs.defaults_gate = asyncio.Event()
+    pid = f"replay-{uuid.uuid4().hex[:8]}"
+    await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
+    handle = partners.handle_for(client, pid)
+    await update_during_defaults(handle, stubs, CHOSEN)
+    await eventually(lambda: _synced(handle), what="onboarding and first cycle")
     await partners.disconnect(client, pid)
     return handle
 
@@ -101,4 +134,5 @@ SCENARIOS: dict[str, Scenario] = {
     "reconnect": reconnect,
     "reconnect_while_active": reconnect_while_active,
     "continue_as_new": continue_as_new,
+    "preferences_during_onboarding": preferences_during_onboarding,
 }

@@ -3,6 +3,7 @@ tested on the real Temporal server in isolation. The real activities are tested 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -57,6 +58,8 @@ class StubActivities:
         self.states: list[str] = []
         self.revoked: list[str] = []
         self.saved_preferences: list[Preferences] = []
+        #: When set, apply_default_preferences waits for it (to hold onboarding at that step).
+        self.defaults_gate: asyncio.Event | None = None
 
     def _qbo(self, name: str) -> None:
         self.calls[name] += 1
@@ -76,6 +79,8 @@ class StubActivities:
     @activity.defn(name="apply_default_preferences")
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
         self._qbo("apply_default_preferences")
+        if self.defaults_gate is not None:
+            await self.defaults_gate.wait()
         if self.create_fee_account:  # as if QBO had no "Alternative Payments Fees" account yet
             self.fee_account_created = True
             return Preferences(payment_account_id="4", fee_account_id=CREATED_FEE_ACCOUNT.qbo_id)

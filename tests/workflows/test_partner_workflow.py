@@ -181,3 +181,23 @@ async def test_a_disconnect_that_cannot_revoke_leaves_the_partner_connected(runn
     stubs.revoke_broken = False
     assert (await partners.disconnect(client, pid)).state is IntegrationState.DISCONNECTED
     assert (await handle.result()).state is IntegrationState.DISCONNECTED
+
+
+async def test_preferences_sent_during_onboarding_are_not_overwritten_by_the_defaults(temporal_env, task_queue):
+    """The lost update: the partner's preferences, accepted while onboarding applies the defaults, stay."""
+    import asyncio
+
+    from tests.workflows.scenarios import CHOSEN, update_during_defaults
+
+    client, stubs = temporal_env.client, StubActivities()
+    stubs.defaults_gate = asyncio.Event()
+    pid = f"p{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow], activities=stubs.all()):
+        await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
+        handle = partners.handle_for(client, pid)
+        assert await update_during_defaults(handle, stubs, CHOSEN) == CHOSEN
+        await eventually(lambda: _synced(handle), what="onboarding and first cycle")
+        status = await handle.query(PartnerIntegrationWorkflow.status)
+        assert status.preferences == CHOSEN, status.preferences
+        assert stubs.saved_preferences == [CHOSEN]
+        await partners.disconnect(client, pid)

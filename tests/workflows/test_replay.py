@@ -35,13 +35,17 @@ def test_histories_hold_no_secret_and_no_qbo_page(path: Path):
         assert needle not in text
 
 
-async def test_an_unpatched_command_change_is_caught():
+@pytest.mark.parametrize("history_name, variant", [
+    ("preferences_change", "WithoutAccountReload"),
+    ("preferences_during_onboarding", "WithoutDefaultsLock"),
+])
+async def test_an_unpatched_command_change_is_caught(history_name: str, variant: str):
     from temporalio.workflow import NondeterminismError
 
-    from tests.workflows.variants import WithoutAccountReload
+    from tests.workflows import variants
 
-    path = next(p for p in HISTORIES if p.stem == "preferences_change")
+    path = next(p for p in HISTORIES if p.stem == history_name)
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240 (tiny local file)
-    replayer = Replayer(workflows=[WithoutAccountReload], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[getattr(variants, variant)], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(history)

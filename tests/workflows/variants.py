@@ -19,3 +19,17 @@ class WithoutAccountReload(PartnerIntegrationWorkflow):
 
     async def _reload_accounts_if_unknown(self, preferences) -> None:  # the change, unpatched
         return None
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutDefaultsLock(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _default_preferences_serialised(self, ref) -> None:  # the change, unpatched
+        await self._apply_default_preferences(ref)
