@@ -38,6 +38,7 @@ from bench.chaos_actors import (
     bookkeeper_traffic,
     connect_partner,
     platform_traffic,
+    wrong_company_clicks,
 )
 from bench.chaos_check import check_partner, settle
 from devstack.stack import LocalStack, StackConfig
@@ -127,6 +128,8 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
         loops = [chaos.faults(emulator), chaos.kill_workers(), chaos.restart_postgres()]
         loops += [platform_traffic(api, c["pid"], random.Random(rng.random()), until, tally) for c in connected]
         loops += [bookkeeper_traffic(b, random.Random(rng.random()), until, tally) for b in books]
+        loops.append(wrong_company_clicks(api, {c["pid"]: c["realm"] for c in connected},
+                                          random.Random(rng.random()), until, tally))
         await asyncio.gather(*loops)
         soak_seconds = time.monotonic() - start
 
@@ -154,6 +157,7 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
     for key in ZEROS:
         result[key] = sum(c[key] for c in checks)
     result["stuck_partners"] = len(stuck)
+    result["wrong_company_accepted"] = tally.actions["wrong_company_accepted"]
     attention: Counter = Counter()
     for c in checks:
         attention.update(c["needs_attention"])
@@ -202,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def passed(result: dict[str, Any]) -> bool:
-    """The four zeros of §8 (duplicates counted for Payments and Deposits), and no partner left stuck."""
-    return all(result[k] == 0 for k in ZEROS) and result["stuck_partners"] == 0
+    """The four zeros of §8 (duplicates counted for Payments and Deposits), no partner left stuck, and no
+    partner moved to another company by a Connect click (PRODUCT.md §5)."""
+    return (all(result[k] == 0 for k in ZEROS) and result["stuck_partners"] == 0
+            and result.get("wrong_company_accepted", 0) == 0)
 
 
 if __name__ == "__main__":

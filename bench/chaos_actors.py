@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import oauth_connect
+from bench.common import oauth_attempt, oauth_connect
 
 CENT = Decimal("0.01")
 MAX_ACTIONS_PER_LOOP = 10_000  # a bound on every loop besides its deadline
@@ -261,3 +261,29 @@ async def bookkeeper_traffic(books: Bookkeeper, rng: random.Random, until: float
             tally.failed(f"qbo {exc.response.status_code}")
         except httpx.TransportError as exc:
             tally.failed(f"qbo {type(exc).__name__}")
+
+
+async def wrong_company_clicks(api: ServiceApi, realms: dict[str, str], rng: random.Random, until: float,
+                               tally: Tally) -> None:
+    """Partners clicking Connect again and choosing another partner's company in Intuit's picker: every
+    such callback must be refused with `realm_mismatch` (PRODUCT.md §5); one that is not is counted as
+    `wrong_company_accepted`, which the soak requires to be zero."""
+    if len(realms) < 2:
+        return
+    for _ in range(MAX_ACTIONS_PER_LOOP):
+        if time.monotonic() >= until:
+            return
+        await asyncio.sleep(rng.uniform(4, 12))
+        pid = rng.choice(sorted(realms))
+        other = rng.choice(sorted(r for p, r in realms.items() if p != pid))
+        try:
+            resp = await oauth_attempt(api.http, pid, other)
+        except (httpx.HTTPError, RuntimeError) as exc:  # PostgreSQL restarting, the emulator's faults
+            tally.failed(f"wrong company: {type(exc).__name__}")
+            continue
+        if resp.status_code >= 500:
+            tally.failed(f"wrong company: api {resp.status_code}")
+        elif resp.status_code == 409 and resp.json()["error"]["code"] == "realm_mismatch":
+            tally.did("wrong_company_refused")
+        else:
+            tally.did("wrong_company_accepted")

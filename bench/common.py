@@ -130,9 +130,10 @@ class WorkerSampler:
         self._sample()
 
 
-async def oauth_connect(api: httpx.AsyncClient, pid: str, realm: str) -> None:
-    """Connect a partner as a user does: the API's authorize URL, consent at the emulator (auto-approved
-    with `realmId`), then the callback on the API. (`params=` would drop the URL's own query: httpx 0.28.)"""
+async def oauth_attempt(api: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
+    """What a user does: the API's authorize URL, consent at the emulator choosing `realm` (auto-approved
+    with `realmId`), then the callback on the API; returns the callback's answer. (`params=` would drop the
+    URL's own query: httpx 0.28.)"""
     resp = await api.post(f"/partners/{pid}/qbo/connect")
     resp.raise_for_status()
     url = resp.json()["authorize_url"]
@@ -141,7 +142,12 @@ async def oauth_connect(api: httpx.AsyncClient, pid: str, realm: str) -> None:
     if consent.status_code != 302:
         raise RuntimeError(f"consent at the emulator answered {consent.status_code}: {consent.text[:200]}")
     callback = urlsplit(consent.headers["location"])
-    done = await api.get(f"{callback.path}?{callback.query}")  # an HTML page for the browser
+    return await api.get(f"{callback.path}?{callback.query}")
+
+
+async def oauth_connect(api: httpx.AsyncClient, pid: str, realm: str) -> None:
+    """Connect a partner as a user does (`oauth_attempt`) and insist it worked."""
+    done = await oauth_attempt(api, pid, realm)
     if done.status_code != 200:
         raise RuntimeError(f"the OAuth callback answered {done.status_code}: {done.text[:200]}")
 

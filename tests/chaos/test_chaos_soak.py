@@ -1,6 +1,7 @@
 """The chaos soak of `make chaos` (bench/chaos.py), 60 seconds with 4 partners: the whole service as real
 processes, QBO faults and timeouts (some after the write applied), worker SIGKILLs, a PostgreSQL restart,
-bookkeeper changes and platform payments and payouts. After it settles: no duplicate QBO Payment or
+bookkeeper changes, platform payments and payouts, and partners reconnecting to the wrong company. After it
+settles: no duplicate QBO Payment or
 Deposit, no lost payment, no invoice or deposit differing from QBO."""
 
 from __future__ import annotations
@@ -20,4 +21,6 @@ def test_a_minute_of_chaos_loses_and_duplicates_nothing(tmp_path) -> None:
     assert result["faults_injected"] > 0
     assert result["platform_payments"] > 0 and result["platform_payouts"] > 0
     assert {k: result[k] for k in ZEROS} == dict.fromkeys(ZEROS, 0), result["details"]
+    # Partners clicking Connect and choosing another partner's company: refused, every time.
+    assert result["actions"].get("wrong_company_refused", 0) >= 1 and result["wrong_company_accepted"] == 0
     assert passed(result), result["details"]  # and no partner's workflow stuck
