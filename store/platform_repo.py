@@ -192,7 +192,9 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
         gross = _check_payout(rows, payment_ids, fee)
-        status = "not_synced" if any(r["status"] == "not_synced" for r in rows) else "pending"
+        # Pending even with payments on platform-created invoices: those become an other-income line of
+        # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
+        status = "pending"
         po_id = new_id("po")
         row = await conn.fetchrow(
             "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status) "
