@@ -3,40 +3,32 @@
 Exactly once (PRODUCT §4, qbo-reference §6.5, §7.5): the `payments` row is the outbox. Before a batch is
 sent, each item's `attempts` is incremented and committed; an item with `attempts > 0` is looked up by its
 PaymentRefNum before it is sent again, so a crash after QBO accepted a Payment, or a requestid QBO failed
-to dedupe, cannot make a second Payment. Batch requests carry a requestid derived from their items. The
-Deposit of a payout is looked up by its PrivateNote (`deposit_memo`) once a create was attempted.
+to dedupe, cannot make a second Payment. Batch requests carry a requestid derived from their items. Deposits are in activities/deposits.py.
 
-Deposits off: `create_deposits` marks every pending payout `not_synced` (no Deposit is ever created for
-it, also when deposits are switched on later: a preference change applies from then on, PRODUCT §4).
+Never a dead end (PRODUCT §4): each run first puts back in line the parked items whose cause may have
+cleared by itself (store/attention_repo.py: a cheap check against the mirror, no QBO call); they then go
+through the same live decision as any pending item, and one whose cause has not cleared is parked again
+without a second sync_log row and without a QBO write.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 from temporalio import activity
 
+from activities.deposits import deposit_payout
 from activities.errors import heartbeat, qbo_failures
 from qbo import query as q
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
 from qbo.client import QboCompany, retry_request_id
 from qbo.errors import QboError, QboValidationError
-from qbo.models import Account, Customer, Deposit, Invoice, Payment, QboObject
-from rules.deposits import (
-    DepositAction,
-    DepositPayment,
-    PayoutFacts,
-    build_deposit,
-    decide_deposit,
-    deposit_memo,
-    deposit_request_id,
-)
+from qbo.models import Customer, Invoice, Payment, QboObject
+from rules.attention import AttentionCode, code_for_fault
 from rules.facts import InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
 from rules.faults import FaultAction, classify_fault
 from rules.posting import (
@@ -54,7 +46,8 @@ from rules.posting import (
 from rules.posting import (
     PostingInput as DecideInput,
 )
-from rules.preferences import FEE_ACCOUNT_NAME, Preferences, fee_account_body
+from rules.preferences import Preferences
+from store import attention_repo
 from store import posting_repo as repo
 from workflows.models import DepositSummary, PostingInput, PostingSummary
 
@@ -74,6 +67,7 @@ class _Item:
     qbo_invoice: QboInvoiceFacts | QboTombstone | None = None
     customer_active: bool | None = None
     existing: str | None = None
+    existing_account: str | None = None  # the found Payment's DepositToAccountRef
 
 
 class PostingActivities:
@@ -87,6 +81,10 @@ class PostingActivities:
         async with repo.partner_lock(self.pool, input.partner_id, "payments") as locked:
             if not locked:
                 return PostingSummary(remaining=await repo.count_pending_payments(self.pool, input.partner_id))
+            requeued = await attention_repo.requeue_cleared_payments(self.pool, input.partner_id)
+            if requeued:
+                log.info("partner %s: %d parked payments back in line (cause may have cleared)",
+                         input.partner_id, len(requeued))
             run = _PostingRun(self.pool, self.qbo.company(input.partner_id), input)
             await run.execute()
         remaining = await repo.count_pending_payments(self.pool, input.partner_id)
@@ -101,9 +99,10 @@ class PostingActivities:
             if not locked:
                 return summary
             company = self.qbo.company(input.partner_id)
+            await attention_repo.requeue_cleared_payouts(self.pool, input.partner_id)
             for row in await repo.pending_payouts(self.pool, input.partner_id):
                 heartbeat(row["id"])
-                outcome = await _deposit_payout(self.pool, company, input.partner_id, row)
+                outcome = await deposit_payout(self.pool, company, input.partner_id, row)
                 if outcome == "deposited":
                     summary.deposited += 1
                 elif outcome == "waiting":
@@ -153,6 +152,8 @@ class _PostingRun:
         for found in await self._find("Payment", "PaymentRefNum", sorted(retried)):
             if isinstance(found, Payment) and found.PaymentRefNum in retried:
                 retried[found.PaymentRefNum].existing = found.Id
+                ref = found.DepositToAccountRef
+                retried[found.PaymentRefNum].existing_account = ref.value if ref else None
         for item in items:
             live = invoices.get(item.invoice.qbo_id or "")
             item.qbo_invoice = parse_invoice(live.wire()) if live is not None else None
@@ -176,29 +177,30 @@ class _PostingRun:
     async def _record(self, item: _Item, decision: PostingDecision) -> None:
         pid = item.payment.id
         if decision.action == PostingAction.ALREADY_POSTED and decision.qbo_payment_id:
-            await repo.mark_posted(self.pool, pid, decision.qbo_payment_id)
+            await repo.mark_posted(self.pool, pid, decision.qbo_payment_id, item.existing_account)
             self.posted += 1
         elif decision.action == PostingAction.NOT_SYNCED:
             await repo.mark_not_synced(self.pool, pid, decision.reason or "not synced")
         else:
-            await self._attention(item, decision.reason or "needs attention")
+            await self._attention(item, decision.reason or "needs attention", decision.code or AttentionCode.QBO_FAULT)
 
-    async def _attention(self, item: _Item, reason: str) -> None:
-        await repo.mark_payment_attention(self.pool, self.partner_id, item.payment.id, reason, item.invoice.qbo_id)
+    async def _attention(self, item: _Item, reason: str, code: AttentionCode) -> None:
+        await repo.mark_payment_attention(self.pool, self.partner_id, item.payment.id, reason, item.invoice.qbo_id,
+                                          code)
         self.attention += 1
 
     async def _post_batch(self, chunk: list[tuple[_Item, dict[str, Any]]], prefs: Preferences) -> None:
         ids = [item.payment.id for item, _ in chunk]
-        # QBO batch items carry no requestid of their own: the batch's is derived from its items, recorded
-        # on each row (what QBO saw), and committed before the request leaves.
-        request_id = str(uuid.uuid5(_BATCH_NS, "\n".join(payment_request_id(pid) for pid in ids)))
+        # QBO batch items carry no requestid of their own: the batch's is derived from its items (and their
+        # retry generation), recorded on each row (what QBO saw), and committed before the request leaves.
+        request_id = str(uuid.uuid5(_BATCH_NS, "\n".join(_request_id(item) for item, _ in chunk)))
         await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
         ops = [BatchOp.create(item.payment.id, "Payment", body) for item, body in chunk]
         results = await self.company.batch(ops, request_id=request_id)
         self.calls += 1
-        for (item, _), result in zip(chunk, results, strict=True):
+        for (item, body), result in zip(chunk, results, strict=True):
             if result.ok and result.object is not None:
-                await repo.mark_posted(self.pool, item.payment.id, result.object.Id)
+                await repo.mark_posted(self.pool, item.payment.id, result.object.Id, _account_of(body))
                 self.posted += 1
             elif result.error is not None:
                 await self._item_fault(item, result.error, prefs)
@@ -211,7 +213,7 @@ class _PostingRun:
         if decision.action == FaultAction.REREAD_AND_RETRY:
             await self._retry_stale(item, prefs)
             return
-        await self._attention(item, decision.reason)
+        await self._attention(item, decision.reason, code_for_fault(error.code))
 
     async def _retry_stale(self, item: _Item, prefs: Preferences) -> None:
         """5010: re-read the invoice, decide again, create once more (lookup first, then a new requestid)."""
@@ -222,15 +224,25 @@ class _PostingRun:
         if decision.action != PostingAction.POST:
             await self._record(item, decision)
             return
+        body = self._body(item, prefs)
         try:
-            outcome = await self.company.create_payment(self._body(item, prefs),
-                                                        retry_request_id(payment_request_id(item.payment.id)))
+            outcome = await self.company.create_payment(body, retry_request_id(_request_id(item)))
         except QboValidationError as exc:
             fault = classify_fault(exc.code or "", detail=exc.detail or exc.message, stale_retries_done=1)
-            await self._attention(item, fault.reason)
+            await self._attention(item, fault.reason, code_for_fault(exc.code))
             return
-        await repo.mark_posted(self.pool, item.payment.id, outcome.object.Id)
+        await repo.mark_posted(self.pool, item.payment.id, outcome.object.Id, _account_of(body))
         self.posted += 1
+
+
+def _request_id(item: _Item) -> str:
+    return payment_request_id(item.payment.id, item.row["retry_generation"])
+
+
+def _account_of(body: dict[str, Any]) -> str | None:
+    """Where the Payment body sends the money: its DepositToAccountRef (None = Undeposited Funds)."""
+    ref = body.get("DepositToAccountRef")
+    return ref.get("value") if isinstance(ref, dict) else None
 
 
 def _item(row: asyncpg.Record) -> _Item:
@@ -242,81 +254,6 @@ def _item(row: asyncpg.Record) -> _Item:
                               currency=row["inv_currency"].strip(), status=row["inv_status"],
                               qbo_deleted=row["inv_qbo_deleted"], has_platform_payments=True)
     return _Item(row=row, payment=payment, invoice=invoice)
-
-
-# --- deposits ------------------------------------------------------------------------------------------
-
-
-async def _deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: str, row: asyncpg.Record) -> str:
-    """One payout: returns deposited | waiting | needs_attention | not_synced."""
-    prefs = await repo.load_preferences(pool, partner_id)
-    payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
-                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"])
-    payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
-                               qbo_payment_id=p["qbo_payment_id"])
-                for p in await repo.payout_payments(pool, payout.id)]
-    existing = await find_deposit(company, payout.id) if row["qbo_request_id"] else None
-    decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
-    if decision.action == DepositAction.CREATE_FEE_ACCOUNT:
-        await repo.save_fee_account(pool, partner_id, await ensure_fee_account(company, partner_id))
-        prefs = await repo.load_preferences(pool, partner_id)
-        decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
-    action = decision.action
-    if action == DepositAction.ALREADY_DEPOSITED and decision.qbo_deposit_id:
-        await repo.mark_deposited(pool, payout.id, decision.qbo_deposit_id)
-        return "deposited"
-    if action == DepositAction.WAIT:
-        return "waiting"
-    if action == DepositAction.NOT_SYNCED:
-        await repo.set_payout_status(pool, partner_id, payout.id, "not_synced", decision.reason)
-        return "not_synced"
-    if action == DepositAction.CREATE:
-        return await _create_deposit(pool, company, partner_id, payout, payments, prefs)
-    await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", decision.reason)
-    return "needs_attention"
-
-
-async def _create_deposit(
-    pool: asyncpg.Pool, company: QboCompany, partner_id: str, payout: PayoutFacts,
-    payments: Sequence[DepositPayment], prefs: Preferences,
-) -> str:
-    plan = build_deposit(payout, payments, prefs.deposit_account_id or "", prefs.fee_account_id)
-    request_id = deposit_request_id(payout.id)
-    await repo.record_deposit_attempt(pool, payout.id, request_id)
-    try:
-        created = await company.create("Deposit", plan.body, request_id)
-    except QboValidationError as exc:
-        fault = classify_fault(exc.code or "", detail=exc.detail or exc.message)
-        if fault.action == FaultAction.NEEDS_ATTENTION:
-            await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", fault.reason)
-            return "needs_attention"
-        raise
-    total = created.TotalAmt if isinstance(created, Deposit) else None
-    if total is None or Decimal(total) != plan.total_amt:
-        reason = f"QBO Deposit {created.Id} TotalAmt {total} differs from the net payout {plan.total_amt}"
-        await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", reason, created.Id)
-        return "needs_attention"
-    await repo.mark_deposited(pool, payout.id, created.Id)
-    return "deposited"
-
-
-async def find_deposit(company: QboCompany, payout_id: str) -> str | None:
-    """The natural-key lookup: a Deposit whose PrivateNote is the payout's memo."""
-    memo = deposit_memo(payout_id)
-    found = [d for d in await company.find("Deposit", [("PrivateNote", "=", memo)])
-             if isinstance(d, Deposit) and d.PrivateNote == memo]
-    return min(found, key=lambda d: int(d.Id) if d.Id.isdigit() else 0).Id if found else None
-
-
-async def ensure_fee_account(company: QboCompany, partner_id: str) -> str:
-    """The "Alternative Payments Fees" expense account: found by name, else created with a requestid that
-    is the same as `activities.connection`'s, so QBO replays rather than creating a second one."""
-    found = await company.find("Account", [("Name", "=", FEE_ACCOUNT_NAME)])
-    active = [a for a in found if isinstance(a, Account) and a.Active is not False]
-    if active:
-        return active[0].Id
-    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-fee-account/{partner_id}"))
-    return (await company.create("Account", fee_account_body(), request_id)).Id
 
 
 # --- two-way void (PRODUCT §3 "voided in the platform") -------------------------------------------------

@@ -15,6 +15,7 @@ from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError, not_found
 from starter import partners as wf
+from store import attention_repo
 from store import platform_repo as repo
 
 log = logging.getLogger("api.platform")
@@ -107,3 +108,30 @@ async def create_payout(body: s.PayoutIn, pid: PartnerId, db: Pool,
 @router.get("/partners/{pid}/payouts", response_model=list[s.PayoutOut])
 async def list_payouts(pid: PartnerId, db: Pool) -> list[s.PayoutOut]:
     return [s.PayoutOut(**r) for r in await repo.list_payouts(db, pid)]
+
+
+@router.post("/partners/{pid}/payments/{payment_id}/retry", status_code=202, response_model=s.RetryAccepted,
+             responses={409: {"model": s.ErrorBody}})
+async def retry_payment(payment_id: str, pid: PartnerId, db: Pool, client: Temporal) -> s.RetryAccepted:
+    """Put a `needs_attention` payment back in line once its cause is fixed (§4, §6); 409 otherwise."""
+    return await _retry(db, client, pid, "payments", payment_id)
+
+
+@router.post("/partners/{pid}/payouts/{payout_id}/retry", status_code=202, response_model=s.RetryAccepted,
+             responses={409: {"model": s.ErrorBody}})
+async def retry_payout(payout_id: str, pid: PartnerId, db: Pool, client: Temporal) -> s.RetryAccepted:
+    """Put a `needs_attention` payout back in line (its Deposit is looked up by memo before any create)."""
+    return await _retry(db, client, pid, "payouts", payout_id)
+
+
+async def _retry(db, client: Client, pid: str, table: str, item_id: str) -> s.RetryAccepted:
+    what = table[:-1]
+    outcome = await attention_repo.retry(db, pid, table, item_id)
+    if outcome == "not_found":
+        raise not_found(f"{what} {item_id}")
+    if outcome != "queued":
+        hint = " (already back in line)" if outcome == "pending" else ""
+        raise ApiError(409, "conflict", f"{what} {item_id} is {outcome}{hint}, not needs_attention; "
+                                        "only an item that needs attention can be retried")
+    await nudge(client, pid)
+    return s.RetryAccepted(id=item_id, status="pending")

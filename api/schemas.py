@@ -109,6 +109,11 @@ class Accepted(BaseModel):
     status: str
 
 
+class RetryAccepted(BaseModel):
+    id: str
+    status: str = Field(description="'pending': back in line; the workflow was asked to sync now")
+
+
 class DisconnectOut(BaseModel):
     state: str
 
@@ -204,6 +209,7 @@ class PaymentOut(BaseModel):
     status: str
     qbo_payment_id: str | None
     attention_reason: str | None
+    attention_code: str | None = Field(None, description="machine-readable cause (rules/attention.py)")
     payout_id: str | None
     created_at: datetime
     posted_at: datetime | None
@@ -238,4 +244,7 @@ class PayoutCreated(BaseModel):
 class PayoutOut(PayoutCreated):
     payment_ids: list[str]
     attention_reason: str | None
+    attention_code: str | None = Field(None, description="machine-readable cause (rules/attention.py)")
+    waiting_reason: str | None = Field(None, description="why a pending payout has no Deposit yet")
+    deposit_note: str | None = Field(None, description="how the Deposit differs from the whole payout, if it does")
     created_at: datetime

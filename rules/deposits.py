@@ -4,6 +4,19 @@ One Deposit per payout to the bank account: one linked line per QBO Payment (no 
 it on linked lines, qbo-reference §5.4), one negative fee line to the fee expense account, payout id in
 PrivateNote. TotalAmt must equal the payout's net amount to the cent, so it is checked here rather than
 discovered in the bank reconciliation.
+
+Two kinds of payment can't be a linked line, and the Deposit is still built so the books match the bank:
+- a payment on a platform-created invoice never reaches QBO (§3): its amount is an account line to
+  `other_income_account_id` ("Alternative Payments Sales"), so the Deposit still equals the bank line;
+- a payment QBO recorded straight to a bank account (deposits were off when it was posted, with
+  `payment_account_id` a bank) is already in that account's register: QBO refuses to link it, and adding
+  it again would count the money twice. The Deposit carries the other lines only, TotalAmt = net − those
+  payments, and `DepositPlan.note` says so; the bank line then matches that Deposit plus those payments.
+  When the other lines can't make a positive Deposit (only a fee is left), a person books it: needs
+  attention with the reason.
+
+A payout waits (WAIT, with the reason) while any payment is pending or needs attention: such a payment
+can still be posted (by a retry), and its Deposit line needs the QBO Payment.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
+from rules.attention import AttentionCode
 from rules.facts import Frozen
 from rules.preferences import Preferences
 from rules.values import ZERO, Currency, Money, NonNegativeMoney, PositiveMoney
@@ -52,12 +66,17 @@ class DepositPayment(Frozen):
     amount: PositiveMoney
     status: Literal["pending", "posted", "needs_attention", "not_synced"] = "posted"
     qbo_payment_id: str | None = None
+    deposited_to_bank: bool = False
+    """QBO recorded it straight to a bank account (not Undeposited Funds): no Deposit can link it."""
+    attention_reason: str | None = None
 
 
 class DepositPlan(Frozen):
     body: dict[str, Any]
     total_amt: Decimal
-    """What QBO must compute as Deposit.TotalAmt: the payout's net amount."""
+    """What QBO must compute as Deposit.TotalAmt: the payout's net amount, less payments already in a bank."""
+    note: str | None = None
+    """Set when the Deposit is not the whole net, saying why (shown on the payout)."""
 
 
 def deposit_memo(payout_id: str) -> str:
@@ -77,28 +96,28 @@ def build_deposit(
     deposit_account_id: str,
     fee_account_id: str | None,
     *,
+    other_income_account_id: str | None = None,
     txn_date: date | None = None,
 ) -> DepositPlan:
     """The QBO Deposit create body for `payout` (its id goes in PrivateNote) and its expected TotalAmt.
 
-    Raises DepositError when the lines could not add up to the net payout: a payment not yet in QBO, a
-    duplicate, Σ payments ≠ gross, a fee without a fee account, or a negative net (QBO cannot record a
-    negative deposit; qbo-reference §6 step 3 needs a person).
+    Raises DepositError when the lines could not add up: a payment not yet in QBO, a duplicate, Σ payments
+    ≠ gross, a fee without a fee account, platform payments without an income account, or a Deposit that
+    would not be positive (QBO cannot record it; qbo-reference §6 step 3 needs a person).
     """
-    _check_inputs(payout, payments, deposit_account_id, fee_account_id)
-    lines: list[dict[str, Any]] = [
-        {"Amount": p.amount, "LinkedTxn": [{"TxnId": p.qbo_payment_id, "TxnType": "Payment", "TxnLineId": "0"}]}
-        for p in payments
-    ]
+    _check_inputs(payout, payments, deposit_account_id, fee_account_id, other_income_account_id)
+    in_bank = [p for p in payments if p.status == "posted" and p.deposited_to_bank]
+    lines = [_line(p, other_income_account_id) for p in payments if p not in in_bank]
     if payout.fee_amount > 0:
-        lines.append({
-            "Amount": -payout.fee_amount,
-            "DetailType": "DepositLineDetail",
-            "DepositLineDetail": {"AccountRef": {"value": fee_account_id}},
-        })
+        lines.append(_account_line(-payout.fee_amount, fee_account_id))
     total = sum((line["Amount"] for line in lines), ZERO)
-    if total != payout.net_amount:  # by construction; kept as the contract's own check
-        raise DepositError(f"deposit lines add up to {total}, net payout is {payout.net_amount}")
+    expected = payout.net_amount - sum((p.amount for p in in_bank), ZERO)
+    if total != expected:  # by construction; kept as the contract's own check
+        raise DepositError(f"deposit lines add up to {total}, expected {expected}")
+    note = _bank_note(in_bank, total, payout) if in_bank else None
+    if note and total <= 0:
+        raise DepositError(f"{note} That leaves {total} for the Deposit, which QBO cannot record: book the rest "
+                           "by hand (e.g. the fee as a bank charge), then mark the payout settled.")
     body: dict[str, Any] = {
         "DepositToAccountRef": {"value": deposit_account_id},
         "PrivateNote": deposit_memo(payout.id),
@@ -108,21 +127,44 @@ def build_deposit(
         body["CurrencyRef"] = {"value": payout.currency}
     if txn_date is not None:
         body["TxnDate"] = txn_date.isoformat()
-    return DepositPlan(body=body, total_amt=total)
+    return DepositPlan(body=body, total_amt=total, note=note)
+
+
+def _line(p: DepositPayment, other_income_account_id: str | None) -> dict[str, Any]:
+    if p.status == "not_synced":
+        return _account_line(p.amount, other_income_account_id,
+                             f"Alternative Payments payment {p.payment_id} (platform invoice, not in QBO)")
+    return {"Amount": p.amount, "LinkedTxn": [{"TxnId": p.qbo_payment_id, "TxnType": "Payment", "TxnLineId": "0"}]}
+
+
+def _account_line(amount: Decimal, account_id: str | None, description: str | None = None) -> dict[str, Any]:
+    line: dict[str, Any] = {"Amount": amount, "DetailType": "DepositLineDetail",
+                            "DepositLineDetail": {"AccountRef": {"value": account_id}}}
+    if description:
+        line["Description"] = description
+    return line
+
+
+def _bank_note(in_bank: Sequence[DepositPayment], total: Decimal, payout: PayoutFacts) -> str:
+    listed = ", ".join(f"{p.payment_id} ({p.amount})" for p in in_bank)
+    return (f"payments {listed} were recorded by QBO straight to a bank account while deposits were off, so no "
+            f"Deposit can include them; the Deposit holds the other lines ({total}) and, with those payments, "
+            f"makes the payout's net {payout.net_amount}.")
 
 
 def _check_inputs(
-    payout: PayoutFacts, payments: Sequence[DepositPayment], deposit_account_id: str, fee_account_id: str | None
+    payout: PayoutFacts, payments: Sequence[DepositPayment], deposit_account_id: str, fee_account_id: str | None,
+    other_income_account_id: str | None,
 ) -> None:
     """Everything that would make the Deposit differ from the payout, refused before a body exists."""
     if not deposit_account_id:
         raise DepositError("no deposit account: set deposit_account_id in the preferences")
     if not payments:
         raise DepositError(f"payout {payout.id} has no payments")
-    missing = [p.payment_id for p in payments if not p.qbo_payment_id]
+    missing = [p.payment_id for p in payments if p.status != "not_synced" and not p.qbo_payment_id]
     if missing:
         raise DepositError(f"payments not yet posted to QBO: {', '.join(missing)}")
-    qbo_ids = [p.qbo_payment_id for p in payments]
+    qbo_ids = [p.qbo_payment_id for p in payments if p.status != "not_synced"]
     if len(set(qbo_ids)) != len(qbo_ids) or len({p.payment_id for p in payments}) != len(payments):
         raise DepositError(f"payout {payout.id} lists a payment twice")
     gross = sum((p.amount for p in payments), ZERO)
@@ -132,13 +174,17 @@ def _check_inputs(
         raise DepositError(f"net payout {payout.net_amount} is negative; QBO cannot record a negative deposit")
     if payout.fee_amount > 0 and not fee_account_id:
         raise DepositError("fees to record but no fee account: create or choose fee_account_id")
+    if any(p.status == "not_synced" for p in payments) and not other_income_account_id:
+        raise DepositError("payments on platform invoices but no income account: create or choose "
+                           "other_income_account_id")
 
 
 class DepositAction(StrEnum):
     CREATE = "create"
     ALREADY_DEPOSITED = "already_deposited"
-    WAIT = "wait"  # some payments are not posted yet (§4: the payout waits for them)
+    WAIT = "wait"  # some payments are not in QBO yet but still can be (§4: the payout waits for them)
     CREATE_FEE_ACCOUNT = "create_fee_account"  # fees > 0 and no fee account yet (§4: created if missing)
+    CREATE_OTHER_INCOME_ACCOUNT = "create_other_income_account"  # platform payments, no income account yet
     NOT_SYNCED = "not_synced"  # create_deposits is off: no deposits at all
     NEEDS_ATTENTION = "needs_attention"
 
@@ -146,6 +192,7 @@ class DepositAction(StrEnum):
 class DepositDecision(Frozen):
     action: DepositAction
     reason: str | None = None
+    code: AttentionCode | None = None
     qbo_deposit_id: str | None = None
 
 
@@ -163,19 +210,32 @@ def decide_deposit(
         return DepositDecision(action=DepositAction.ALREADY_DEPOSITED, qbo_deposit_id=found)
     if not prefs.create_deposits:
         return DepositDecision(action=DepositAction.NOT_SYNCED, reason="create_deposits is off")
-    stuck = [p.payment_id for p in payments if p.status in ("needs_attention", "not_synced")]
-    if stuck:
-        return DepositDecision(action=DepositAction.NEEDS_ATTENTION,
-                               reason=f"payments that will not reach QBO as they are: {', '.join(stuck)}")
-    if any(p.status == "pending" or not p.qbo_payment_id for p in payments):
-        return DepositDecision(action=DepositAction.WAIT, reason="waiting for its payments to be posted to QBO")
+    waiting = waiting_reason(payments)
+    if waiting:
+        return DepositDecision(action=DepositAction.WAIT, reason=waiting)
     if payout.fee_amount > 0 and not prefs.fee_account_id:
-        return DepositDecision(action=DepositAction.CREATE_FEE_ACCOUNT,
-                               reason="the fee account does not exist yet")
+        return DepositDecision(action=DepositAction.CREATE_FEE_ACCOUNT, reason="the fee account does not exist yet")
+    if any(p.status == "not_synced" for p in payments) and not prefs.other_income_account_id:
+        return DepositDecision(action=DepositAction.CREATE_OTHER_INCOME_ACCOUNT,
+                               reason="the income account for platform invoices does not exist yet")
     if not prefs.deposit_account_id:
-        return DepositDecision(action=DepositAction.NEEDS_ATTENTION, reason="no deposit_account_id set")
+        return DepositDecision(action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.SETUP,
+                               reason="no deposit_account_id set")
     try:
-        build_deposit(payout, payments, prefs.deposit_account_id, prefs.fee_account_id)
+        build_deposit(payout, payments, prefs.deposit_account_id, prefs.fee_account_id,
+                      other_income_account_id=prefs.other_income_account_id)
     except DepositError as exc:
-        return DepositDecision(action=DepositAction.NEEDS_ATTENTION, reason=str(exc))
+        return DepositDecision(action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.DEPOSIT_CANNOT_BALANCE,
+                               reason=str(exc))
     return DepositDecision(action=DepositAction.CREATE)
+
+
+def waiting_reason(payments: Sequence[DepositPayment]) -> str | None:
+    """Why the payout can't be deposited yet, naming each payment it waits for; None when it need not wait."""
+    parts = []
+    for p in payments:
+        if p.status == "pending" or (p.status == "posted" and not p.qbo_payment_id):
+            parts.append(f"{p.payment_id} (not posted to QBO yet)")
+        elif p.status == "needs_attention":
+            parts.append(f"{p.payment_id} (needs attention: {p.attention_reason or 'see the payment'})")
+    return f"waiting for its payments to reach QBO: {'; '.join(parts)}" if parts else None

@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
+from rules.attention import AttentionCode
 from rules.facts import Frozen, InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone
 from rules.preferences import Preferences
 from rules.values import ZERO, Currency, PositiveMoney
@@ -78,6 +79,7 @@ class PostingDecision(Frozen):
     action: PostingAction
     payment_id: str
     reason: str | None = None
+    code: AttentionCode | None = None  # set with NEEDS_ATTENTION: the cause, so the workflow knows what may clear
     qbo_payment_id: str | None = None
 
 
@@ -114,9 +116,10 @@ def decide_posting(
     if invoice.source == "platform" or payment.status == "not_synced":
         return PostingDecision(action=PostingAction.NOT_SYNCED, payment_id=pid,
                                reason="platform-created invoice: never sent to QBO (§3)")
-    reason = _blocking_reason(payment, invoice, qbo_invoice, customer_active, reserved)
-    if reason:
-        return PostingDecision(action=PostingAction.NEEDS_ATTENTION, payment_id=pid, reason=reason)
+    blocked = _blocking_reason(payment, invoice, qbo_invoice, customer_active, reserved)
+    if blocked:
+        return PostingDecision(action=PostingAction.NEEDS_ATTENTION, payment_id=pid, code=blocked[0],
+                               reason=blocked[1])
     return PostingDecision(action=PostingAction.POST, payment_id=pid)
 
 
@@ -126,27 +129,33 @@ def _blocking_reason(
     qbo_invoice: QboInvoiceFacts | QboTombstone | None,
     customer_active: bool | None,
     reserved: Decimal,
-) -> str | None:
+) -> tuple[AttentionCode, str] | None:
+    code = AttentionCode
     if qbo_invoice is None or isinstance(qbo_invoice, QboTombstone) or invoice.qbo_deleted:
-        return "invoice deleted in QBO; the payment cannot be applied to it"
+        return code.INVOICE_DELETED, "invoice deleted in QBO; the payment cannot be applied to it"
     if invoice.qbo_id != qbo_invoice.qbo_id:
         raise ValueError(f"QBO invoice {qbo_invoice.qbo_id!r} is not invoice {invoice.qbo_id!r}")
     if qbo_invoice.voided:
-        return "invoice voided in QBO; the payment cannot be applied to it"
+        return code.INVOICE_VOIDED, "invoice voided in QBO; the payment cannot be applied to it"
     if customer_active is None:
-        return f"customer {qbo_invoice.customer_qbo_id} of the invoice was not found in QBO"
+        return code.CUSTOMER_NOT_FOUND, f"customer {qbo_invoice.customer_qbo_id} of the invoice was not found in QBO"
     if not customer_active:
-        return f"customer {qbo_invoice.customer_qbo_id} is inactive in QBO; reactivate it to post the payment"
+        return (code.CUSTOMER_INACTIVE,
+                f"customer {qbo_invoice.customer_qbo_id} is inactive in QBO; reactivate it to post the payment")
     if payment.currency != qbo_invoice.currency:
-        return f"currency mismatch: payment in {payment.currency}, QBO invoice in {qbo_invoice.currency}"
+        return (code.CURRENCY_MISMATCH,
+                f"currency mismatch: payment in {payment.currency}, QBO invoice in {qbo_invoice.currency}")
     open_balance = qbo_invoice.balance - reserved
     if qbo_invoice.balance == 0:
-        return "invoice already paid in QBO (balance 0.00); posting would create an overpayment"
+        return (code.INVOICE_BALANCE_TOO_LOW,
+                "invoice already paid in QBO (balance 0.00); posting would create an overpayment")
     if open_balance <= 0:
-        return (f"earlier payments in this batch already cover the QBO balance ({qbo_invoice.balance}); "
+        return (code.INVOICE_BALANCE_TOO_LOW,
+                f"earlier payments in this batch already cover the QBO balance ({qbo_invoice.balance}); "
                 "posting would create an overpayment")
     if payment.amount > open_balance:
-        return (f"amount {payment.amount} is larger than the open QBO balance {open_balance}; "
+        return (code.INVOICE_BALANCE_TOO_LOW,
+                f"amount {payment.amount} is larger than the open QBO balance {open_balance}; "
                 "posting would create an overpayment")
     return None
 

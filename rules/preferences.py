@@ -14,24 +14,31 @@ from pydantic import field_validator
 from rules.facts import AccountFacts, Frozen
 
 FEE_ACCOUNT_NAME = "Alternative Payments Fees"
+OTHER_INCOME_ACCOUNT_NAME = "Alternative Payments Sales"
 UNDEPOSITED_FUNDS_SUBTYPE = "UndepositedFunds"  # qbo-reference §5.5: look it up, never hardcode Id 4
 
 # qbo-reference §5.5 / §6: where each preference may point (QBO AccountType values, §2 enum).
 PAYMENT_ACCOUNT_TYPES = frozenset({"Bank", "Other Current Asset"})  # Undeposited Funds is Other Current Asset
 DEPOSIT_ACCOUNT_TYPES = frozenset({"Bank"})
 FEE_ACCOUNT_TYPES = frozenset({"Expense", "Other Expense", "Cost of Goods Sold"})
+OTHER_INCOME_ACCOUNT_TYPES = frozenset({"Income", "Other Income"})
 
 
 class Preferences(Frozen):
     """§4 preferences. `payment_account_id=None` means QBO's default (Undeposited Funds);
-    `fee_account_id=None` means the "Alternative Payments Fees" expense account is to be created."""
+    `fee_account_id=None` means the "Alternative Payments Fees" expense account is to be created;
+    `other_income_account_id=None` means the "Alternative Payments Sales" income account is to be found or
+    created when a payout first needs it (payments on platform-created invoices, §4). Carried in workflow
+    state: a new field must have a default, or older histories could not be decoded."""
 
     payment_account_id: str | None = None
     create_deposits: bool = False
     deposit_account_id: str | None = None
     fee_account_id: str | None = None
+    other_income_account_id: str | None = None
 
-    @field_validator("payment_account_id", "deposit_account_id", "fee_account_id", mode="before")
+    @field_validator("payment_account_id", "deposit_account_id", "fee_account_id", "other_income_account_id",
+                     mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -56,6 +63,8 @@ def validate_preferences(prefs: Preferences, accounts: Sequence[AccountFacts]) -
     errors += _check(by_id, "deposit_account_id", prefs.deposit_account_id, DEPOSIT_ACCOUNT_TYPES, "a Bank account")
     errors += _check(by_id, "fee_account_id", prefs.fee_account_id, FEE_ACCOUNT_TYPES,
                      "an Expense, Other Expense or Cost of Goods Sold account")
+    errors += _check(by_id, "other_income_account_id", prefs.other_income_account_id, OTHER_INCOME_ACCOUNT_TYPES,
+                     "an Income or Other Income account")
     return errors
 
 
@@ -111,6 +120,12 @@ def fee_account_body() -> dict[str, str]:
     """QBO Account create body for the missing fee account (§4: "created if missing"; qbo-reference §5.5:
     expense account, sub-type BankCharges)."""
     return {"Name": FEE_ACCOUNT_NAME, "AccountType": "Expense", "AccountSubType": "BankCharges"}
+
+
+def other_income_account_body() -> dict[str, str]:
+    """QBO Account create body for the income account of payments on platform-created invoices (§4:
+    "created when first needed"; AccountSubType `OtherPrimaryIncome`, QBO's generic income sub-type)."""
+    return {"Name": OTHER_INCOME_ACCOUNT_NAME, "AccountType": "Income", "AccountSubType": "OtherPrimaryIncome"}
 
 
 def _id_order(account: AccountFacts) -> tuple[int, str]:

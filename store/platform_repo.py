@@ -189,7 +189,7 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
 async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
-        "p.attention_reason, pp.payout_id, p.created_at, p.posted_at FROM payments p "
+        "p.attention_reason, p.attention_code, pp.payout_id, p.created_at, p.posted_at FROM payments p "
         "LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 "
         "ORDER BY p.created_at, p.id", partner_id)
 
@@ -206,7 +206,9 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
         gross = _check_payout(rows, payment_ids, fee)
-        status = "not_synced" if any(r["status"] == "not_synced" for r in rows) else "pending"
+        # Pending even with payments on platform-created invoices: those become an other-income line of
+        # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
+        status = "pending"
         po_id = new_id("po")
         row = await conn.fetchrow(
             "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status) "
@@ -234,7 +236,7 @@ def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decim
 async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
-        "po.attention_reason, po.created_at, "
+        "po.attention_reason, po.attention_code, po.waiting_reason, po.deposit_note, po.created_at, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)

@@ -19,10 +19,12 @@ from typing import Any
 
 import asyncpg
 
+from rules.attention import AttentionCode
 from rules.preferences import Preferences
+from store.attention_repo import ACCOUNTS_FINGERPRINT
 
 _PENDING_PAYMENTS = """
-SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts,
+SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.retry_generation,
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
@@ -52,10 +54,11 @@ async def load_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences:
     return Preferences.model_validate(raw or {})
 
 
-async def save_fee_account(pool: asyncpg.Pool, partner_id: str, account_id: str) -> None:
+async def save_account_pref(pool: asyncpg.Pool, partner_id: str, field: str, account_id: str) -> None:
+    """Set one account preference (`fee_account_id`, `other_income_account_id`) an activity created."""
     await pool.execute(
-        "UPDATE qbo_connections SET preferences = preferences || jsonb_build_object('fee_account_id', $2::text),"
-        " updated_at = now() WHERE partner_id = $1", partner_id, account_id)
+        "UPDATE qbo_connections SET preferences = preferences || jsonb_build_object($3::text, $2::text),"
+        " updated_at = now() WHERE partner_id = $1", partner_id, account_id, field)
 
 
 # --- payments (the outbox) ---------------------------------------------------------------------------
@@ -77,10 +80,15 @@ async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]
         " WHERE id = $1 AND status = 'pending'", attempts)
 
 
-async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str) -> None:
+async def mark_posted(
+    pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str, deposit_to_account_id: str | None = None
+) -> None:
+    """`deposit_to_account_id`: the Payment's DepositToAccountRef (None = Undeposited Funds), kept because a
+    payment recorded straight to a bank can never be linked into a Deposit (rules/deposits.py)."""
     await pool.execute(
-        "UPDATE payments SET status = 'posted', qbo_payment_id = $2, attention_reason = NULL,"
-        " posted_at = now(), updated_at = now() WHERE id = $1", payment_id, qbo_payment_id)
+        "UPDATE payments SET status = 'posted', qbo_payment_id = $2, qbo_deposit_to_account_id = $3,"
+        " attention_reason = NULL, attention_code = NULL, attention_at = NULL, attention_ref = NULL,"
+        " posted_at = now(), updated_at = now() WHERE id = $1", payment_id, qbo_payment_id, deposit_to_account_id)
 
 
 async def mark_not_synced(pool: asyncpg.Pool, payment_id: str, reason: str) -> None:
@@ -90,13 +98,32 @@ async def mark_not_synced(pool: asyncpg.Pool, payment_id: str, reason: str) -> N
 
 
 async def mark_payment_attention(
-    pool: asyncpg.Pool, partner_id: str, payment_id: str, reason: str, qbo_id: str | None = None
+    pool: asyncpg.Pool, partner_id: str, payment_id: str, reason: str, qbo_id: str | None = None,
+    code: AttentionCode = AttentionCode.QBO_FAULT,
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE payments SET status = 'needs_attention', attention_reason = $2, updated_at = now()"
-            " WHERE id = $1", payment_id, reason)
-        await log_attention(conn, partner_id, "Payment", payment_id, reason, qbo_id)
+        await _park(conn, "payments", partner_id, payment_id, reason, code, "Payment", qbo_id)
+
+
+_WAITING_CLEARED = ", waiting_reason = NULL"
+
+
+async def _park(
+    conn: Any, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
+    qbo_id: str | None,
+) -> None:
+    """needs_attention with its cause. The sync_log row is written only when the reason is new for the
+    item: a requeued item whose cause had not cleared goes back without a second row."""
+    previous = await conn.fetchval(
+        f"SELECT attention_reason FROM {table} WHERE id = $2 AND partner_id = $1 FOR UPDATE",  # noqa: S608
+        partner_id, item_id)
+    await conn.execute(
+        f"UPDATE {table} SET status = 'needs_attention', attention_reason = $3, attention_code = $4,"  # noqa: S608
+        f" attention_at = now(), updated_at = now(){_WAITING_CLEARED if table == 'payouts' else ''},"
+        f" attention_ref = CASE WHEN $4 = 'account_inactive' THEN {ACCOUNTS_FINGERPRINT} END"
+        " WHERE id = $2 AND partner_id = $1", partner_id, item_id, reason, str(code))
+    if previous != reason:
+        await log_attention(conn, partner_id, entity, item_id, reason, qbo_id)
 
 
 async def log_attention(
@@ -109,13 +136,20 @@ async def log_attention(
         partner_id, sync_run_id, entity, qbo_id, platform_id, reason)
 
 
+async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id: str, reason: str) -> None:
+    await pool.execute(
+        "INSERT INTO sync_log (partner_id, kind, entity, platform_id, reason) VALUES ($1, 'info', $2, $3, $4)",
+        partner_id, entity, platform_id, reason)
+
+
 # --- payouts -----------------------------------------------------------------------------------------
 
 
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id FROM payouts po"
-        " WHERE partner_id = $1 AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
+        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
+        " waiting_reason FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
+        " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
         "   WHERE pp.payout_id = po.id AND i.realm_id IS NOT NULL AND i.realm_id <> c.realm_id)"
@@ -123,9 +157,16 @@ async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.R
 
 
 async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Record]:
+    """The payout's payments, with where QBO recorded each (`deposited_to_bank`: straight to an account
+    that is not Undeposited Funds, so no Deposit can link it; NULL account = QBO's default, Undeposited
+    Funds)."""
     return await pool.fetch(
-        "SELECT p.id, p.amount, p.status, p.qbo_payment_id FROM payout_payments pp"
-        " JOIN payments p ON p.id = pp.payment_id WHERE pp.payout_id = $1 ORDER BY p.id", payout_id)
+        "SELECT p.id, p.amount, p.status, p.qbo_payment_id, p.attention_reason, p.qbo_deposit_to_account_id,"
+        " (p.qbo_deposit_to_account_id IS NOT NULL AND a.account_subtype IS DISTINCT FROM 'UndepositedFunds')"
+        "   AS deposited_to_bank"
+        " FROM payout_payments pp JOIN payments p ON p.id = pp.payment_id"
+        " LEFT JOIN qbo_accounts a ON a.partner_id = p.partner_id AND a.qbo_id = p.qbo_deposit_to_account_id"
+        " WHERE pp.payout_id = $1 ORDER BY p.id", payout_id)
 
 
 async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id: str) -> None:
@@ -133,23 +174,40 @@ async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id:
         "UPDATE payouts SET qbo_request_id = $2, updated_at = now() WHERE id = $1", payout_id, request_id)
 
 
-async def mark_deposited(pool: asyncpg.Pool, payout_id: str, qbo_deposit_id: str) -> None:
+async def mark_deposited(
+    pool: asyncpg.Pool, payout_id: str, qbo_deposit_id: str, deposit_total: Decimal | None = None,
+    note: str | None = None,
+) -> None:
+    """`deposit_total`/`note` only when the Deposit is not the whole net (payments recorded straight to a bank)."""
     await pool.execute(
-        "UPDATE payouts SET status = 'deposited', qbo_deposit_id = $2, attention_reason = NULL, updated_at = now(),"
-        " qbo_realm_id = (SELECT c.realm_id FROM qbo_connections c WHERE c.partner_id = payouts.partner_id)"
-        " WHERE id = $1", payout_id, qbo_deposit_id)
+        "UPDATE payouts SET status = 'deposited', qbo_deposit_id = $2, attention_reason = NULL,"
+        " attention_code = NULL, attention_at = NULL, attention_ref = NULL, waiting_reason = NULL,"
+        " deposit_total = COALESCE($3, deposit_total), deposit_note = COALESCE($4, deposit_note),"
+        " qbo_realm_id = (SELECT c.realm_id FROM qbo_connections c WHERE c.partner_id = payouts.partner_id),"
+        " updated_at = now() WHERE id = $1", payout_id, qbo_deposit_id, deposit_total, note)
+
+
+async def set_payout_waiting(pool: asyncpg.Pool, payout_id: str, reason: str | None) -> None:
+    """Why a pending payout has no Deposit yet; written only when it changed (no churn per cycle)."""
+    await pool.execute(
+        "UPDATE payouts SET waiting_reason = $2, updated_at = now()"
+        " WHERE id = $1 AND status = 'pending' AND waiting_reason IS DISTINCT FROM $2", payout_id, reason)
 
 
 async def set_payout_status(
     pool: asyncpg.Pool, partner_id: str, payout_id: str, status: str, reason: str | None,
-    qbo_deposit_id: str | None = None,
+    qbo_deposit_id: str | None = None, code: AttentionCode = AttentionCode.QBO_FAULT,
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
+        if qbo_deposit_id is not None:
+            await conn.execute("UPDATE payouts SET qbo_deposit_id = $2 WHERE id = $1", payout_id, qbo_deposit_id)
+        if status == "needs_attention":
+            await _park(conn, "payouts", partner_id, payout_id, reason or "needs attention", code, "Payout",
+                        qbo_deposit_id)
+            return
         await conn.execute(
-            "UPDATE payouts SET status = $2, attention_reason = $3, qbo_deposit_id = COALESCE($4, qbo_deposit_id),"
-            " updated_at = now() WHERE id = $1", payout_id, status, reason, qbo_deposit_id)
-        if status == "needs_attention" and reason:
-            await log_attention(conn, partner_id, "Payout", payout_id, reason, qbo_deposit_id)
+            "UPDATE payouts SET status = $2, attention_reason = $3, waiting_reason = NULL, updated_at = now()"
+            " WHERE id = $1", payout_id, status, reason)
 
 
 # --- invoices (void, reconciliation) -----------------------------------------------------------------
@@ -180,8 +238,10 @@ async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> lis
 
 
 async def deposited_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+    """`net_amount` here is what the Deposit must total: the net, or less when payments QBO received
+    straight into a bank account could not be in it (`deposit_total`, rules/deposits.py)."""
     return await pool.fetch(
-        "SELECT po.id, po.net_amount, po.qbo_deposit_id FROM payouts po"
+        "SELECT po.id, COALESCE(po.deposit_total, po.net_amount) AS net_amount, po.qbo_deposit_id FROM payouts po"
         " JOIN qbo_connections c ON c.partner_id = po.partner_id AND c.realm_id = po.qbo_realm_id"
         " WHERE po.partner_id = $1 AND po.status = 'deposited' ORDER BY po.id", partner_id)
 

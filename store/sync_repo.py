@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from store import attention_repo
+
 #: A tombstone has no SyncToken and is final: it sorts after every real version of the object.
 TOMBSTONE_TOKEN = 2**62
 
@@ -76,12 +78,15 @@ async def start_run(db: Any, partner_id: str, trigger: str) -> int:
 
 
 async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
+    """Work for the posting steps: pending items, plus parked ones whose cause may have cleared (the
+    posting step puts those back in line, store/attention_repo.py)."""
     row = await db.fetchrow(
         "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending') AS payments, "
         "(SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts",
         partner_id,
     )
-    return int(row["payments"]), int(row["payouts"])
+    cleared_payments, cleared_payouts = await attention_repo.count_cleared(db, partner_id)
+    return int(row["payments"]) + cleared_payments, int(row["payouts"]) + cleared_payouts
 
 
 async def finish_run(

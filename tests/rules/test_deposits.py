@@ -73,8 +73,11 @@ def test_payout_net_must_be_gross_minus_fee() -> None:
     (Preferences(), PAYS, {}, DepositAction.NOT_SYNCED),
     (ON, PAYS, {"existing_qbo_deposit_id": "121"}, DepositAction.ALREADY_DEPOSITED),
     (ON, [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="pending")], {}, DepositAction.WAIT),
+    # issue 12: a payout waits for a payment that needs attention (a retry can still post it)
     (ON, [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="needs_attention")], {},
-     DepositAction.NEEDS_ATTENTION),
+     DepositAction.WAIT),
+    (ON, [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="not_synced")], {},
+     DepositAction.CREATE_OTHER_INCOME_ACCOUNT),
     (Preferences(create_deposits=True, deposit_account_id="35"), PAYS, {}, DepositAction.CREATE_FEE_ACCOUNT),
     (ON, PAYS, {}, DepositAction.CREATE),
     (ON, [PAYS[0]], {}, DepositAction.NEEDS_ATTENTION),
@@ -86,3 +89,50 @@ def test_decide_deposit(prefs: Preferences, payments: list[DepositPayment], kw: 
 
 def test_deposit_request_id_stable() -> None:
     assert deposit_request_id("po-7") == deposit_request_id("po-7") != deposit_request_id("po-8")
+
+
+# --- issue 12: waiting, platform invoices, payments recorded straight to a bank ------------------------
+
+ON_INCOME = ON.model_copy(update={"other_income_account_id": "79"})
+
+
+def test_waiting_reason_names_each_payment_and_why() -> None:
+    payments = [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="needs_attention",
+                                        attention_reason="customer 7 is inactive in QBO")]
+    decision = decide_deposit(PAYOUT, payments, ON)
+    assert decision.action == DepositAction.WAIT
+    assert decision.reason and "p2 (needs attention: customer 7 is inactive in QBO)" in decision.reason
+    assert "p1" not in decision.reason
+
+
+def test_platform_invoice_payment_becomes_an_other_income_line() -> None:
+    payments = [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="not_synced")]
+    assert decide_deposit(PAYOUT, payments, ON_INCOME).action == DepositAction.CREATE
+    plan = build_deposit(PAYOUT, payments, "35", "60", other_income_account_id="79")
+    assert plan.total_amt == PAYOUT.net_amount and plan.note is None
+    income = [line for line in plan.body["Line"] if line.get("DepositLineDetail", {}).get("AccountRef") == {"value": "79"}]
+    assert [line["Amount"] for line in income] == [D("62.00")] and "p2" in income[0]["Description"]
+    assert sum(line["Amount"] for line in plan.body["Line"]) == D("199.50")
+
+
+def test_platform_payment_without_income_account_is_refused() -> None:
+    payments = [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), status="not_synced")]
+    with pytest.raises(DepositError, match="other_income_account_id"):
+        build_deposit(PAYOUT, payments, "35", "60")
+
+
+def test_payment_recorded_to_a_bank_is_left_out_and_said_so() -> None:
+    payments = [PAYS[0], DepositPayment(payment_id="p2", amount=D("62.00"), qbo_payment_id="120",
+                                        deposited_to_bank=True)]
+    plan = build_deposit(PAYOUT, payments, "35", "60")
+    assert plan.total_amt == PAYOUT.net_amount - D("62.00") == D("137.50")
+    assert all(line.get("LinkedTxn", [{}])[0].get("TxnId") != "120" for line in plan.body["Line"])
+    assert plan.note and "p2 (62.00)" in plan.note and "199.50" in plan.note
+
+
+def test_only_a_fee_left_after_bank_payments_needs_a_person() -> None:
+    payments = [DepositPayment(payment_id="p1", amount=D("200.00"), qbo_payment_id="98", deposited_to_bank=True),
+                DepositPayment(payment_id="p2", amount=D("62.00"), qbo_payment_id="120", deposited_to_bank=True)]
+    decision = decide_deposit(PAYOUT, payments, ON)
+    assert decision.action == DepositAction.NEEDS_ATTENTION and decision.code == "deposit_cannot_balance"
+    assert decision.reason and "-62.50" in decision.reason and "cannot record" in decision.reason

@@ -40,6 +40,9 @@ def test_defaults_ignore_inactive_or_wrong_type_namesakes() -> None:
     (Preferences(fee_account_id="61"), ["fee_account_id", "inactive"]),
     (Preferences(fee_account_id="62"), []),  # Cost of Goods Sold is allowed
     (Preferences(fee_account_id="35"), ["fee_account_id", "Expense"]),
+    (Preferences(other_income_account_id="79"), []),  # issue 12: an Income account
+    (Preferences(other_income_account_id="60"), ["other_income_account_id", "Income"]),
+    (Preferences(other_income_account_id="404"), ["other_income_account_id", "does not exist"]),
 ])
 def test_validate_preferences(prefs: Preferences, fragments: list[str]) -> None:
     errors = validate_preferences(prefs, CHART)
@@ -57,7 +60,8 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_preferences_model_normalises_and_forbids_unknown_fields() -> None:
     assert Preferences(payment_account_id=" ", deposit_account_id=35).model_dump() == {
-        "payment_account_id": None, "create_deposits": False, "deposit_account_id": "35", "fee_account_id": None}
+        "payment_account_id": None, "create_deposits": False, "deposit_account_id": "35", "fee_account_id": None,
+        "other_income_account_id": None}
     with pytest.raises(ValueError):
         Preferences.model_validate({"paymnt_account_id": "4"})
 

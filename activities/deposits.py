@@ -1,0 +1,146 @@
+"""Payout → QBO Deposit, one payout at a time (PRODUCT.md §4; the rules are in rules/deposits.py).
+
+Exactly once: `qbo_request_id` is recorded before the create is sent, and once it is set the Deposit is
+looked up by its PrivateNote (`deposit_memo`) before anything else. A payout put back in line (dashboard
+retry, or a cleared cause) gets a new requestid generation, so QBO does not replay an old failure.
+
+Deposits off: a pending payout is settled `not_synced` (no Deposit is ever created for it, also when
+deposits are switched on later: a preference change applies from then on, PRODUCT §4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
+import asyncpg
+
+from qbo.client import QboCompany
+from qbo.errors import QboValidationError
+from qbo.models import Account, Deposit
+from rules.attention import AttentionCode, code_for_fault
+from rules.deposits import (
+    DepositAction,
+    DepositDecision,
+    DepositPayment,
+    PayoutFacts,
+    build_deposit,
+    decide_deposit,
+    deposit_memo,
+    deposit_request_id,
+)
+from rules.faults import FaultAction, classify_fault
+from rules.preferences import (
+    FEE_ACCOUNT_NAME,
+    OTHER_INCOME_ACCOUNT_NAME,
+    Preferences,
+    fee_account_body,
+    other_income_account_body,
+)
+from store import posting_repo as repo
+
+
+async def deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: str, row: asyncpg.Record) -> str:
+    """One payout: returns deposited | waiting | needs_attention | not_synced."""
+    payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
+                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"])
+    payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
+                               qbo_payment_id=p["qbo_payment_id"], deposited_to_bank=bool(p["deposited_to_bank"]),
+                               attention_reason=p["attention_reason"])
+                for p in await repo.payout_payments(pool, payout.id)]
+    existing = await find_deposit(company, payout.id) if row["qbo_request_id"] else None
+    prefs, decision = await _decide(pool, company, partner_id, payout, payments, existing)
+    action = decision.action
+    if action == DepositAction.ALREADY_DEPOSITED and decision.qbo_deposit_id:
+        await repo.mark_deposited(pool, payout.id, decision.qbo_deposit_id)
+        return "deposited"
+    if action == DepositAction.WAIT:
+        await repo.set_payout_waiting(pool, payout.id, decision.reason)
+        return "waiting"
+    if action == DepositAction.NOT_SYNCED:
+        await repo.set_payout_status(pool, partner_id, payout.id, "not_synced", decision.reason)
+        return "not_synced"
+    if action == DepositAction.CREATE:
+        return await _create_deposit(pool, company, partner_id, payout, payments, prefs, row["retry_generation"])
+    await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", decision.reason,
+                                 code=decision.code or AttentionCode.QBO_FAULT)
+    return "needs_attention"
+
+
+async def _decide(
+    pool: asyncpg.Pool, company: QboCompany, partner_id: str, payout: PayoutFacts,
+    payments: Sequence[DepositPayment], existing: str | None,
+) -> tuple[Preferences, DepositDecision]:
+    """decide_deposit, creating the fee and the other-income account first when the decision asks for them
+    (each found by name before it is created, with a deterministic requestid)."""
+    for _ in range(len(_ACCOUNTS) + 1):
+        prefs = await repo.load_preferences(pool, partner_id)
+        decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
+        if decision.action not in _ACCOUNTS:
+            return prefs, decision
+        field, name, body, key = _ACCOUNTS[decision.action]
+        try:
+            account_id = await _ensure_account(company, name, body(), f"{key}/{partner_id}")
+        except QboValidationError as exc:  # e.g. an inactive account of that name holds the name
+            return prefs, DepositDecision(
+                action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.ACCOUNT_INACTIVE,
+                reason=f"could not create the account {name!r}: {exc.detail or exc.message}; reactivate it in "
+                       f"QBO or choose {field} in the preferences")
+        await repo.save_account_pref(pool, partner_id, field, account_id)
+    raise RuntimeError(f"payout {payout.id}: account creation did not settle")  # unreachable
+
+
+_ACCOUNTS = {
+    DepositAction.CREATE_FEE_ACCOUNT: ("fee_account_id", FEE_ACCOUNT_NAME, fee_account_body, "qbo-fee-account"),
+    DepositAction.CREATE_OTHER_INCOME_ACCOUNT: ("other_income_account_id", OTHER_INCOME_ACCOUNT_NAME,
+                                                other_income_account_body, "qbo-other-income-account"),
+}
+
+
+async def _create_deposit(
+    pool: asyncpg.Pool, company: QboCompany, partner_id: str, payout: PayoutFacts,
+    payments: Sequence[DepositPayment], prefs: Preferences, generation: int,
+) -> str:
+    plan = build_deposit(payout, payments, prefs.deposit_account_id or "", prefs.fee_account_id,
+                         other_income_account_id=prefs.other_income_account_id)
+    request_id = deposit_request_id(payout.id, generation)
+    await repo.record_deposit_attempt(pool, payout.id, request_id)
+    try:
+        created = await company.create("Deposit", plan.body, request_id)
+    except QboValidationError as exc:
+        fault = classify_fault(exc.code or "", detail=exc.detail or exc.message)
+        if fault.action == FaultAction.NEEDS_ATTENTION:
+            await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", fault.reason,
+                                         code=code_for_fault(exc.code))
+            return "needs_attention"
+        raise
+    total = created.TotalAmt if isinstance(created, Deposit) else None
+    if total is None or Decimal(total) != plan.total_amt:
+        reason = f"QBO Deposit {created.Id} TotalAmt {total} differs from the expected {plan.total_amt}"
+        await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", reason, created.Id,
+                                     code=AttentionCode.DEPOSIT_MISMATCH)
+        return "needs_attention"
+    partial = plan.total_amt if plan.note else None
+    await repo.mark_deposited(pool, payout.id, created.Id, partial, plan.note)
+    if plan.note:
+        await repo.log_info(pool, partner_id, "Payout", payout.id, plan.note)
+    return "deposited"
+
+
+async def find_deposit(company: QboCompany, payout_id: str) -> str | None:
+    """The natural-key lookup: a Deposit whose PrivateNote is the payout's memo."""
+    memo = deposit_memo(payout_id)
+    found = [d for d in await company.find("Deposit", [("PrivateNote", "=", memo)])
+             if isinstance(d, Deposit) and d.PrivateNote == memo]
+    return min(found, key=lambda d: int(d.Id) if d.Id.isdigit() else 0).Id if found else None
+
+
+async def _ensure_account(company: QboCompany, name: str, body: dict[str, str], key: str) -> str:
+    """An account found by name (active), else created with a requestid derived from `key`: for the fee
+    account the same as `activities.connection`'s, so QBO replays rather than creating a second one."""
+    found = await company.find("Account", [("Name", "=", name)])
+    active = [a for a in found if isinstance(a, Account) and a.Active is not False]
+    if active:
+        return min(active, key=lambda a: int(a.Id) if a.Id.isdigit() else 0).Id
+    return (await company.create("Account", body, str(uuid.uuid5(uuid.NAMESPACE_URL, key)))).Id
