@@ -236,7 +236,7 @@ class _PostingRun:
 def _item(row: asyncpg.Record) -> _Item:
     payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"],
                               currency=row["currency"].strip(), status=row["status"],
-                              qbo_payment_id=row["qbo_payment_id"])
+                              qbo_payment_id=row["qbo_payment_id"], paid_at=row["paid_at"])
     invoice = PlatformInvoice(id=row["invoice_id"], source=row["inv_source"], qbo_id=row["inv_qbo_id"],
                               amount=row["inv_amount"], balance=row["inv_balance"],
                               currency=row["inv_currency"].strip(), status=row["inv_status"],
@@ -251,7 +251,8 @@ async def _deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: s
     """One payout: returns deposited | waiting | needs_attention | not_synced."""
     prefs = await repo.load_preferences(pool, partner_id)
     payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
-                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"])
+                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"],
+                         arrival_date=row["arrival_date"])
     payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
                                qbo_payment_id=p["qbo_payment_id"])
                 for p in await repo.payout_payments(pool, payout.id)]

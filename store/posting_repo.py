@@ -22,7 +22,7 @@ import asyncpg
 from rules.preferences import Preferences
 
 _PENDING_PAYMENTS = """
-SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts,
+SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.paid_at,
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
@@ -114,7 +114,7 @@ async def log_attention(
 
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id FROM payouts po"
+        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, arrival_date FROM payouts po"
         " WHERE partner_id = $1 AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"

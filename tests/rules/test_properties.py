@@ -194,7 +194,8 @@ def test_platform_created_records_are_never_touched(p: PlatformInvoice, c: Platf
 def test_deposit_total_equals_net_to_the_cent(amounts: list[Decimal], data: Any) -> None:
     gross = sum(amounts, Decimal("0.00"))
     fee = data.draw(st.decimals(min_value=0, max_value=gross, places=2))
-    payout = PayoutFacts(id="po", gross_amount=gross, fee_amount=fee, net_amount=gross - fee)
+    payout = PayoutFacts(id="po", gross_amount=gross, fee_amount=fee, net_amount=gross - fee,
+                         arrival_date=date(2027, 1, 4))
     pays = [DepositPayment(payment_id=f"p{i}", amount=a, qbo_payment_id=str(100 + i)) for i, a in enumerate(amounts)]
     plan = build_deposit(payout, pays, "35", "60")
     assert plan.total_amt == payout.net_amount

@@ -1,0 +1,13 @@
+-- Dates and balances (issue 12 part 4; PRODUCT.md §3, §4 "Dates").
+
+-- When the customer paid: the QBO Payment's TxnDate is this instant's day in the partner's time zone
+-- (preference `time_zone`), never the day the service posted it. Rows from before: when they were recorded.
+ALTER TABLE payments ADD COLUMN paid_at timestamptz NOT NULL DEFAULT now();
+UPDATE payments SET paid_at = created_at;
+
+-- The day the payout reaches the bank: the Deposit's TxnDate. The API defaults it to today in the partner's
+-- zone; this column default (QBO's own zone) is for rows written by other means. Rows from before: the day
+-- they were recorded, in America/Los_Angeles (the only zone there was).
+ALTER TABLE payouts ADD COLUMN arrival_date date NOT NULL
+    DEFAULT ((now() AT TIME ZONE 'America/Los_Angeles')::date);
+UPDATE payouts SET arrival_date = (created_at AT TIME ZONE 'America/Los_Angeles')::date;
