@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from rules.preferences import Preferences
+from store import balances
 
 _PENDING_PAYMENTS = """
 SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.paid_at,
@@ -77,10 +78,11 @@ async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]
         " WHERE id = $1 AND status = 'pending'", attempts)
 
 
-async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str) -> None:
-    await pool.execute(
-        "UPDATE payments SET status = 'posted', qbo_payment_id = $2, attention_reason = NULL,"
-        " posted_at = now(), updated_at = now() WHERE id = $1", payment_id, qbo_payment_id)
+async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
+                      qbo_view: tuple[Decimal, Decimal] | None = None) -> None:
+    """Record the QBO Payment; with QBO's (Balance, TotalAmt) of the invoice after it, the platform balance
+    is recomputed in the same transaction (store/balances.py keeps that invariant)."""
+    await balances.mark_posted(pool, payment_id, qbo_payment_id, qbo_view)
 
 
 async def mark_not_synced(pool: asyncpg.Pool, payment_id: str, reason: str) -> None:
@@ -166,7 +168,8 @@ async def invoice_with_payments(pool: asyncpg.Pool, partner_id: str, invoice_id:
 async def mark_invoice_void(pool: asyncpg.Pool, invoice_id: str, qbo_sync_token: int | None) -> None:
     await pool.execute(
         "UPDATE invoices SET status = 'void', balance = 0, qbo_sync_token = COALESCE($2, qbo_sync_token),"
-        " updated_at = now() WHERE id = $1", invoice_id, qbo_sync_token)
+        " qbo_balance = CASE WHEN source = 'qbo' THEN 0 END, updated_at = now() WHERE id = $1",
+        invoice_id, qbo_sync_token)
 
 
 async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:

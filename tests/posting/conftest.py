@@ -59,8 +59,8 @@ class World:
         iid = f"i-{uuid.uuid4().hex[:10]}"
         await self.pool.execute(
             "INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, customer_id,"
-            " qbo_customer_id, doc_number, amount, balance, currency, status)"
-            " VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, 'USD', $11)",
+            " qbo_customer_id, doc_number, amount, balance, currency, status, qbo_balance, qbo_total)"
+            " VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, 'USD', $11, $10, $9)",
             iid, self.partner, self.realm, inv.Id, int(inv.SyncToken or 0), self.customers[inv.CustomerRef.value],
             inv.CustomerRef.value, inv.DocNumber, inv.TotalAmt, inv.Balance,
             _status(inv.TotalAmt, inv.Balance, D(0)))
@@ -79,8 +79,9 @@ class World:
         derived = derive_balance_status(qbo_total=inv.TotalAmt, qbo_balance=inv.Balance, unposted=unposted,
                                         voided=inv.is_voided)
         await self.pool.execute(
-            "UPDATE invoices SET balance = $2, status = $3, qbo_sync_token = $4 WHERE id = $1",
-            invoice_id, derived.balance, derived.status.value, int(inv.SyncToken or 0))
+            "UPDATE invoices SET balance = $2, status = $3, qbo_sync_token = $4, qbo_balance = $5, qbo_total = $6"
+            " WHERE id = $1", invoice_id, derived.balance, derived.status.value, int(inv.SyncToken or 0),
+            inv.Balance, inv.TotalAmt)
 
     async def unposted(self, invoice_id: str) -> Decimal:
         return await self.pool.fetchval(

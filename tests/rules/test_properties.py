@@ -95,7 +95,7 @@ def apply_invoice(p: PlatformInvoice | None, d: InvoiceDecision) -> PlatformInvo
         return p
     keep = {"id": p.id, "unposted_payments_total": p.unposted_payments_total,
             "has_platform_payments": p.has_platform_payments} if p else {"id": "new"}
-    return PlatformInvoice(**d.state.model_dump(), **keep)
+    return PlatformInvoice(**d.state.model_dump(exclude={"qbo_balance", "qbo_total"}), **keep)
 
 
 def apply_customer(p: PlatformCustomer | None, d: CustomerDecision) -> PlatformCustomer | None:
