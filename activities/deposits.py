@@ -44,7 +44,8 @@ from store import posting_repo as repo
 async def deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: str, row: asyncpg.Record) -> str:
     """One payout: returns deposited | waiting | needs_attention | not_synced."""
     payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
-                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"])
+                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"],
+                         arrival_date=row["arrival_date"])
     payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
                                qbo_payment_id=p["qbo_payment_id"], deposited_to_bank=bool(p["deposited_to_bank"]),
                                attention_reason=p["attention_reason"])

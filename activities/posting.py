@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -119,6 +120,9 @@ class _PostingRun:
     def __init__(self, pool: asyncpg.Pool, company: QboCompany, input: PostingInput) -> None:
         self.pool, self.company, self.partner_id = pool, company, input.partner_id
         self.posted = self.attention = self.calls = 0
+        # QBO's (Balance, TotalAmt) per QBO invoice id as read live, lowered by each Payment this run
+        # creates: what QBO's balance is after each posting, recorded with it (store/balances.py).
+        self.qbo_view: dict[str, tuple[Decimal, Decimal]] = {}
 
     async def execute(self) -> None:
         rows = await repo.pending_payments(self.pool, self.partner_id, MAX_PER_RUN)
@@ -157,6 +161,7 @@ class _PostingRun:
         for item in items:
             live = invoices.get(item.invoice.qbo_id or "")
             item.qbo_invoice = parse_invoice(live.wire()) if live is not None else None
+            self._see(item.qbo_invoice)
             cust = customers.get(live.CustomerRef.value) if live is not None and live.CustomerRef else None
             item.customer_active = None if cust is None else cust.Active is not False
 
@@ -168,6 +173,23 @@ class _PostingRun:
             self.calls += 1
         return out
 
+    def _see(self, live: QboInvoiceFacts | QboTombstone | None) -> None:
+        if isinstance(live, QboInvoiceFacts):
+            self.qbo_view[live.qbo_id] = (live.balance, live.total)
+
+    async def _posted(self, item: _Item, qbo_payment_id: str, *, created: bool, account: str | None) -> None:
+        """Record the payment as in QBO with its invoice's QBO balance after it: lowered by the amount
+        when this run created it, as read when it was already there (found by PaymentRefNum after a
+        crash: then the balance the sync applied already included it, and recomputing repairs that).
+        `account`: the Payment's DepositToAccountRef (None = Undeposited Funds), kept because a payment
+        recorded straight to a bank can never be linked into a Deposit (rules/deposits.py)."""
+        key = item.invoice.qbo_id or ""
+        view = self.qbo_view.get(key)
+        if view is not None and created:
+            view = self.qbo_view[key] = (view[0] - item.payment.amount, view[1])
+        await repo.mark_posted(self.pool, item.payment.id, qbo_payment_id, view, account)
+        self.posted += 1
+
     def _body(self, item: _Item, prefs: Preferences) -> dict[str, Any]:
         live = item.qbo_invoice
         assert isinstance(live, QboInvoiceFacts)
@@ -177,8 +199,7 @@ class _PostingRun:
     async def _record(self, item: _Item, decision: PostingDecision) -> None:
         pid = item.payment.id
         if decision.action == PostingAction.ALREADY_POSTED and decision.qbo_payment_id:
-            await repo.mark_posted(self.pool, pid, decision.qbo_payment_id, item.existing_account)
-            self.posted += 1
+            await self._posted(item, decision.qbo_payment_id, created=False, account=item.existing_account)
         elif decision.action == PostingAction.NOT_SYNCED:
             await repo.mark_not_synced(self.pool, pid, decision.reason or "not synced")
         else:
@@ -200,8 +221,7 @@ class _PostingRun:
         self.calls += 1
         for (item, body), result in zip(chunk, results, strict=True):
             if result.ok and result.object is not None:
-                await repo.mark_posted(self.pool, item.payment.id, result.object.Id, _account_of(body))
-                self.posted += 1
+                await self._posted(item, result.object.Id, created=True, account=_account_of(body))
             elif result.error is not None:
                 await self._item_fault(item, result.error, prefs)
 
@@ -220,6 +240,7 @@ class _PostingRun:
         live = await self.company.read("Invoice", item.invoice.qbo_id or "")
         self.calls += 1
         item.qbo_invoice = parse_invoice(live.wire())
+        self._see(item.qbo_invoice)
         decision = decide_posting(item.payment, item.invoice, item.qbo_invoice, item.customer_active)
         if decision.action != PostingAction.POST:
             await self._record(item, decision)
@@ -231,8 +252,7 @@ class _PostingRun:
             fault = classify_fault(exc.code or "", detail=exc.detail or exc.message, stale_retries_done=1)
             await self._attention(item, fault.reason, code_for_fault(exc.code))
             return
-        await repo.mark_posted(self.pool, item.payment.id, outcome.object.Id, _account_of(body))
-        self.posted += 1
+        await self._posted(item, outcome.object.Id, created=True, account=_account_of(body))
 
 
 def _request_id(item: _Item) -> str:
@@ -248,7 +268,7 @@ def _account_of(body: dict[str, Any]) -> str | None:
 def _item(row: asyncpg.Record) -> _Item:
     payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"],
                               currency=row["currency"].strip(), status=row["status"],
-                              qbo_payment_id=row["qbo_payment_id"])
+                              qbo_payment_id=row["qbo_payment_id"], paid_at=row["paid_at"])
     invoice = PlatformInvoice(id=row["invoice_id"], source=row["inv_source"], qbo_id=row["inv_qbo_id"],
                               amount=row["inv_amount"], balance=row["inv_balance"],
                               currency=row["inv_currency"].strip(), status=row["inv_status"],

@@ -78,6 +78,8 @@ class SyncActivities:
         self.page_size = page_size
         #: Test hook, awaited after each committed backfill page (to simulate a crash mid-chunk).
         self.after_page: Callable[[str, int], Awaitable[None]] | None = None
+        #: Test hook, awaited inside apply's transaction between the snapshot read and the write.
+        self.after_snapshot: Callable[[str], Awaitable[None]] | None = None
 
     # --- backfill -----------------------------------------------------------------------------------
 
@@ -242,6 +244,8 @@ class SyncActivities:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))
         snapshots = await self._snapshots(conn, pid, realm, entity, list(changes))
+        if self.after_snapshot is not None:
+            await self.after_snapshot(entity)
         states = []
         for qbo_id, versions in changes.items():
             platform = snapshots.get(qbo_id)

@@ -15,6 +15,7 @@ from api import schemas as s
 from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError
+from rules.dates import time_zone_problem
 from rules.preferences import Preferences
 from starter import partners as wf
 from store import platform_repo as repo
@@ -105,7 +106,10 @@ async def _require_live(db: asyncpg.Pool, client: Client, pid: str) -> None:
 async def put_preferences(body: Preferences, pid: PartnerId, db: Pool,
                           client: Temporal) -> Preferences:
     """§4 preferences through the workflow's `update_preferences`: the applied preferences, or 422 with the
-    validator's reason (nothing changed)."""
+    validator's reason (nothing changed). An unknown time zone is refused here already: it needs no QBO
+    accounts to judge."""
+    if problem := time_zone_problem(body.time_zone):
+        raise ApiError(422, "invalid_preferences", problem)
     await _require_live(db, client, pid)
     try:
         return await wf.update_preferences(client, pid, body)

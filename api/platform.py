@@ -6,6 +6,7 @@ effort): if Temporal is down the row still stands as `pending` and the next sync
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Query, Request
 from temporalio.client import Client
@@ -14,6 +15,7 @@ from api import schemas as s
 from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError, not_found
+from rules.dates import local_date
 from starter import partners as wf
 from store import attention_repo
 from store import platform_repo as repo
@@ -65,7 +67,7 @@ async def create_invoice(body: s.InvoiceIn, pid: PartnerId,
 async def create_payment(iid: str, body: s.PaymentIn, pid: PartnerId,
                          db: Pool, client: Temporal) -> s.PaymentCreated:
     """A customer paid in the platform: `pending` until posted to QBO, `not_synced` for a platform invoice."""
-    row = await repo.create_payment(db, pid, iid, body.amount, body.reference)
+    row = await repo.create_payment(db, pid, iid, body.amount, body.reference, body.paid_at)
     if row["status"] == "pending":
         await nudge(client, pid)
     return s.PaymentCreated(**dict(row))
@@ -98,8 +100,10 @@ async def list_payments(pid: PartnerId, db: Pool) -> list[s.PaymentOut]:
              responses={409: {"model": s.ErrorBody}})
 async def create_payout(body: s.PayoutIn, pid: PartnerId, db: Pool,
                         client: Temporal) -> s.PayoutCreated:
-    """Payments (of this partner, in no payout yet) minus the fee; a QBO Deposit when deposits are on."""
-    row = await repo.create_payout(db, pid, body.payment_ids, body.fee_amount)
+    """Payments (of this partner, in no payout yet) minus the fee; a QBO Deposit when deposits are on, dated
+    `arrival_date` (default: today in the partner's time zone, PRODUCT §4)."""
+    arrival = body.arrival_date or local_date(datetime.now(UTC), await repo.time_zone(db, pid))
+    row = await repo.create_payout(db, pid, body.payment_ids, body.fee_amount, arrival)
     if row["status"] == "pending":
         await nudge(client, pid)
     return s.PayoutCreated(**dict(row))

@@ -4,7 +4,7 @@ strings with two decimals ("12.50"); requests accept strings (or numbers with at
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -29,6 +29,51 @@ def _plain_amount(value: Any) -> Any:
 
 PositiveMoney = Annotated[_PositiveMoney, BeforeValidator(_plain_amount)]
 NonNegativeMoney = Annotated[_NonNegativeMoney, BeforeValidator(_plain_amount)]
+
+# Dates outside these bounds are typing mistakes, not payments: refused rather than booked in QBO.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)  # a payment can't be paid in the future, beyond the platform's clock drift
+ARRIVAL_AHEAD = timedelta(days=366)  # a payout can be announced before it lands, not years before
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _paid_at(value: Any) -> Any:
+    """An ISO 8601 instant with an offset ("2026-12-31T23:30:00-08:00"). A naive one is refused: which day
+    the customer paid (the QBO TxnDate) depends on the zone it was meant in. Epoch numbers are refused too."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("paid_at must be an ISO 8601 string with a UTC offset, like \"2026-12-31T23:30:00-08:00\"")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"paid_at {value[:40]!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"paid_at {value[:40]!r} has no UTC offset; add one (\"Z\" or \"-08:00\")")
+    if not EARLIEST <= parsed <= datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError(f"paid_at {value[:40]!r} is not a plausible payment time: it must lie between "
+                         f"{EARLIEST.date()} and now")
+    return parsed.astimezone(UTC)
+
+
+def _arrival_date(value: Any) -> Any:
+    """A calendar day, "YYYY-MM-DD", not before 2000 and at most a year ahead."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
+        raise ValueError("arrival_date must be a date written YYYY-MM-DD, like \"2027-01-04\"")
+    try:
+        parsed = date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"arrival_date {value!r} is not a calendar date") from None
+    if not EARLIEST.date() <= parsed <= (datetime.now(UTC) + ARRIVAL_AHEAD).date():
+        raise ValueError(f"arrival_date {value!r} is not plausible: it must lie between {EARLIEST.date()} "
+                         "and a year from now")
+    return parsed
+
+
+PaidAt = Annotated[datetime | None, BeforeValidator(_paid_at)]
+ArrivalDate = Annotated[date | None, BeforeValidator(_arrival_date)]
 
 
 class Request(BaseModel):
@@ -192,12 +237,15 @@ class VoidOut(BaseModel):
 class PaymentIn(Request):
     amount: PositiveMoney
     reference: str | None = Field(None, max_length=200)
+    paid_at: PaidAt = Field(None, description="when the customer paid, ISO 8601 with offset; default now. "
+                                              "The QBO Payment is dated this day in the partner's time_zone")
 
 
 class PaymentCreated(BaseModel):
     id: str
     status: str
     qbo_payment_id: str | None
+    paid_at: datetime
 
 
 class PaymentOut(BaseModel):
@@ -211,6 +259,7 @@ class PaymentOut(BaseModel):
     attention_reason: str | None
     attention_code: str | None = Field(None, description="machine-readable cause (rules/attention.py)")
     payout_id: str | None
+    paid_at: datetime
     created_at: datetime
     posted_at: datetime | None
 
@@ -223,6 +272,9 @@ class PaymentOut(BaseModel):
 class PayoutIn(Request):
     payment_ids: list[str] = Field(min_length=1)
     fee_amount: NonNegativeMoney
+    arrival_date: ArrivalDate = Field(None, description="the day the payout reaches the bank, YYYY-MM-DD; "
+                                                        "default today in the partner's time_zone. The QBO "
+                                                        "Deposit is dated this day")
 
     @field_validator("payment_ids")
     @classmethod
@@ -239,6 +291,7 @@ class PayoutCreated(BaseModel):
     net_amount: Decimal
     status: str
     qbo_deposit_id: str | None
+    arrival_date: date
 
 
 class PayoutOut(PayoutCreated):

@@ -43,7 +43,8 @@ class DepositError(ValueError):
 
 
 class PayoutFacts(Frozen):
-    """A `payouts` row (0001_platform.sql: net = gross − fee)."""
+    """A `payouts` row (0001_platform.sql: net = gross − fee). `arrival_date` is the day the money
+    reaches the bank: the Deposit's TxnDate; `build_deposit` refuses a payout without one."""
 
     id: str
     gross_amount: PositiveMoney
@@ -51,6 +52,7 @@ class PayoutFacts(Frozen):
     net_amount: Money
     currency: Currency | None = None
     qbo_deposit_id: str | None = None
+    arrival_date: date | None = None
 
     @model_validator(mode="after")
     def _net_is_gross_minus_fee(self) -> PayoutFacts:
@@ -97,9 +99,9 @@ def build_deposit(
     fee_account_id: str | None,
     *,
     other_income_account_id: str | None = None,
-    txn_date: date | None = None,
 ) -> DepositPlan:
     """The QBO Deposit create body for `payout` (its id goes in PrivateNote) and its expected TotalAmt.
+    TxnDate is the payout's arrival date, always sent (qbo-reference §15.4: QBO would use its today).
 
     Raises DepositError when the lines could not add up: a payment not yet in QBO, a duplicate, Σ payments
     ≠ gross, a fee without a fee account, platform payments without an income account, or a Deposit that
@@ -121,12 +123,11 @@ def build_deposit(
     body: dict[str, Any] = {
         "DepositToAccountRef": {"value": deposit_account_id},
         "PrivateNote": deposit_memo(payout.id),
+        "TxnDate": payout.arrival_date.isoformat(),  # checked in _check_inputs
         "Line": lines,
     }
     if payout.currency:
         body["CurrencyRef"] = {"value": payout.currency}
-    if txn_date is not None:
-        body["TxnDate"] = txn_date.isoformat()
     return DepositPlan(body=body, total_amt=total, note=note)
 
 
@@ -159,6 +160,8 @@ def _check_inputs(
     """Everything that would make the Deposit differ from the payout, refused before a body exists."""
     if not deposit_account_id:
         raise DepositError("no deposit account: set deposit_account_id in the preferences")
+    if payout.arrival_date is None:
+        raise DepositError(f"payout {payout.id} has no arrival_date; its TxnDate would be the day of posting")
     if not payments:
         raise DepositError(f"payout {payout.id} has no payments")
     missing = [p.payment_id for p in payments if p.status != "not_synced" and not p.qbo_payment_id]

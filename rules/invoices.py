@@ -41,6 +41,10 @@ class InvoiceState(Frozen):
     status: InvoiceStatus
     archived: bool
     qbo_deleted: bool
+    qbo_balance: NonNegativeMoney | None = None
+    """QBO's Balance as applied (None: keep the stored one, e.g. for a tombstone); with `qbo_total`, what
+    the platform balance is recomputed from when payments change (store/balances.py)."""
+    qbo_total: NonNegativeMoney | None = None
 
 
 class InvoiceDecision(DecisionBase):
@@ -126,6 +130,8 @@ def _create(change: QboInvoiceFacts) -> InvoiceDecision:
         status=derived.status,
         archived=False,
         qbo_deleted=False,
+        qbo_balance=change.balance,
+        qbo_total=change.total,
     )
     return InvoiceDecision(action=SyncAction.CREATE, qbo_id=change.qbo_id, sync_token=change.sync_token, state=state)
 
@@ -161,6 +167,8 @@ def _update(platform: PlatformInvoice, change: QboInvoiceFacts) -> InvoiceDecisi
         status=derived.status,
         archived=platform.archived,  # a platform archive stays; only a QBO delete archives (§3)
         qbo_deleted=False,
+        qbo_balance=change.balance,
+        qbo_total=change.total,
         **protected,
     )
     reasons = _conflict_reasons(platform, change, not_applied, kept, incoming, derived.shortfall)

@@ -12,15 +12,15 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
 from rules.attention import AttentionCode
+from rules.dates import local_date
 from rules.facts import Frozen, InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone
 from rules.preferences import Preferences
-from rules.values import ZERO, Currency, PositiveMoney
+from rules.values import ZERO, Currency, Instant, PositiveMoney
 
 # QBO rejects longer PaymentRefNum values (Payment.PaymentRefNum, max 21 characters in Intuit's API
 # reference; the same 21-char limit QBO enforces on DocNumber, error 2050 "Min:0 Max:21").
@@ -32,7 +32,8 @@ _REQUEST_NS = uuid.UUID("5b0c7f2e-3c1a-4f7e-9a51-0b9e1f6d2a10")
 
 
 class PlatformPayment(Frozen):
-    """A `payments` row, as far as posting needs it."""
+    """A `payments` row, as far as posting needs it. `paid_at` is when the customer paid (UTC); only
+    `build_payment` needs it, and it refuses a payment without one (the TxnDate is always sent)."""
 
     id: str
     invoice_id: str
@@ -40,6 +41,7 @@ class PlatformPayment(Frozen):
     currency: Currency
     status: Literal["pending", "posted", "needs_attention", "not_synced"] = "pending"
     qbo_payment_id: str | None = None
+    paid_at: Instant | None = None
 
 
 def payment_ref_num(payment_id: str) -> str:
@@ -184,14 +186,18 @@ def build_payment(
     qbo_invoice_id: str,
     prefs: Preferences,
     undeposited_funds_account_id: str | None = None,
-    txn_date: date | None = None,
 ) -> dict[str, Any]:
     """The QBO Payment create body (qbo-reference §5.3; §6 step 1). Amounts are Decimal.
+
+    TxnDate: the day the customer paid (`paid_at`) in the company's zone (`prefs.time_zone`), never the
+    day of posting; always sent, because QBO would otherwise use its server's today (qbo-reference §15.4).
 
     DepositToAccountRef: with deposits on, Undeposited Funds (so the payout's Deposit can sweep it); with
     them off, `prefs.payment_account_id`. When the wanted account is Undeposited Funds but its Id is not
     given, the ref is left out, which QBO defines as Undeposited Funds.
     """
+    if payment.paid_at is None:
+        raise ValueError(f"payment {payment.id} has no paid_at; its TxnDate would be the day of posting")
     account = undeposited_funds_account_id if prefs.create_deposits else (
         prefs.payment_account_id or undeposited_funds_account_id
     )
@@ -199,6 +205,7 @@ def build_payment(
         "CustomerRef": {"value": qbo_customer_id},
         "TotalAmt": payment.amount,
         "CurrencyRef": {"value": payment.currency},
+        "TxnDate": local_date(payment.paid_at, prefs.time_zone).isoformat(),
         "PaymentRefNum": payment_ref_num(payment.id),
         "PrivateNote": f"Alternative Payments payment {payment.id}",
         "ProcessPayment": False,  # qbo-reference §5.3: keep QBO Payments card processing out of it
@@ -206,8 +213,6 @@ def build_payment(
     }
     if account:
         body["DepositToAccountRef"] = {"value": account}
-    if txn_date is not None:
-        body["TxnDate"] = txn_date.isoformat()
     return body
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import field_validator
 
+from rules.dates import DEFAULT_TIME_ZONE, time_zone_problem
 from rules.facts import AccountFacts, Frozen
 
 FEE_ACCOUNT_NAME = "Alternative Payments Fees"
@@ -28,14 +29,25 @@ class Preferences(Frozen):
     """§4 preferences. `payment_account_id=None` means QBO's default (Undeposited Funds);
     `fee_account_id=None` means the "Alternative Payments Fees" expense account is to be created;
     `other_income_account_id=None` means the "Alternative Payments Sales" income account is to be found or
-    created when a payout first needs it (payments on platform-created invoices, §4). Carried in workflow
-    state: a new field must have a default, or older histories could not be decoded."""
+    created when a payout first needs it (payments on platform-created invoices, §4). `time_zone` is the
+    company's IANA zone, the one TxnDates are computed in (rules.dates). Carried in workflow state: a new
+    field must have a default, or older histories could not be decoded."""
 
     payment_account_id: str | None = None
     create_deposits: bool = False
     deposit_account_id: str | None = None
     fee_account_id: str | None = None
     other_income_account_id: str | None = None
+    time_zone: str = DEFAULT_TIME_ZONE
+
+    @field_validator("time_zone", mode="before")
+    @classmethod
+    def _blank_zone_is_default(cls, value: object) -> object:
+        """Checked by `validate_preferences`, not here: a stored zone must always load, even one a newer
+        tz database dropped; only a change to it is refused."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_TIME_ZONE
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("payment_account_id", "deposit_account_id", "fee_account_id", "other_income_account_id",
                      mode="before")
@@ -50,9 +62,12 @@ class Preferences(Frozen):
 
 def validate_preferences(prefs: Preferences, accounts: Sequence[AccountFacts]) -> list[str]:
     """Check each account preference exists, is active and has the right type; a deposit account is
-    required when deposits are on (§4). Returns actionable messages; empty means valid."""
+    required when deposits are on; the time zone is an IANA name (§4). Returns actionable messages; empty
+    means valid."""
     by_id = {a.qbo_id: a for a in accounts}
     errors: list[str] = []
+    if problem := time_zone_problem(prefs.time_zone):
+        errors.append(problem)
     errors += _check(by_id, "payment_account_id", prefs.payment_account_id, PAYMENT_ACCOUNT_TYPES,
                      "Undeposited Funds, a Bank or an Other Current Asset account")
     if prefs.create_deposits and prefs.deposit_account_id is None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
+from rules.preferences import Preferences
 
 # Records of the company the partner is connected to, and the platform's own (no realm). A partner that
 # moved to another company keeps the old company's records, but they are never listed as the new one's
@@ -97,6 +99,12 @@ async def sync_runs(pool: asyncpg.Pool, partner_id: str, limit: int) -> list[asy
         "WHERE partner_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2", partner_id, limit)
 
 
+async def time_zone(pool: asyncpg.Pool, partner_id: str) -> str:
+    """The partner's `time_zone` preference (PRODUCT §4), QBO's own zone when none is stored."""
+    raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return Preferences.model_validate(raw or {}).time_zone
+
+
 # --- customers and invoices ---------------------------------------------------------------------------
 
 
@@ -149,8 +157,9 @@ async def create_invoice(pool: asyncpg.Pool, partner_id: str, inv: NewInvoice) -
 
 
 async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, amount: Decimal,
-                         reference: str | None) -> asyncpg.Record:
-    """One transaction: lock the invoice, check it can take `amount`, insert the payment, lower the balance."""
+                         reference: str | None, paid_at: datetime | None = None) -> asyncpg.Record:
+    """One transaction: lock the invoice, check it can take `amount`, insert the payment, lower the balance.
+    `paid_at` (when the customer paid, the QBO TxnDate's source) defaults to now."""
     async with pool.acquire() as conn, conn.transaction():
         inv = await conn.fetchrow(
             "SELECT i.source, i.balance, i.currency, i.status, i.archived, i.realm_id,"
@@ -161,9 +170,9 @@ async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, a
         status = "pending" if inv["source"] == "qbo" else "not_synced"
         pay_id = new_id("pay")
         row = await conn.fetchrow(
-            "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, reference, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, status, qbo_payment_id",
-            pay_id, partner_id, invoice_id, amount, inv["currency"], reference, status)
+            "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, reference, status, paid_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, now())) RETURNING id, status, qbo_payment_id, paid_at",
+            pay_id, partner_id, invoice_id, amount, inv["currency"], reference, status, paid_at)
         balance = inv["balance"] - amount
         await conn.execute(
             "UPDATE invoices SET balance = $2, status = $3, updated_at = now() WHERE id = $1",
@@ -189,7 +198,7 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
 async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
-        "p.attention_reason, p.attention_code, pp.payout_id, p.created_at, p.posted_at FROM payments p "
+        "p.attention_reason, p.attention_code, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
         "LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 "
         "ORDER BY p.created_at, p.id", partner_id)
 
@@ -198,7 +207,8 @@ async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Rec
 
 
 async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[str],
-                        fee: Decimal) -> asyncpg.Record:
+                        fee: Decimal, arrival_date: date) -> asyncpg.Record:
+    """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate)."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT p.id, p.amount, p.status, pp.payout_id FROM payments p "
@@ -211,10 +221,10 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
         status = "pending"
         po_id = new_id("po")
         row = await conn.fetchrow(
-            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6) "
-            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id",
-            po_id, partner_id, gross, fee, gross - fee, status)
+            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date",
+            po_id, partner_id, gross, fee, gross - fee, status, arrival_date)
         await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
                                [(po_id, pid) for pid in payment_ids])
         return row
@@ -236,7 +246,7 @@ def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decim
 async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
-        "po.attention_reason, po.attention_code, po.waiting_reason, po.deposit_note, po.created_at, "
+        "po.attention_reason, po.attention_code, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)

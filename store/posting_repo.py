@@ -21,10 +21,12 @@ import asyncpg
 
 from rules.attention import AttentionCode
 from rules.preferences import Preferences
+from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
 
 _PENDING_PAYMENTS = """
 SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.retry_generation,
+       p.paid_at,
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
@@ -80,15 +82,13 @@ async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]
         " WHERE id = $1 AND status = 'pending'", attempts)
 
 
-async def mark_posted(
-    pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str, deposit_to_account_id: str | None = None
-) -> None:
-    """`deposit_to_account_id`: the Payment's DepositToAccountRef (None = Undeposited Funds), kept because a
-    payment recorded straight to a bank can never be linked into a Deposit (rules/deposits.py)."""
-    await pool.execute(
-        "UPDATE payments SET status = 'posted', qbo_payment_id = $2, qbo_deposit_to_account_id = $3,"
-        " attention_reason = NULL, attention_code = NULL, attention_at = NULL, attention_ref = NULL,"
-        " posted_at = now(), updated_at = now() WHERE id = $1", payment_id, qbo_payment_id, deposit_to_account_id)
+async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
+                      qbo_view: tuple[Decimal, Decimal] | None = None,
+                      deposit_to_account_id: str | None = None) -> None:
+    """Record the QBO Payment; with QBO's (Balance, TotalAmt) of the invoice after it, the platform balance
+    is recomputed in the same transaction (store/balances.py keeps that invariant). `deposit_to_account_id`:
+    the Payment's DepositToAccountRef (None = Undeposited Funds)."""
+    await balances.mark_posted(pool, payment_id, qbo_payment_id, qbo_view, deposit_to_account_id)
 
 
 async def mark_not_synced(pool: asyncpg.Pool, payment_id: str, reason: str) -> None:
@@ -148,7 +148,7 @@ async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
-        " waiting_reason FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
+        " waiting_reason, arrival_date FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
@@ -224,7 +224,8 @@ async def invoice_with_payments(pool: asyncpg.Pool, partner_id: str, invoice_id:
 async def mark_invoice_void(pool: asyncpg.Pool, invoice_id: str, qbo_sync_token: int | None) -> None:
     await pool.execute(
         "UPDATE invoices SET status = 'void', balance = 0, qbo_sync_token = COALESCE($2, qbo_sync_token),"
-        " updated_at = now() WHERE id = $1", invoice_id, qbo_sync_token)
+        " qbo_balance = CASE WHEN source = 'qbo' THEN 0 END, updated_at = now() WHERE id = $1",
+        invoice_id, qbo_sync_token)
 
 
 async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:

@@ -255,6 +255,13 @@ async def customer_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids:
 
 
 async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
+    """The invoices with their unposted payments, locked until the transaction ends. Locked first, read
+    after: a payment recorded concurrently (platform_repo.create_payment locks the same row) either
+    committed before and is counted here, or waits until this apply committed and then lowers the balance
+    it wrote. Read in the same statement as the lock, it could be missed and overwritten (store/balances.py)."""
+    await conn.execute(
+        "SELECT 1 FROM invoices WHERE partner_id = $1 AND realm_id = $2 AND qbo_id = ANY($3::text[]) "
+        "ORDER BY id FOR UPDATE", partner_id, realm_id, qbo_ids)
     return await conn.fetch(
         "SELECT i.id, i.source, i.qbo_id, i.qbo_sync_token, i.qbo_updated_at, i.qbo_customer_id, i.doc_number, "
         "i.amount, i.balance, i.currency, i.due_date, i.status, i.archived, i.qbo_deleted, "
@@ -282,19 +289,24 @@ ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SE
 
 _INVOICE_UPSERT = """
 INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, qbo_updated_at, customer_id,
-                      qbo_customer_id, doc_number, amount, balance, currency, due_date, status, archived, qbo_deleted)
+                      qbo_customer_id, doc_number, amount, balance, currency, due_date, status, archived, qbo_deleted,
+                      qbo_balance, qbo_total)
 SELECT v.id, $1, 'qbo', $2, v.qbo_id, v.tok, v.upd, c.id, v.cust, v.doc, v.amount, v.balance, v.currency, v.due,
-       v.status, v.archived, v.deleted
+       v.status, v.archived, v.deleted, v.qbo_balance, v.qbo_total
 FROM unnest($3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::numeric[],
-            $10::numeric[], $11::text[], $12::date[], $13::text[], $14::bool[], $15::bool[])
-     AS v(id, qbo_id, tok, upd, cust, doc, amount, balance, currency, due, status, archived, deleted)
+            $10::numeric[], $11::text[], $12::date[], $13::text[], $14::bool[], $15::bool[], $16::numeric[],
+            $17::numeric[])
+     AS v(id, qbo_id, tok, upd, cust, doc, amount, balance, currency, due, status, archived, deleted, qbo_balance,
+          qbo_total)
 LEFT JOIN customers c ON c.partner_id = $1 AND c.realm_id = $2 AND c.qbo_id = v.cust
 ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SET
     qbo_sync_token = EXCLUDED.qbo_sync_token, qbo_updated_at = EXCLUDED.qbo_updated_at,
     customer_id = EXCLUDED.customer_id, qbo_customer_id = EXCLUDED.qbo_customer_id,
     doc_number = EXCLUDED.doc_number, amount = EXCLUDED.amount, balance = EXCLUDED.balance,
     currency = EXCLUDED.currency, due_date = EXCLUDED.due_date, status = EXCLUDED.status,
-    archived = EXCLUDED.archived, qbo_deleted = EXCLUDED.qbo_deleted, updated_at = now()
+    archived = EXCLUDED.archived, qbo_deleted = EXCLUDED.qbo_deleted,
+    qbo_balance = COALESCE(EXCLUDED.qbo_balance, invoices.qbo_balance),
+    qbo_total = COALESCE(EXCLUDED.qbo_total, invoices.qbo_total), updated_at = now()
 """
 
 
@@ -319,7 +331,7 @@ async def upsert_invoices(conn: Any, partner_id: str, realm_id: str, states: Seq
     await conn.execute(_INVOICE_UPSERT, partner_id, realm_id, *_columns([
         (platform_id("inv", partner_id, realm_id, s.qbo_id), s.qbo_id, s.qbo_sync_token, s.qbo_updated_at,
          s.qbo_customer_id, s.doc_number, s.amount, s.balance, s.currency, s.due_date, s.status.value,
-         s.archived, s.qbo_deleted)
+         s.archived, s.qbo_deleted, s.qbo_balance, s.qbo_total)
         for s in states
     ]))
 

@@ -39,16 +39,24 @@ async def test_preferences_applied_or_rejected(app_client, connected, db_pool) -
                        "invalid_preferences")
     assert "deposit_account_id" in err["message"], err
     assert_error(await app_client.put(f"/partners/{pid}/qbo/preferences", json={"nope": 1}), 422, "validation_error")
+    for zone in ("Mars/Olympus_Mons", "PST", "+08:00"):
+        err = assert_error(await app_client.put(f"/partners/{pid}/qbo/preferences",
+                                                json={**status["preferences"], "time_zone": zone}),
+                           422, "invalid_preferences")
+        assert "not an IANA time zone" in err["message"], err
     assert await snapshot(db_pool, pid) == before
 
     bank = next(a for a in status["accounts"] if a["type"] == "Bank")
     # fee_account_id None: the fee account is found or created by name. (Sending back the default id fails
     # today: the workflow loads accounts before onboarding creates the fee account — see the API report.)
     good = {**status["preferences"], "create_deposits": True, "deposit_account_id": bank["id"],
-            "fee_account_id": None}
+            "fee_account_id": None, "time_zone": "America/New_York"}
     applied = await app_client.put(f"/partners/{pid}/qbo/preferences", json=good)
     assert applied.status_code == 200, applied.text
     assert applied.json()["deposit_account_id"] == bank["id"] and applied.json()["fee_account_id"]
+    assert applied.json()["time_zone"] == "America/New_York"
+    stored = await db_pool.fetchval("SELECT preferences->>'time_zone' FROM qbo_connections WHERE partner_id = $1", pid)
+    assert stored == "America/New_York"
 
 
 async def test_sync_reconnect_disconnect(app_client, connected, temporal_env) -> None:

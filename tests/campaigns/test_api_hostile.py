@@ -323,8 +323,8 @@ json_values = st.recursive(leaves, lambda inner: st.one_of(
 FIELDS = {
     "partners": ["name"], "customers": ["name", "email"],
     "invoices": ["customer_id", "amount", "due_date", "doc_number", "currency"],
-    "payments": ["amount", "reference"], "payouts": ["payment_ids", "fee_amount"],
-    "preferences": ["payment_account_id", "create_deposits", "deposit_account_id", "fee_account_id"],
+    "payments": ["amount", "reference", "paid_at"], "payouts": ["payment_ids", "fee_amount", "arrival_date"],
+    "preferences": ["payment_account_id", "create_deposits", "deposit_account_id", "fee_account_id", "time_zone"],
 }
 
 

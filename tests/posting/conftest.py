@@ -4,6 +4,7 @@ invoices mirrored into PostgreSQL the way the sync would (rows inserted directly
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,8 +59,8 @@ class World:
         iid = f"i-{uuid.uuid4().hex[:10]}"
         await self.pool.execute(
             "INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, customer_id,"
-            " qbo_customer_id, doc_number, amount, balance, currency, status)"
-            " VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, 'USD', $11)",
+            " qbo_customer_id, doc_number, amount, balance, currency, status, qbo_balance, qbo_total)"
+            " VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, 'USD', $11, $10, $9)",
             iid, self.partner, self.realm, inv.Id, int(inv.SyncToken or 0), self.customers[inv.CustomerRef.value],
             inv.CustomerRef.value, inv.DocNumber, inv.TotalAmt, inv.Balance,
             _status(inv.TotalAmt, inv.Balance, D(0)))
@@ -78,34 +79,37 @@ class World:
         derived = derive_balance_status(qbo_total=inv.TotalAmt, qbo_balance=inv.Balance, unposted=unposted,
                                         voided=inv.is_voided)
         await self.pool.execute(
-            "UPDATE invoices SET balance = $2, status = $3, qbo_sync_token = $4 WHERE id = $1",
-            invoice_id, derived.balance, derived.status.value, int(inv.SyncToken or 0))
+            "UPDATE invoices SET balance = $2, status = $3, qbo_sync_token = $4, qbo_balance = $5, qbo_total = $6"
+            " WHERE id = $1", invoice_id, derived.balance, derived.status.value, int(inv.SyncToken or 0),
+            inv.Balance, inv.TotalAmt)
 
     async def unposted(self, invoice_id: str) -> Decimal:
         return await self.pool.fetchval(
             "SELECT COALESCE(sum(amount), 0) FROM payments WHERE invoice_id = $1"
             " AND status IN ('pending', 'needs_attention')", invoice_id)
 
-    async def pay(self, invoice_id: str, amount: str) -> str:
+    async def pay(self, invoice_id: str, amount: str, paid_at: datetime | None = None) -> str:
         """A customer paid in the platform: a pending payment, and the platform balance goes down."""
         pid = f"pay-{uuid.uuid4().hex[:12]}"
         async with self.pool.acquire() as conn, conn.transaction():
             inv = await conn.fetchrow("SELECT amount, balance FROM invoices WHERE id = $1 FOR UPDATE", invoice_id)
             await conn.execute(
-                "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, status)"
-                " VALUES ($1, $2, $3, $4, 'USD', 'pending')", pid, self.partner, invoice_id, D(amount))
+                "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, status, paid_at)"
+                " VALUES ($1, $2, $3, $4, 'USD', 'pending', COALESCE($5, now()))",
+                pid, self.partner, invoice_id, D(amount), paid_at)
             balance = max(inv["balance"] - D(amount), D(0))
             await conn.execute("UPDATE invoices SET balance = $2, status = $3 WHERE id = $1",
                                invoice_id, balance, _status(inv["amount"], balance, D(0)))
         return pid
 
-    async def payout(self, payment_ids: list[str], fee: str) -> str:
+    async def payout(self, payment_ids: list[str], fee: str, arrival: date | None = None) -> str:
         oid = f"po-{uuid.uuid4().hex[:10]}"
         gross = await self.pool.fetchval("SELECT sum(amount) FROM payments WHERE id = ANY($1)", payment_ids)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status)"
-                " VALUES ($1, $2, $3, $4, $5, 'pending')", oid, self.partner, gross, D(fee), gross - D(fee))
+                "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date)"
+                " VALUES ($1, $2, $3, $4, $5, 'pending', COALESCE($6, CURRENT_DATE))",
+                oid, self.partner, gross, D(fee), gross - D(fee), arrival)
             await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
                                    [(oid, p) for p in payment_ids])
         return oid

@@ -54,7 +54,8 @@ def tombstone(entity: str = "Invoice", qbo_id: str = "130") -> QboTombstone:
 
 
 def payment(**kw: Any) -> PlatformPayment:
-    base: dict[str, Any] = dict(id="pay-1", invoice_id="i-1", amount=Decimal("40.00"), currency="USD")
+    base: dict[str, Any] = dict(id="pay-1", invoice_id="i-1", amount=Decimal("40.00"), currency="USD",
+                                paid_at=T0)
     return PlatformPayment(**(base | kw))
 
 

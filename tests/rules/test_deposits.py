@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -19,7 +20,9 @@ from rules.deposits import (
 from rules.preferences import Preferences
 
 D = Decimal
-PAYOUT = PayoutFacts(id="po-7", gross_amount=D("262.00"), fee_amount=D("62.50"), net_amount=D("199.50"))
+ARRIVAL = date(2027, 1, 4)
+PAYOUT = PayoutFacts(id="po-7", gross_amount=D("262.00"), fee_amount=D("62.50"), net_amount=D("199.50"),
+                     arrival_date=ARRIVAL)
 PAYS = [DepositPayment(payment_id="p1", amount=D("200.00"), qbo_payment_id="98"),
         DepositPayment(payment_id="p2", amount=D("62.00"), qbo_payment_id="120")]
 ON = Preferences(create_deposits=True, deposit_account_id="35", fee_account_id="60")
@@ -39,8 +42,18 @@ def test_deposit_body_linked_lines_fee_line_and_memo() -> None:
     assert sum(line["Amount"] for line in body["Line"]) == D("199.50")
 
 
+def test_deposit_is_dated_the_payout_arrival_date() -> None:
+    """The Deposit's TxnDate is the day the money arrives, always sent (PRODUCT §4; qbo-reference §15.4)."""
+    assert build_deposit(PAYOUT, PAYS, "35", "60").body["TxnDate"] == "2027-01-04"
+    undated = PAYOUT.model_copy(update={"arrival_date": None})
+    with pytest.raises(DepositError, match="no arrival_date"):
+        build_deposit(undated, PAYS, "35", "60")
+    assert decide_deposit(undated, PAYS, ON).action == DepositAction.NEEDS_ATTENTION
+
+
 def test_no_fee_means_no_fee_line_and_no_fee_account_needed() -> None:
-    payout = PayoutFacts(id="po-8", gross_amount=D("262.00"), fee_amount=D("0"), net_amount=D("262.00"))
+    payout = PayoutFacts(id="po-8", gross_amount=D("262.00"), fee_amount=D("0"), net_amount=D("262.00"),
+                         arrival_date=ARRIVAL)
     plan = build_deposit(payout, PAYS, "35", None)
     assert len(plan.body["Line"]) == 2 and plan.total_amt == D("262.00")
 
@@ -59,7 +72,8 @@ def test_deposit_that_cannot_match_is_refused(payments: list[DepositPayment], fe
 
 
 def test_negative_net_is_refused() -> None:
-    payout = PayoutFacts(id="po-9", gross_amount=D("10.00"), fee_amount=D("12.00"), net_amount=D("-2.00"))
+    payout = PayoutFacts(id="po-9", gross_amount=D("10.00"), fee_amount=D("12.00"), net_amount=D("-2.00"),
+                         arrival_date=ARRIVAL)
     with pytest.raises(DepositError, match="negative"):
         build_deposit(payout, [DepositPayment(payment_id="p", amount=D("10.00"), qbo_payment_id="1")], "35", "60")
 

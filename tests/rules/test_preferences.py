@@ -61,7 +61,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_preferences_model_normalises_and_forbids_unknown_fields() -> None:
     assert Preferences(payment_account_id=" ", deposit_account_id=35).model_dump() == {
         "payment_account_id": None, "create_deposits": False, "deposit_account_id": "35", "fee_account_id": None,
-        "other_income_account_id": None}
+        "other_income_account_id": None, "time_zone": "America/Los_Angeles"}
     with pytest.raises(ValueError):
         Preferences.model_validate({"paymnt_account_id": "4"})
 

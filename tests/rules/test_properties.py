@@ -95,7 +95,7 @@ def apply_invoice(p: PlatformInvoice | None, d: InvoiceDecision) -> PlatformInvo
         return p
     keep = {"id": p.id, "unposted_payments_total": p.unposted_payments_total,
             "has_platform_payments": p.has_platform_payments} if p else {"id": "new"}
-    return PlatformInvoice(**d.state.model_dump(), **keep)
+    return PlatformInvoice(**d.state.model_dump(exclude={"qbo_balance", "qbo_total"}), **keep)
 
 
 def apply_customer(p: PlatformCustomer | None, d: CustomerDecision) -> PlatformCustomer | None:
@@ -194,7 +194,8 @@ def test_platform_created_records_are_never_touched(p: PlatformInvoice, c: Platf
 def test_deposit_total_equals_net_to_the_cent(amounts: list[Decimal], data: Any) -> None:
     gross = sum(amounts, Decimal("0.00"))
     fee = data.draw(st.decimals(min_value=0, max_value=gross, places=2))
-    payout = PayoutFacts(id="po", gross_amount=gross, fee_amount=fee, net_amount=gross - fee)
+    payout = PayoutFacts(id="po", gross_amount=gross, fee_amount=fee, net_amount=gross - fee,
+                         arrival_date=date(2027, 1, 4))
     pays = [DepositPayment(payment_id=f"p{i}", amount=a, qbo_payment_id=str(100 + i)) for i, a in enumerate(amounts)]
     plan = build_deposit(payout, pays, "35", "60")
     assert plan.total_amt == payout.net_amount
