@@ -110,7 +110,8 @@ async def _payment_mismatches(company: QboCompany, rows: list[Any]) -> list[dict
     out = []
     for row in rows:
         ours = OwnPosting(entity="Payment", platform_id=row["id"], qbo_id=row["qbo_payment_id"],
-                          amount=row["amount"], invoice_qbo_id=row["invoice_qbo_id"])
+                          amount=row["amount"], invoice_qbo_id=row["invoice_qbo_id"],
+                          invoice_closed=row["invoice_closed"])
         found = live.get(ours.qbo_id)
         seen = parse_posting(loads(dumps(found.wire())) if found is not None else
                              {"status": "Deleted", "Id": ours.qbo_id}, "Payment")

@@ -44,6 +44,10 @@ class OwnPosting(Frozen):
     qbo_id: QboId
     amount: Money
     invoice_qbo_id: QboId | None = None  # Payments: the invoice our Payment applies to
+    # Payments: that invoice is void or deleted in QBO. Voiding or deleting an invoice leaves its payments as
+    # unapplied credit (emulator sales.unlink_payments, QBO UI behaviour): a consequence, not an edit of our
+    # Payment, and the invoice's own conflict already asks a person to act (rules/invoices.py).
+    invoice_closed: bool = False
 
 
 class QboPostingFacts(Frozen):
@@ -118,7 +122,7 @@ def decide_own_posting(ours: OwnPosting, seen: QboPostingFacts | QboTombstone) -
         return OwnPostingDecision(**base, **token, change=QboChange.AMOUNT_CHANGED,
                                   reason=_reason(ours, what, seen.last_updated))
     applied = seen.applied.get(ours.invoice_qbo_id or "", ZERO)
-    if ours.entity == "Payment" and applied != ours.amount:
+    if ours.entity == "Payment" and not ours.invoice_closed and applied != ours.amount:
         what = (f"now applies {applied} instead of {ours.amount} to QBO Invoice {ours.invoice_qbo_id} "
                 "(edited in QuickBooks)")
         return OwnPostingDecision(**base, **token, change=QboChange.AMOUNT_CHANGED,

@@ -17,12 +17,14 @@ import asyncpg
 # Candidates: our postings that still stand, by QBO id. Payments are bound to the realm through their invoice
 # (a partner's records of one realm are never checked against another, PRODUCT.md §3).
 _PAYMENTS = (
-    "SELECT p.id, p.qbo_payment_id AS qbo_id, p.amount, i.qbo_id AS invoice_qbo_id FROM payments p "
+    "SELECT p.id, p.qbo_payment_id AS qbo_id, p.amount, i.qbo_id AS invoice_qbo_id, "
+    "(i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p "
     "JOIN invoices i ON i.id = p.invoice_id AND i.realm_id = $2 "
     "WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_change IS NULL AND p.qbo_payment_id IS NOT NULL"
 )
 _PAYOUTS = (
-    "SELECT po.id, po.qbo_deposit_id AS qbo_id, po.net_amount AS amount, NULL::text AS invoice_qbo_id "
+    "SELECT po.id, po.qbo_deposit_id AS qbo_id, po.net_amount AS amount, NULL::text AS invoice_qbo_id, "
+    "false AS invoice_closed "
     "FROM payouts po WHERE po.partner_id = $1 AND $2::text IS NOT NULL AND po.status = 'deposited' "
     "AND po.qbo_change IS NULL AND po.qbo_deposit_id IS NOT NULL"
 )

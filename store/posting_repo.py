@@ -170,7 +170,8 @@ async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> lis
 async def posted_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     """Payments QBO should hold as we posted them, with the QBO invoice each applies to."""
     return await pool.fetch(
-        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id FROM payments p"
+        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
+        " (i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p"
         " JOIN invoices i ON i.id = p.invoice_id WHERE p.partner_id = $1 AND p.status = 'posted'"
         " AND p.qbo_payment_id IS NOT NULL ORDER BY p.id", partner_id)
 

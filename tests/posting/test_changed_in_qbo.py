@@ -100,10 +100,15 @@ def _edit_amount(s: Synced, qbo: dict) -> None:
     s.books.update("Payment", {**qbo, "TotalAmt": less, "Line": [line]})
 
 
+def _unapply(s: Synced, qbo: dict) -> None:
+    s.books.update("Payment", {**qbo, "Line": []})  # same TotalAmt, now unapplied credit (qbo-reference §15.1)
+
+
 @pytest.mark.parametrize(("change", "bookkeeper", "words"), [
     ("deleted", _delete, "was deleted in QuickBooks"),
     ("voided", _void, "was voided in QuickBooks"),
     ("amount_changed", _edit_amount, "amount was changed in QuickBooks"),
+    ("amount_changed", _unapply, "now applies 0.00 instead of"),
 ])
 async def test_bookkeeper_changes_our_payment(s: Synced, change: str, bookkeeper, words: str) -> None:
     invoice, pid, qbo = await _posted_and_settled(s)
@@ -223,3 +228,17 @@ async def test_sweep_cycles_still_see_a_deleted_payment(s: Synced, path: str) ->
     await _assert_invoice_equals_qbo(s, invoice)
     after = (await s.calls())["by_operation"]
     assert after.get("cdc", 0) - before.get("cdc", 0) == (1 if path == "daily_sweep" else 0)
+
+
+async def test_invoice_voided_in_qbo_leaves_our_payment_standing(s: Synced) -> None:
+    """Voiding the invoice unapplies its payments by itself: the invoice's conflict covers it, our Payment is
+    not flagged as changed (it still exists with its amount)."""
+    invoice, pid, _ = await _posted_and_settled(s)
+    live = s.books.read("Invoice", invoice["qbo_id"])
+    s.books.update("Invoice", {"Id": live["Id"], "SyncToken": live["SyncToken"]}, operation="void")
+    _, summary = await s.cycle()
+    assert summary.postings_changed_in_qbo == 0 and summary.conflicts == 1
+    assert (await _row(s, "payments", pid))["status"] == "posted"
+    assert (await _row(s, "invoices", invoice["id"]))["status"] == "void"
+    report = await reconcile(s.pool, s.acts.qbo, s.partner_id)
+    assert (report["payment_mismatches"], report["payments_changed_in_qbo"], report["invoice_mismatches"]) == (0, 0, 0)

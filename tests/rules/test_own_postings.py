@@ -53,6 +53,9 @@ def test_edited_total_and_unapplied_line_are_amount_changes() -> None:
     unapplied = {**PAYMENT_98, "SyncToken": "3", "Line": []}
     decision = decide_own_posting(OURS, parse_posting(unapplied, "Payment"))
     assert decision.change is QboChange.AMOUNT_CHANGED and "now applies 0.00 instead of 81.00" in decision.reason
+    # ...unless the invoice itself was voided or deleted in QBO, which unapplies its payments by itself.
+    closed = OURS.model_copy(update={"invoice_closed": True})
+    assert decide_own_posting(closed, parse_posting(unapplied, "Payment")).change is None
 
 
 def test_deposit_total_must_still_be_our_net() -> None:
