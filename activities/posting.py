@@ -154,7 +154,9 @@ class _PostingRun:
                      if isinstance(o, Customer)}
         retried = {payment_ref_num(i.payment.id): i for i in items if i.row["attempts"] > 0}
         for found in await self._find("Payment", "PaymentRefNum", sorted(retried)):
-            if isinstance(found, Payment) and found.PaymentRefNum in retried:
+            # A voided Payment keeps our PaymentRefNum (qbo-reference §7): it no longer stands for the
+            # payment, so a retry after a bookkeeper voided it posts afresh rather than "finding" it.
+            if isinstance(found, Payment) and found.PaymentRefNum in retried and not found.is_voided:
                 retried[found.PaymentRefNum].existing = found.Id
                 ref = found.DepositToAccountRef
                 retried[found.PaymentRefNum].existing_account = ref.value if ref else None

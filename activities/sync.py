@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
+from activities import own_postings as own
 from activities.errors import heartbeat, qbo_errors
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
@@ -29,6 +30,7 @@ from rules import (
     parse_customer,
     parse_invoice,
 )
+from store import own_postings_repo as own_repo
 from store import sync_repo as repo
 from workflows.models import (
     ApplyInput,
@@ -41,7 +43,9 @@ from workflows.models import (
 )
 
 SYNCED = ("Customer", "Invoice")  # apply order: invoices resolve their customer by QBO id
-CDC_ENTITIES = ("Customer", "Invoice", "Account")
+# Payment and Deposit ride in the same CDC request (no extra call): only our own postings are staged, to see a
+# bookkeeper delete, void or edit them (activities/own_postings.py, PRODUCT.md §3 last row).
+CDC_ENTITIES = ("Customer", "Invoice", "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
 APPLY_BATCH = 500
@@ -145,6 +149,7 @@ class SyncActivities:
         cursor = conn_info.cdc_cursor
         if full_sweep or cursor is None or started - (cursor - CDC_OVERLAP) > CDC_MAX_AGE:
             staged = await self._sweep(pid, conn_info.realm_id, SYNCED)
+            staged += await self._own_postings_since(pid, conn_info.realm_id, cursor, started)
             await repo.set_cursor(self.pool, pid, started, swept=True)
             return staged, False, started
         return await self._cdc(pid, conn_info.realm_id, cursor - CDC_OVERLAP, started)
@@ -158,17 +163,37 @@ class SyncActivities:
         async for entity, objects in company.iter_cdc(CDC_ENTITIES, since, result):
             if entity == "Account":
                 accounts.extend(objects)
-            elif entity in SYNCED and objects:
+            elif (entity in SYNCED or entity in own.OWN_POSTINGS) and objects:
                 staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
             heartbeat(entity, staged)
         blind = sorted(result.deletes_may_be_missing & set(SYNCED))
         if blind:
             staged += await self._sweep(pid, realm, blind, restage=False)
+        for entity in sorted(result.deletes_may_be_missing & set(own.OWN_POSTINGS)):
+            staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity, to_staged)
         accounts_changed = bool(accounts) and await self._refresh_accounts(pid, accounts) > 0
         # The answer's server time is the next cursor; fetch_changes subtracts the overlap next time.
         cursor = result.server_time or started
         await repo.set_cursor(self.pool, pid, cursor, swept=False)
         return staged, accounts_changed, cursor
+
+    async def _own_postings_since(self, pid: str, realm: str, cursor: datetime | None, started: datetime) -> int:
+        """A sweep cycle asks CDC nothing, so ask it for Payments and Deposits alone (one call, and only when
+        something we posted could have changed); with no usable cursor, look our postings up by Id."""
+        if not await own_repo.any_standing(self.pool, pid, realm):
+            return 0
+        company = self.qbo.company(pid)
+        if cursor is None or started - (cursor - CDC_OVERLAP) > CDC_MAX_AGE:
+            return sum([await own.stage_by_lookup(self.pool, company, pid, realm, e, to_staged)
+                        for e in own.OWN_POSTINGS])
+        from qbo.envelopes import CdcResult
+
+        result, staged = CdcResult(changed_since=cursor - CDC_OVERLAP), 0
+        async for entity, objects in company.iter_cdc(own.OWN_POSTINGS, cursor - CDC_OVERLAP, result):
+            staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
+        for entity in sorted(result.deletes_may_be_missing & set(own.OWN_POSTINGS)):
+            staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity, to_staged)
+        return staged
 
     async def _refresh_accounts(self, pid: str, accounts: list[QboObject]) -> int:
         parsed, currencies = [], {}
@@ -210,7 +235,7 @@ class SyncActivities:
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
         """Apply everything staged, customers first, one transaction per batch of objects."""
         summary = ApplySummary()
-        for entity in SYNCED:
+        for entity in (*SYNCED, *own.OWN_POSTINGS):
             after: tuple[str, str] | None = None
             while after := await self._apply_batch(input, entity, summary, after):
                 heartbeat(entity, summary.model_dump())
@@ -236,6 +261,9 @@ class SyncActivities:
 
     async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary) -> None:
         pid, log = input.partner_id, []
+        if entity in own.OWN_POSTINGS:
+            await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
+            return
         changes: dict[str, list] = defaultdict(list)
         for row in rows:
             try:

@@ -180,6 +180,10 @@ class Reconciliation(BaseModel):
     invoice_mismatches: int
     payouts_checked: int
     deposit_mismatches: int
+    payments_checked: int = 0
+    payment_mismatches: int = 0  # posted payments whose QBO Payment is gone, voided or edited, not yet flagged
+    payments_changed_in_qbo: int = 0  # flagged needs_attention: a person changed our Payment in QBO
+    payouts_changed_in_qbo: int = 0  # flagged needs_attention: a person deleted or changed our Deposit
     details: list[dict[str, Any]] = []
 
 

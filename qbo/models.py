@@ -116,6 +116,11 @@ class Transaction(QboObject):
     Line: list[_Line] = Field(default_factory=list)
     LinkedTxn: list[_LinkedTxn] = Field(default_factory=list)
 
+    @property
+    def is_voided(self) -> bool:
+        """QBO adds no status on void: amounts go to 0 and PrivateNote becomes "Voided" (§5.1)."""
+        return self.TotalAmt == 0 and (self.PrivateNote or "").startswith("Voided")
+
 
 class Customer(QboObject):
     DisplayName: str | None = None
@@ -139,11 +144,6 @@ class Invoice(Transaction):
     EmailStatus: str | None = None
     PrintStatus: str | None = None
     BillEmail: EmailAddress | None = None
-
-    @property
-    def is_voided(self) -> bool:
-        """QBO adds no status on void: amounts go to 0 and PrivateNote becomes "Voided" (§5.1)."""
-        return self.TotalAmt == 0 and (self.PrivateNote or "").startswith("Voided")
 
 
 class CreditMemo(Transaction):

@@ -124,7 +124,9 @@ class PlatformInvoice(Frozen):
     """An `invoices` row plus two aggregates over its `payments` rows that the rules need:
 
     - `unposted_payments_total`: Σ amount of the invoice's platform payments not yet in QBO (status
-      `pending` or `needs_attention`); QBO's Balance does not know them yet, so they are subtracted.
+      `pending` or `needs_attention`, but not one QBO had and a person deleted, voided or edited there:
+      `payments.qbo_change`, rules/own_postings.py); QBO's Balance does not know them yet, so they are
+      subtracted.
     - `has_platform_payments`: any payment recorded in the platform on it, posted or not. This is what
       "unpaid" means in §3 ("no payment recorded on it in the platform").
     """

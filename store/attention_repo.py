@@ -79,6 +79,9 @@ async def requeue_cleared_payouts(pool: asyncpg.Pool, partner_id: str) -> list[s
     return [r["id"] for r in rows]
 
 
+_QBO_ID = {"payments": "qbo_payment_id", "payouts": "qbo_deposit_id"}
+
+
 async def retry(pool: asyncpg.Pool, partner_id: str, table: str, item_id: str) -> str:
     """The dashboard's retry: → 'queued', 'not_found' (unknown, or another partner's) or the item's status
     when it is not in needs_attention (the caller answers 409). Status, cleared reason and the sync_log
@@ -95,6 +98,11 @@ async def retry(pool: asyncpg.Pool, partner_id: str, table: str, item_id: str) -
         await conn.execute(
             f"UPDATE {table} SET {_REQUEUE}, attention_reason = NULL, attention_code = NULL,"  # noqa: S608
             " attention_at = NULL, attention_ref = NULL WHERE id = $1", item_id)
+        # Our posting was deleted, voided or edited in QBO by a person (own_postings_repo): the retry posts
+        # it afresh, so forget the QBO object that no longer stands for it.
+        await conn.execute(
+            f"UPDATE {table} SET qbo_change = NULL, qbo_sync_token = NULL, {_QBO_ID[table]} = NULL"  # noqa: S608
+            " WHERE id = $1 AND qbo_change IS NOT NULL", item_id)
         await conn.execute(
             "INSERT INTO sync_log (partner_id, kind, entity, platform_id, reason, details)"
             " VALUES ($1, 'info', $2, $3, $4, $5)", partner_id, entity, item_id,

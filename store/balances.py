@@ -37,7 +37,8 @@ async def recompute(conn: Any, invoice_ids: Sequence[str]) -> None:
     values), are left alone."""
     rows = await conn.fetch(
         "SELECT i.id, i.qbo_balance, i.qbo_total, i.status, COALESCE((SELECT sum(p.amount) FROM payments p "
-        "  WHERE p.invoice_id = i.id AND p.status = ANY($2::text[])), 0) AS unposted FROM invoices i "
+        "  WHERE p.invoice_id = i.id AND p.status = ANY($2::text[]) AND p.qbo_change IS NULL), 0) AS unposted"
+        " FROM invoices i "
         "WHERE i.id = ANY($1::text[]) AND i.source = 'qbo' AND NOT i.qbo_deleted "
         "AND i.qbo_balance IS NOT NULL AND i.qbo_total IS NOT NULL",
         list(invoice_ids), list(NOT_IN_QBO))

@@ -229,13 +229,23 @@ async def mark_invoice_void(pool: asyncpg.Pool, invoice_id: str, qbo_sync_token:
 
 
 async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
-    """QBO-sourced invoices with the unposted platform payments (pending / needs_attention) on each."""
+    """QBO-sourced invoices with the unposted platform payments (pending / needs_attention, except those QBO
+    had and a person changed there: `qbo_change`, migration 0007) on each."""
     return await pool.fetch(
         "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted,"
         " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
-        "           AND p.status IN ('pending', 'needs_attention')), 0) AS unposted"
+        "           AND p.status IN ('pending', 'needs_attention') AND p.qbo_change IS NULL), 0) AS unposted"
         " FROM invoices i JOIN qbo_connections c ON c.partner_id = i.partner_id AND c.realm_id = i.realm_id"
         " WHERE i.partner_id = $1 AND i.source = 'qbo' ORDER BY i.id", partner_id)
+
+
+async def posted_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+    """Payments QBO should hold as we posted them, with the QBO invoice each applies to."""
+    return await pool.fetch(
+        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
+        " (i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p"
+        " JOIN invoices i ON i.id = p.invoice_id WHERE p.partner_id = $1 AND p.status = 'posted'"
+        " AND p.qbo_payment_id IS NOT NULL ORDER BY p.id", partner_id)
 
 
 async def deposited_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from store import attention_repo
+from store import attention_repo, own_postings_repo
 
 #: A tombstone has no SyncToken and is final: it sorts after every real version of the object.
 TOMBSTONE_TOKEN = 2**62
@@ -114,7 +114,9 @@ def _stage_sql(entity: str) -> str:
     sweep of unchanged rows stages nothing) and duplicates (ON CONFLICT on the staging key)."""
     table = _PLATFORM_TABLE.get(entity)
     skip = ""
-    if table is not None:
+    if entity in ("Payment", "Deposit"):
+        skip = own_postings_repo.stage_filter(entity)
+    elif table is not None:
         skip = (
             f"WHERE NOT EXISTS (SELECT 1 FROM {table} p WHERE p.partner_id = $1 AND p.realm_id = $2 "
             "AND p.qbo_id = u.qbo_id AND (p.qbo_deleted OR (NOT u.deleted AND p.qbo_sync_token >= u.tok)))"
@@ -265,7 +267,10 @@ async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: 
     return await conn.fetch(
         "SELECT i.id, i.source, i.qbo_id, i.qbo_sync_token, i.qbo_updated_at, i.qbo_customer_id, i.doc_number, "
         "i.amount, i.balance, i.currency, i.due_date, i.status, i.archived, i.qbo_deleted, "
-        "COALESCE(sum(p.amount) FILTER (WHERE p.status IN ('pending', 'needs_attention')), 0) "
+        # Not yet in QBO: pending or needs_attention, except postings QBO had and a person removed or changed
+        # there (qbo_change, migration 0007): QBO's Balance already tells the truth about those.
+        "COALESCE(sum(p.amount) FILTER (WHERE p.status IN ('pending', 'needs_attention') "
+        "  AND p.qbo_change IS NULL), 0) "
         "  AS unposted_payments_total, count(p.id) > 0 AS has_platform_payments "
         "FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id "
         "WHERE i.partner_id = $1 AND i.realm_id = $2 AND i.qbo_id = ANY($3::text[]) GROUP BY i.id",

@@ -154,6 +154,7 @@ class ApplySummary(BaseModel):
     conflicts: int = 0
     stale: int = 0
     unchanged: int = 0
+    postings_changed_in_qbo: int = 0  # our own Payments/Deposits deleted, voided or edited in QBO
     remaining: int = 0
 
 

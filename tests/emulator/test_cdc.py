@@ -4,6 +4,7 @@ both switchable modes (§14)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal as D
 
 import httpx
 
@@ -41,6 +42,35 @@ def test_changes_and_tombstones_per_entity(company: Api) -> None:
     company.update("Customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "Active": False})
     again = cdc(company, "customer", start)
     assert again["Customer"][0]["Active"] is False and "status" not in again["Customer"][0]
+
+
+def test_payment_void_delete_and_deposit_delete_as_cdc_shows_them(company: Api) -> None:
+    """What the sync's check of our own postings relies on (qbo-reference §4, §5.3, §15.1): a voided Payment
+    is an ordinary change (TotalAmt 0, PrivateNote "Voided", no lines) and its invoice is open again with a
+    new SyncToken; a deleted Payment or Deposit is a tombstone with only its Id."""
+    start = company.read("CompanyInfo", company.realm)["MetaData"]["CreateTime"]
+    customer = company.customer("Own Postings")
+    inv_a, inv_b = company.invoice(customer["Id"], "30.00"), company.invoice(customer["Id"], "40.00")
+    voided = company.pay(customer["Id"], "30.00", ("Invoice", inv_a["Id"], "30.00"))
+    deleted = company.pay(customer["Id"], "40.00", ("Invoice", inv_b["Id"], "40.00"))
+    deposited = company.pay(customer["Id"], "5.00")
+    bank = company.query("SELECT * FROM Account WHERE AccountType = 'Bank'")["Account"][0]["Id"]
+    deposit = company.create("Deposit", {"DepositToAccountRef": {"value": bank}, "Line": [
+        {"Amount": "5.00", "LinkedTxn": [{"TxnId": deposited["Id"], "TxnType": "Payment", "TxnLineId": "0"}]}]})
+    company.post("/payment", {"Id": voided["Id"], "SyncToken": "0", "sparse": True}, operation="update",
+                 include="void")
+    company.post("/payment", {"Id": deleted["Id"], "SyncToken": "0"}, operation="delete")
+    company.post("/deposit", {"Id": deposit["Id"], "SyncToken": "0"}, operation="delete")
+    result = cdc(company, "Payment,Deposit,Invoice", start)
+    payments = {p["Id"]: p for p in result["Payment"]}
+    assert payments[voided["Id"]]["TotalAmt"] == 0 and payments[voided["Id"]]["PrivateNote"] == "Voided"
+    assert "Line" not in payments[voided["Id"]] or payments[voided["Id"]]["Line"] == []
+    assert set(payments[deleted["Id"]]) == {"domain", "status", "Id", "MetaData"}
+    assert payments[deleted["Id"]]["status"] == "Deleted"
+    assert [(d["Id"], d.get("status")) for d in result["Deposit"]] == [(deposit["Id"], "Deleted")]
+    invoices = {i["Id"]: i for i in result["Invoice"]}
+    assert invoices[inv_a["Id"]]["Balance"] == D("30.00") and int(invoices[inv_a["Id"]]["SyncToken"]) >= 2
+    assert invoices[inv_b["Id"]]["Balance"] == D("40.00") and int(invoices[inv_b["Id"]]["SyncToken"]) >= 2
 
 
 def test_thirty_day_limit_is_switchable(company: Api, admin: httpx.Client) -> None:
