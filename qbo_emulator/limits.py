@@ -114,7 +114,7 @@ class FaultInjector:
         try:
             await asyncio.wait_for(gate.wait(), HOLD_MAX_SECONDS)
         except TimeoutError:
-            pass  # fewer came: go on, the counters (max_in_flight) show it
+            gate.set()  # fewer came: open for good (one wait, not one per request); max_in_flight shows it
 
     def decide(self, realm: str) -> Decision:
         key = realm if realm in self.specs else None
