@@ -100,12 +100,13 @@ class RealmLimiter:
 class LimiterRegistry:
     """One `RealmLimiter` per realm for the whole process."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits or Limits()
+        self._clock = clock  # a test's controlled clock; time.monotonic otherwise
         self._by_realm: dict[str, RealmLimiter] = {}
 
     def get(self, realm_id: str) -> RealmLimiter:
         limiter = self._by_realm.get(realm_id)
         if limiter is None:
-            limiter = self._by_realm[realm_id] = RealmLimiter(self.limits)
+            limiter = self._by_realm[realm_id] = RealmLimiter(self.limits, clock=self._clock)
         return limiter

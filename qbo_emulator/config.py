@@ -32,6 +32,7 @@ class EmulatorConfig(BaseModel):
     throttle_per_minute: int = 500  # §9
     throttle_concurrent: int = 10  # §9
     throttle_batch_per_minute: int = 40  # §9
+    throttle_clock_frozen: bool = False  # windows stand still: a limit test is not a test of machine speed
     batch_max_items: int = 30  # §7.6
     duplicate_docnumber_check: bool = True  # §5.1: company preference "warn on duplicate numbers"
     inactive_name_suffix: bool = True  # §5.2: " (deleted)" appended on deactivation (seen on Account)

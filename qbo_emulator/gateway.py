@@ -57,6 +57,8 @@ async def call(request: Request, realm: str, operation: str, entity: str | None,
     try:
         emu.stats.operation(stats, operation, entity)
         decision = emu.faults.decide(realm)
+        if decision.hold_until_in_flight:
+            await emu.faults.hold(realm, decision.hold_until_in_flight, emu.stats.realm(realm).in_flight)
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.status:

@@ -17,6 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# No wall clock in property tests: hypothesis' per-example deadline (200 ms by default) and its too_slow
+# health check fail a test whose example was merely descheduled on a loaded machine. pytest-timeout still
+# stops a test that really hangs. Explicit settings(...) in a test module start from this profile.
+hypothesis_settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("suite")
 
 # Secrets for this run only, set before anything reads settings (the emulator subprocess inherits them).
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="qbo-tests-"))

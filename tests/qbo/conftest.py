@@ -31,7 +31,7 @@ async def api(settings, db_pool) -> AsyncIterator:
     from qbo.client import QboApi
     from qbo.limiter import Limits
 
-    # A short 429 cool-down so the back-off test does not wait Intuit's 60 s.
+    # A short 429 cool-down so a test that meets a 429 does not wait Intuit's 60 s.
     qbo_api = QboApi(settings, db_pool, limits=Limits(throttle_cooldown=1.0))
     yield qbo_api
     await qbo_api.aclose()

@@ -47,8 +47,9 @@ class EmulatorAdmin:
     async def requests(self, realm: str) -> dict[str, Any]:
         return await self._json("GET", "/_emulator/requests", params={"realm_id": realm})
 
-    async def reset_requests(self) -> None:
-        await self._json("POST", "/_emulator/requests/reset")
+    async def reset_requests(self, realm: str | None = None) -> None:
+        """Zero the request counters and throttle windows of one realm (all realms without one)."""
+        await self._json("POST", "/_emulator/requests/reset", params={"realm_id": realm} if realm else None)
 
     async def faults(self, realm: str, **spec: Any) -> None:
         await self._json("PUT", "/_emulator/faults", json={"realm_id": realm, **spec})

@@ -117,11 +117,22 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
     await partners.sync_now(client, pid)
     await eventually(lambda: _state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
     attempts = stubs.calls["fetch_changes"]
+    seen = len((await handle.fetch_history()).events)
     await partners.sync_now(client, pid)  # ignored while waiting: no busy loop against QBO
     await partners.sync_now(client, pid)
-    history = await handle.fetch_history()
+
+    async def both_signals_handled():
+        """The events since, once a workflow task has completed after both signals (the worker has
+        certainly seen them; looking earlier could pass before a wrong reaction was recorded)."""
+        events = (await handle.fetch_history()).events[seen:]
+        signals = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+        done = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+        return events if len(signals) == 2 and done and done[-1] > signals[-1] else None
+
+    after = await eventually(both_signals_handled, what="the worker to handle both sync_now signals")
+    kinds = [EventType.Name(e.event_type) for e in after]
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in kinds, kinds
     assert stubs.calls["fetch_changes"] == attempts
-    assert history.events[-1].event_type is not EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     stubs.auth_broken = False
     await handle.signal(PartnerIntegrationWorkflow.reconnected)
     await eventually(lambda: _async(stubs.calls["post_payments"] == 1), what="pending postings replayed")
