@@ -33,6 +33,7 @@ class PromoteWorkflowTaskFailures(logging.Filter):
 def build_activities(pool, qbo) -> list:
     from activities.connection import ConnectionActivities
     from activities.posting import PostingActivities
+    from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
 
     connection, sync, posting = ConnectionActivities(pool, qbo), SyncActivities(pool, qbo), PostingActivities(pool, qbo)
@@ -40,7 +41,7 @@ def build_activities(pool, qbo) -> list:
         connection.verify_company, connection.load_accounts, connection.apply_default_preferences,
         connection.save_preferences, connection.set_connection_state, connection.revoke_connection,
         sync.backfill_chunk, sync.fetch_changes, sync.apply_staged, sync.finish_sync_run,
-        posting.post_payments, posting.create_deposits,
+        posting.post_payments, posting.create_deposits, ReconcileActivities(pool, qbo).run_reconciliation,
     ]
 
 

@@ -31,6 +31,7 @@ from rules import (
     parse_invoice,
 )
 from store import own_postings_repo as own_repo
+from store import reconcile_repo
 from store import sync_repo as repo
 from workflows.models import (
     ApplyInput,
@@ -142,7 +143,8 @@ class SyncActivities:
         if not staged and not payments and not payouts:
             await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None)
         return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
-                           pending_payments=payments, pending_payouts=payouts, cursor=cursor)
+                           pending_payments=payments, pending_payouts=payouts, cursor=cursor,
+                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid))
 
     async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
         started = datetime.now(UTC)

@@ -15,10 +15,12 @@ from api import schemas as s
 from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError
+from qbo.jsonio import loads
 from rules.dates import time_zone_problem
 from rules.preferences import Preferences
 from starter import partners as wf
 from store import platform_repo as repo
+from store import reconcile_repo
 from workflows.partner import PartnerIntegrationWorkflow
 
 log = logging.getLogger("api.partners")
@@ -149,14 +151,29 @@ async def sync_runs(pid: PartnerId, db: Pool,
     return [s.SyncRun(**dict(r)) for r in await repo.sync_runs(db, pid, limit)]
 
 
-@router.get("/partners/{pid}/qbo/reconciliation", response_model=s.Reconciliation,
-            responses={501: {"model": s.ErrorBody}})
-async def reconciliation(request: Request, pid: PartnerId) -> s.Reconciliation:
-    """Platform against QBO, read live (invoice balances and statuses, payout deposit totals)."""
+@router.post("/partners/{pid}/qbo/reconciliation", status_code=202, response_model=s.ReconciliationRequested,
+             responses={409: {"model": s.ErrorBody}})
+async def request_reconciliation(pid: PartnerId, db: Pool, client: Temporal) -> s.ReconciliationRequested:
+    """Start a reconciliation run in the partner's workflow (paged, within the realm's QBO budget); a run
+    already waiting or running is joined, not doubled. `GET` answers the latest run."""
+    await _require_live(db, client, pid)
+    run_id, status = await reconcile_repo.request_run(db, pid)
     try:
-        from activities.reconcile import reconcile
-    except ImportError:
-        raise ApiError(501, "not_implemented", "reconciliation is not available in this build") from None
-    if await repo.connection(request.app.state.pool, pid) is None:
-        raise _not_running(pid)
-    return s.Reconciliation(**await reconcile(request.app.state.pool, request.app.state.qbo, pid))
+        await wf.request_reconciliation(client, pid)
+    except RPCError as err:  # the run waits in PostgreSQL; the workflow's next cycle finds it anyway
+        log.warning("reconcile signal for %s not delivered (%s); the next cycle runs it", pid, err.status)
+    return s.ReconciliationRequested(run_id=run_id, status=status)
+
+
+@router.get("/partners/{pid}/qbo/reconciliation", response_model=s.Reconciliation,
+            responses={404: {"model": s.ErrorBody}})
+async def reconciliation(pid: PartnerId, db: Pool) -> s.Reconciliation:
+    """The latest reconciliation run: `requested`, `running`, or `finished` with its report."""
+    row = await reconcile_repo.latest_run(db, pid)
+    if row is None:
+        raise ApiError(404, "not_found", f"partner {pid} has no reconciliation run yet; start one with "
+                                         "POST /partners/{pid}/qbo/reconciliation")
+    report = loads(row["report"]) if row["report"] else {}
+    return s.Reconciliation(run_id=row["id"], status=row["status"], realm_id=row["realm_id"],
+                            requested_at=row["requested_at"], started_at=row["started_at"],
+                            finished_at=row["finished_at"], **report)

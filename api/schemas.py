@@ -175,11 +175,28 @@ class SyncRun(BaseModel):
     error: str | None
 
 
+class ReconciliationRequested(BaseModel):
+    run_id: int
+    status: str  # requested | running (a run already under way is joined)
+
+
 class Reconciliation(BaseModel):
-    invoices_checked: int
-    invoice_mismatches: int
-    payouts_checked: int
-    deposit_mismatches: int
+    """The latest run. Counts are those of the finished run (0 until then); `details` lists at most 200
+    mismatches (`details_truncated` when there were more; the counts are always complete)."""
+
+    run_id: int
+    status: str  # requested | running | finished
+    realm_id: str | None = None
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    invoices_checked: int = 0
+    invoice_mismatches: int = 0
+    payouts_checked: int = 0
+    deposit_mismatches: int = 0
+    unknown_deposits: int = 0  # Deposits in QBO carrying our memo that no payout records
+    qbo_calls: int = 0
+    details_truncated: bool = False
     payments_checked: int = 0
     payment_mismatches: int = 0  # posted payments whose QBO Payment is gone, voided or edited, not yet flagged
     payments_changed_in_qbo: int = 0  # flagged needs_attention: a person changed our Payment in QBO

@@ -6,7 +6,7 @@ platform against the emulator's companies.
 - missing_payments: platform payments that are neither `posted` (and found in QBO, same amount, under
   the recorded id) nor `not_synced`, nor `needs_attention` with a reason; plus QBO Payments carrying our
   PaymentRefNum for a payment the platform doesn't record as posted (the platform lost track of it).
-- invoice_mismatches / deposit_mismatches: the service's own reconciliation per partner (platform vs QBO
+- invoice_mismatches / deposit_mismatches: the service's own reconciliation run per partner (platform vs QBO
   per §3, Deposit totals vs net payouts), plus payouts still pending, deposited without exactly one
   matching Deposit, or with a Deposit in QBO while not `deposited`.
 """
@@ -45,7 +45,9 @@ async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:
     while True:
         payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
         payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
-        if not any(p["status"] == "pending" for p in payments + payouts):
+        parked = {p["id"] for p in payments if p["status"] == "needs_attention"}
+        if not any(p["status"] == "pending" for p in payments) and \
+                not any(po["status"] == "pending" and not waits_for(po, parked) for po in payouts):
             return
         if time.monotonic() > deadline:
             return  # reported by the checks as missing payments / deposit mismatches
@@ -71,10 +73,22 @@ async def _cycle_after(api: ServiceApi, pid: str, mark: datetime, deadline: floa
     return False
 
 
+async def reconciliation(api: ServiceApi, pid: str, deadline: float) -> dict[str, Any]:
+    """The service's own reconciliation: request a run (PRODUCT.md §6), wait for the workflow to finish it."""
+    run_id = (await api.retry("POST", f"/partners/{pid}/qbo/reconciliation", deadline=deadline))["run_id"]
+    while True:
+        run = await api.retry("GET", f"/partners/{pid}/qbo/reconciliation", deadline=deadline)
+        if run["run_id"] == run_id and run["status"] == "finished":
+            return run
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"reconciliation run {run_id} of partner {pid} did not finish: {run}")
+        await asyncio.sleep(0.5)
+
+
 async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: float) -> dict[str, Any]:
     payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
     payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
-    recon = await api.retry("GET", f"/partners/{pid}/qbo/reconciliation", deadline=deadline)
+    recon = await reconciliation(api, pid, deadline)
     invoices = await api.retry("GET", f"/partners/{pid}/invoices", params={"include_archived": "true"},
                                deadline=deadline)
     qbo_invoices = await books.query_all("Invoice")
@@ -107,10 +121,11 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
         deposits_by_memo.setdefault(d.get("PrivateNote") or "", []).append(d)
     duplicate_deposits = 0
     deposit_problems = 0
+    parked = {p["id"] for p in payments if p["status"] == "needs_attention"}
     for po in payouts:
         found = deposits_by_memo.get(deposit_memo(po["id"]), [])
         duplicate_deposits += max(0, len(found) - 1)
-        problem = _payout_problem(po, found)
+        problem = _payout_problem(po, found, parked)
         if len(found) > 1:
             details.append({"partner": pid, "kind": "duplicate_deposit", "id": po["id"], "count": len(found)})
         if problem:
@@ -119,12 +134,14 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
                             "problem": problem})
         if po["status"] == "needs_attention":
             attention["payout: " + reason_kind(po["attention_reason"])] += 1
+        elif po["status"] == "pending" and not problem:
+            attention["payout waiting for a payment that needs attention"] += 1
     return {
         "payments": len(payments), "payouts": len(payouts),
         "qbo_payments": len(qbo_payments), "qbo_deposits": len(qbo_deposits),
         "duplicate_payments": duplicate_payments, "duplicate_deposits": duplicate_deposits,
         "missing_payments": missing, "invoice_mismatches": recon["invoice_mismatches"] + len(invoice_problems),
-        "deposit_mismatches": recon["deposit_mismatches"] + deposit_problems,
+        "deposit_mismatches": recon["deposit_mismatches"] + recon["unknown_deposits"] + deposit_problems,
         "invoices_checked": recon["invoices_checked"], "needs_attention": attention, "details": details,
     }
 
@@ -174,7 +191,13 @@ def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter) -> str 
     return f"still {status} after settling"
 
 
-def _payout_problem(po: dict, deposits: list[dict]) -> str | None:
+def waits_for(payout: dict, parked: set[str]) -> bool:
+    """A pending payout that waits, rightly, for a payment a person must look at (PRODUCT.md §4: a payout
+    waits for its payments), and says so."""
+    return bool(payout.get("waiting_reason")) and bool(parked & set(payout["payment_ids"]))
+
+
+def _payout_problem(po: dict, deposits: list[dict], parked: set[str]) -> str | None:
     status = po["status"]
     if status == "deposited":
         if not deposits:
@@ -189,6 +212,6 @@ def _payout_problem(po: dict, deposits: list[dict]) -> str | None:
         return f"{status} on the platform, but QBO has Deposit(s) {[d['Id'] for d in deposits]} for it"
     if status == "needs_attention":
         return None if po["attention_reason"] else "needs_attention without a reason"
-    if status == "not_synced":
+    if status == "not_synced" or (status == "pending" and waits_for(po, parked)):
         return None
     return f"still {status} after settling"

@@ -8,9 +8,10 @@
     python -m starter disconnect PID [--reason TEXT] [--json]
     python -m starter reconcile PID [--json]
 
-`list` reads PostgreSQL (the app's own table, not search attributes); `reconcile` reads the platform and
-QBO live (every invoice's balance and status, every payout against its deposit); the others talk to the
-workflow.
+`list` reads PostgreSQL (the app's own table, not search attributes); `reconcile` runs the same paged
+reconciliation as the workflow's runs (activities/reconcile.py), here and now, and prints its report
+without storing it (the dashboard's `POST …/reconciliation` is the way that goes through the workflow and
+the realm's budget); the others talk to the workflow.
 """
 
 from __future__ import annotations

@@ -79,6 +79,10 @@ async def sync_now(client: Client, partner_id: str) -> None:
     await handle_for(client, partner_id).signal(PartnerIntegrationWorkflow.sync_now)
 
 
+async def request_reconciliation(client: Client, partner_id: str) -> None:
+    await handle_for(client, partner_id).signal(PartnerIntegrationWorkflow.reconcile)
+
+
 async def update_preferences(client: Client, partner_id: str, preferences: Preferences) -> Preferences:
     return await handle_for(client, partner_id).execute_update(PartnerIntegrationWorkflow.update_preferences,
                                                                 preferences)

@@ -1,4 +1,4 @@
-"""SQL for platform → QBO posting (activities/posting.py) and reconciliation (activities/reconcile.py).
+"""SQL for platform → QBO posting (activities/posting.py; reconciliation's paged reads are in reconcile_repo).
 
 Every query that posts, voids or reconciles is bounded to the realm the partner is connected to now
 (PRODUCT.md §3, §5): QBO ids are per-company counters, so an id of another company must never reach a
@@ -226,36 +226,3 @@ async def mark_invoice_void(pool: asyncpg.Pool, invoice_id: str, qbo_sync_token:
         "UPDATE invoices SET status = 'void', balance = 0, qbo_sync_token = COALESCE($2, qbo_sync_token),"
         " qbo_balance = CASE WHEN source = 'qbo' THEN 0 END, updated_at = now() WHERE id = $1",
         invoice_id, qbo_sync_token)
-
-
-async def qbo_invoices_for_reconcile(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
-    """QBO-sourced invoices with the unposted platform payments (pending / needs_attention, except those QBO
-    had and a person changed there: `qbo_change`, migration 0007) on each."""
-    return await pool.fetch(
-        "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted,"
-        " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
-        "           AND p.status IN ('pending', 'needs_attention') AND p.qbo_change IS NULL), 0) AS unposted"
-        " FROM invoices i JOIN qbo_connections c ON c.partner_id = i.partner_id AND c.realm_id = i.realm_id"
-        " WHERE i.partner_id = $1 AND i.source = 'qbo' ORDER BY i.id", partner_id)
-
-
-async def posted_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
-    """Payments QBO should hold as we posted them, with the QBO invoice each applies to."""
-    return await pool.fetch(
-        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
-        " (i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p"
-        " JOIN invoices i ON i.id = p.invoice_id WHERE p.partner_id = $1 AND p.status = 'posted'"
-        " AND p.qbo_payment_id IS NOT NULL ORDER BY p.id", partner_id)
-
-
-async def deposited_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
-    """`net_amount` here is what the Deposit must total: the net, or less when payments QBO received
-    straight into a bank account could not be in it (`deposit_total`, rules/deposits.py)."""
-    return await pool.fetch(
-        "SELECT po.id, COALESCE(po.deposit_total, po.net_amount) AS net_amount, po.qbo_deposit_id FROM payouts po"
-        " JOIN qbo_connections c ON c.partner_id = po.partner_id AND c.realm_id = po.qbo_realm_id"
-        " WHERE po.partner_id = $1 AND po.status = 'deposited' ORDER BY po.id", partner_id)
-
-
-def money(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))

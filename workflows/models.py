@@ -49,6 +49,7 @@ class PartnerState(BaseModel):
     sync_trigger: str = "interval"
     reconnect_requested: bool = False
     disconnect_requested: bool = False
+    reconcile_requested: bool = False
 
 
 class PartnerWorkflowInput(BaseModel):
@@ -138,6 +139,7 @@ class FetchResult(BaseModel):
     pending_payments: int = 0
     pending_payouts: int = 0
     cursor: datetime | None = None
+    reconcile_requested: bool = False  # a reconciliation run waits (its signal may have been lost)
 
 
 class ApplyInput(BaseModel):
@@ -181,3 +183,11 @@ class FinishSyncRun(BaseModel):
     sync_run_id: int
     counts: dict[str, int]
     error: str | None = None
+
+
+class ReconcileSummary(BaseModel):
+    """What a reconciliation run found, in counts (the report itself is in `reconciliation_runs`)."""
+
+    run_id: int | None = None
+    mismatches: int = 0
+    qbo_calls: int = 0

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.connection import ConnectionActivities
     from activities.posting import PostingActivities
+    from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
     from rules.preferences import Preferences, validate_preferences
     from workflows import search_attributes as sa
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PostingSummary,
         PreferencesInput,
         Progress,
+        ReconcileSummary,
         SyncRunStart,
     )
     from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, is_auth_failure
@@ -116,7 +118,7 @@ class PartnerIntegrationWorkflow:
 
     def _woken(self) -> bool:
         return (self.s.sync_requested or self.s.disconnect_requested or self.s.reconnect_requested
-                or self._should_continue_as_new())
+                or self.s.reconcile_requested or self._should_continue_as_new())
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested() or self.cycles_this_run >= MAX_CYCLES_PER_RUN
@@ -194,6 +196,9 @@ class PartnerIntegrationWorkflow:
 
     async def _sync_cycle(self) -> None:
         trigger, self.s.sync_requested = self.s.sync_trigger, False
+        # Cleared up front like sync_requested (a failing cycle must not keep the loop awake); the open run
+        # in PostgreSQL is seen again by the next fetch (`FetchResult.reconcile_requested`).
+        reconcile, self.s.reconcile_requested = self.s.reconcile_requested, False
         self.s.sync_trigger = "interval"
         now = workflow.now()
         full_sweep = self.s.last_full_sweep_at is None or now - self.s.last_full_sweep_at >= FULL_SWEEP_EVERY
@@ -229,11 +234,22 @@ class PartnerIntegrationWorkflow:
                 PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"create deposits for {fetch.pending_payouts} payouts", POSTING)
             counts |= {"deposits_created": deposits.deposited, "payouts_waiting": deposits.waiting}
+        if (fetch.reconcile_requested or reconcile) and workflow.patched("reconciliation-run"):
+            await self._reconcile(counts)
         if len(counts) > 1 or fetch.staged:
             await self._call(SyncActivities.finish_sync_run,
                              FinishSyncRun(partner_id=pid, sync_run_id=fetch.sync_run_id, counts=counts),
                              "record sync run", DB_ONLY)
         self._record_cycle(counts)
+
+    async def _reconcile(self, counts: dict[str, int]) -> None:
+        """A requested reconciliation run, after this cycle's postings (PRODUCT.md §6): paged, through the
+        realm's limiter like every other call; the report goes to PostgreSQL, not into history."""
+        summary: ReconcileSummary = await self._call(
+            ReconcileActivities.run_reconciliation, PartnerRef(partner_id=self.s.partner_id),
+            "reconcile with QBO", LONG_QBO)
+        if summary.run_id is not None:
+            counts |= {"reconciliations": 1, "reconciliation_mismatches": summary.mismatches}
 
     def _record_cycle(self, counts: dict[str, int]) -> None:
         self.s.cycles += 1
@@ -266,6 +282,11 @@ class PartnerIntegrationWorkflow:
     @workflow.signal
     def reconnected(self) -> None:
         self.s.reconnect_requested = True
+
+    @workflow.signal
+    def reconcile(self) -> None:
+        """A reconciliation run was requested (its row waits in PostgreSQL): run it in the next cycle."""
+        self.s.reconcile_requested = True
 
     @workflow.update
     async def update_preferences(self, preferences: Preferences) -> Preferences:

@@ -140,3 +140,16 @@ async def connected(app_client, new_partner, emu, db_pool, worker) -> dict:
 
     status = await eventually(active, timeout=90, what="the partner to become active and finish a cycle")
     return {"pid": pid, "realm": realm, "status": status}
+
+
+async def reconciled(http: httpx.AsyncClient, pid: str) -> dict:
+    """Request a reconciliation run (PRODUCT.md §6) and wait for the partner's workflow to finish it."""
+    asked = await http.post(f"/partners/{pid}/qbo/reconciliation")
+    assert asked.status_code == 202, asked.text
+    run_id = asked.json()["run_id"]
+
+    async def finished() -> dict | None:
+        body = (await http.get(f"/partners/{pid}/qbo/reconciliation")).json()
+        return body if body["run_id"] == run_id and body["status"] == "finished" else None
+
+    return await eventually(finished, timeout=90, what=f"reconciliation run {run_id} to finish")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from starter.partners import handle_for
-from tests.api.conftest import assert_error, oauth_round_trip, running_app, snapshot
+from tests.api.conftest import assert_error, oauth_round_trip, reconciled, running_app, snapshot
 from tests.helpers import eventually
 
 
@@ -85,9 +85,8 @@ async def test_sync_reconnect_disconnect(app_client, connected, temporal_env) ->
 async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     pid = connected["pid"]
     first, second = (await app_client.get(f"/partners/{pid}/invoices")).json()[:2]
-    rec = await app_client.get(f"/partners/{pid}/qbo/reconciliation")
-    assert rec.status_code == 200, rec.text
-    assert rec.json()["invoices_checked"] == 3 and rec.json()["invoice_mismatches"] == 0
+    rec = await reconciled(app_client, pid)
+    assert rec["invoices_checked"] == 3 and rec["invoice_mismatches"] == 0
 
     voided = await app_client.post(f"/partners/{pid}/invoices/{first['id']}/void")
     assert voided.status_code == 200 and voided.json()["voided"], voided.text

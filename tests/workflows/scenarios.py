@@ -87,6 +87,14 @@ async def preferences_during_onboarding(client, task_queue, stubs, _):
     return handle
 
 
+async def reconciliation(client, task_queue, stubs, _):
+    pid, handle = await _start(client, task_queue)
+    await partners.request_reconciliation(client, pid)
+    await eventually(lambda: _gt(stubs.calls["run_reconciliation"], 0), what="the reconciliation run")
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def reconnect(client, task_queue, stubs, _):
     pid, handle = await _start(client, task_queue)
     stubs.auth_broken, stubs.pending_payments = True, 2
@@ -135,4 +143,5 @@ SCENARIOS: dict[str, Scenario] = {
     "reconnect_while_active": reconnect_while_active,
     "continue_as_new": continue_as_new,
     "preferences_during_onboarding": preferences_during_onboarding,
+    "reconciliation": reconciliation,
 }

@@ -27,6 +27,7 @@ from workflows.models import (
     PostingInput,
     PostingSummary,
     PreferencesInput,
+    ReconcileSummary,
     SyncRunStart,
 )
 
@@ -138,7 +139,13 @@ class StubActivities:
         self._qbo("create_deposits")
         return DepositSummary()
 
+    @activity.defn(name="run_reconciliation")
+    async def run_reconciliation(self, ref: PartnerRef) -> ReconcileSummary:
+        self._qbo("run_reconciliation")
+        return ReconcileSummary(run_id=self.calls["run_reconciliation"], mismatches=0, qbo_calls=3)
+
     def all(self) -> list:
         return [self.verify_company, self.load_accounts, self.apply_default_preferences, self.save_preferences,
                 self.set_connection_state, self.revoke_connection, self.backfill_chunk, self.fetch_changes,
-                self.apply_staged, self.finish_sync_run, self.post_payments, self.create_deposits]
+                self.apply_staged, self.finish_sync_run, self.post_payments, self.create_deposits,
+                self.run_reconciliation]

@@ -38,6 +38,7 @@ def test_histories_hold_no_secret_and_no_qbo_page(path: Path):
 @pytest.mark.parametrize("history_name, variant", [
     ("preferences_change", "WithoutAccountReload"),
     ("preferences_during_onboarding", "WithoutDefaultsLock"),
+    ("reconciliation", "WithoutReconciliation"),
 ])
 async def test_an_unpatched_command_change_is_caught(history_name: str, variant: str):
     from temporalio.workflow import NondeterminismError

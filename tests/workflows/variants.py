@@ -33,3 +33,17 @@ class WithoutDefaultsLock(PartnerIntegrationWorkflow):
 
     async def _default_preferences_serialised(self, ref) -> None:  # the change, unpatched
         await self._apply_default_preferences(ref)
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutReconciliation(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _reconcile(self, counts) -> None:  # the change, unpatched
+        return None
