@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 from enum import StrEnum
@@ -123,11 +124,27 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+class PathOnlyAccessLog(logging.Filter):
+    """Drops the query string from uvicorn's access-log lines. The OAuth callback's query carries a live
+    authorization `code` and the one-time `state` (and list cursors are opaque), so only the path is logged.
+
+    uvicorn logs `(client, method, path?query, http_version, status)` as the record's args and its
+    formatter reads them from there, so the args are rewritten rather than the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
 def configure_logging(level: str) -> None:
     """One log format for every process. httpx's line per request shows only at DEBUG: the QBO client logs
-    what matters itself, with Intuit's `intuit_tid`, and never a token."""
-    import logging
-
+    what matters itself, with Intuit's `intuit_tid`, and never a token. uvicorn's access log keeps its own
+    handlers (uvicorn's dictConfig replaces handlers, not filters), with query strings removed."""
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, PathOnlyAccessLog) for f in access.filters):
+        access.addFilter(PathOnlyAccessLog())
