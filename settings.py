@@ -53,7 +53,7 @@ class Settings(BaseModel):
     qbo_webhook_verifier_token: SecretStr
     token_encryption_key: SecretStr = Field(description="urlsafe-base64 32-byte AES key, optionally 'kid:key,kid:key' for rotation")
     api_port: int = 8000
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, description="one key, or several separated by commas (rotation)")
     sync_interval_seconds: int = 300
     log_level: str = "INFO"
 
@@ -79,8 +79,27 @@ class Settings(BaseModel):
         )
 
     @property
+    def api_keys(self) -> tuple[SecretStr, ...]:
+        """Every accepted API key. Several at once let ops rotate without downtime: add the new key, move
+        the dashboard to it, then drop the old one."""
+        return tuple(SecretStr(k) for k in split_keys(self.api_key.get_secret_value() if self.api_key else ""))
+
+    def check_api(self) -> None:
+        """The API refuses to start without a key against real QBO (PRODUCT.md §6): an open API lets anyone
+        on the network record payments into a partner's books or disconnect them. Only the emulator stack,
+        which holds no one's books, may run without one."""
+        if self.qbo_env is not QboEnv.EMULATOR and not self.api_keys:
+            raise RuntimeError(f"QBO_ENV={self.qbo_env.value} needs API_KEY (one key, or several separated by "
+                               "commas): the API does not start unauthenticated against real QuickBooks")
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+
+def split_keys(value: str) -> list[str]:
+    """`API_KEY=k1,k2` → ["k1", "k2"] (blanks dropped): the first is the one our own tools send."""
+    return [k.strip() for k in value.split(",") if k.strip()]
 
 
 _SECRET_VARS = ("QBO_CLIENT_SECRET", "QBO_WEBHOOK_VERIFIER_TOKEN", "TOKEN_ENCRYPTION_KEY")

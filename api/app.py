@@ -33,6 +33,7 @@ async def retry_loop(app: FastAPI, every: float = 15.0) -> None:
 def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE) -> FastAPI:
     """`task_queue`: where new partner workflows start (tests use one per test)."""
     settings = settings or get_settings()
+    settings.check_api()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from settings import split_keys
+
 log = logging.getLogger("devstack")
 DEMO_PARTNER = "Demo MSP"
 DEMO_COMPANY = "Demo MSP Books (emulated QuickBooks)"
@@ -22,7 +24,8 @@ CENT = Decimal("0.01")
 
 def seed_demo(stack, timeout: float = 180) -> list[str]:
     """Seed (or find) the demo partner; returns the extra banner lines. Never raises: a failure is reported."""
-    headers = {"Authorization": f"Bearer {stack.env['API_KEY']}"} if stack.env.get("API_KEY") else {}
+    keys = split_keys(stack.env.get("API_KEY", ""))
+    headers = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
     with httpx.Client(base_url=stack.api_url, headers=headers, timeout=30) as api, \
             httpx.Client(base_url=stack.emulator_url, timeout=30) as emu:
         try:
