@@ -4,40 +4,24 @@ served by a real uvicorn server configured as `python -m api` does, with the one
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 
-from api.__main__ import uvicorn_config
-from api.app import create_app
 from settings import configure_logging
-from tests.api.conftest import oauth_round_trip
-from tests.helpers import eventually
+from tests.api.conftest import oauth_round_trip, served_app
 
 
 async def test_callback_code_and_state_never_reach_the_access_log(api_settings, task_queue, emu, capsys,
                                                                    caplog) -> None:
     caplog.set_level(logging.DEBUG, logger="api")
     configure_logging("INFO")
-    config = uvicorn_config(create_app(api_settings, task_queue=task_queue), api_settings, "127.0.0.1")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: asyncio.sleep(0, server.started), timeout=60, what="uvicorn to start")
-        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            pid = (await http.post("/partners", json={"name": "Access log"})).json()["id"]
-            realm = await emu.create_company(customers=1, invoices=0)
-            done = await oauth_round_trip(http, pid, realm)
-    finally:
-        server.should_exit = True
-        await serving
+    async with served_app(api_settings, task_queue) as base, \
+            httpx.AsyncClient(base_url=base, timeout=60) as http:
+        pid = (await http.post("/partners", json={"name": "Access log"})).json()["id"]
+        realm = await emu.create_company(customers=1, invoices=0)
+        done = await oauth_round_trip(http, pid, realm)
     assert done.status_code == 200 and "started" in done.text, done.text
     query = dict(parse_qsl(done.request.url.query.decode()))
     captured = capsys.readouterr()
