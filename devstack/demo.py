@@ -125,7 +125,8 @@ def _seed(stack, api: httpx.Client, emu: httpx.Client, deadline: float) -> str:
 
 
 def _connect(stack, api: httpx.Client, emu: httpx.Client, pid: str) -> None:
-    """The real OAuth flow, as the dashboard and the partner's browser would run it."""
+    """The real OAuth flow, as the dashboard and the partner's browser would run it (`api` is that browser:
+    its cookie jar carries the cookie `connect` sets back to the callback)."""
     realm = next((c["realm_id"] for c in _ok(emu.get("/_emulator/companies")) if c["name"] == DEMO_COMPANY), None)
     if realm is None:
         seed = {"customers": 24, "invoices": 40, "payments": 6, "random_seed": 2024}

@@ -138,7 +138,8 @@ async def worker(api_settings, task_queue, temporal_env, db_pool) -> AsyncIterat
 
 
 async def oauth_round_trip(http: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
-    """What the dashboard and the browser do: ask for the URL, consent at the emulator, land on the callback."""
+    """What the dashboard and the browser do: ask for the URL, consent at the emulator, land on the callback.
+    `http` is that browser: it carries the cookie `connect` set back to the callback."""
     resp = await http.post(f"/partners/{pid}/qbo/connect")
     assert resp.status_code == 200, resp.text
     url = resp.json()["authorize_url"]
