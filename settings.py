@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 from enum import StrEnum
@@ -52,7 +53,7 @@ class Settings(BaseModel):
     qbo_webhook_verifier_token: SecretStr
     token_encryption_key: SecretStr = Field(description="urlsafe-base64 32-byte AES key, optionally 'kid:key,kid:key' for rotation")
     api_port: int = 8000
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, description="one key, or several separated by commas (rotation)")
     sync_interval_seconds: int = 300
     log_level: str = "INFO"
 
@@ -78,8 +79,27 @@ class Settings(BaseModel):
         )
 
     @property
+    def api_keys(self) -> tuple[SecretStr, ...]:
+        """Every accepted API key. Several at once let ops rotate without downtime: add the new key, move
+        the dashboard to it, then drop the old one."""
+        return tuple(SecretStr(k) for k in split_keys(self.api_key.get_secret_value() if self.api_key else ""))
+
+    def check_api(self) -> None:
+        """The API refuses to start without a key against real QBO (PRODUCT.md §6): an open API lets anyone
+        on the network record payments into a partner's books or disconnect them. Only the emulator stack,
+        which holds no one's books, may run without one."""
+        if self.qbo_env is not QboEnv.EMULATOR and not self.api_keys:
+            raise RuntimeError(f"QBO_ENV={self.qbo_env.value} needs API_KEY (one key, or several separated by "
+                               "commas): the API does not start unauthenticated against real QuickBooks")
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+
+def split_keys(value: str) -> list[str]:
+    """`API_KEY=k1,k2` → ["k1", "k2"] (blanks dropped): the first is the one our own tools send."""
+    return [k.strip() for k in value.split(",") if k.strip()]
 
 
 _SECRET_VARS = ("QBO_CLIENT_SECRET", "QBO_WEBHOOK_VERIFIER_TOKEN", "TOKEN_ENCRYPTION_KEY")
@@ -123,11 +143,27 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+class PathOnlyAccessLog(logging.Filter):
+    """Drops the query string from uvicorn's access-log lines. The OAuth callback's query carries a live
+    authorization `code` and the one-time `state` (and list cursors are opaque), so only the path is logged.
+
+    uvicorn logs `(client, method, path?query, http_version, status)` as the record's args and its
+    formatter reads them from there, so the args are rewritten rather than the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
 def configure_logging(level: str) -> None:
     """One log format for every process. httpx's line per request shows only at DEBUG: the QBO client logs
-    what matters itself, with Intuit's `intuit_tid`, and never a token."""
-    import logging
-
+    what matters itself, with Intuit's `intuit_tid`, and never a token. uvicorn's access log keeps its own
+    handlers (uvicorn's dictConfig replaces handlers, not filters), with query strings removed."""
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, PathOnlyAccessLog) for f in access.filters):
+        access.addFilter(PathOnlyAccessLog())

@@ -1,11 +1,20 @@
 """`python -m api [--host H]`: serve the HTTP API with uvicorn on API_PORT."""
 
+from __future__ import annotations
+
 import argparse
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
-from settings import configure_logging, get_settings
+from settings import Settings, configure_logging, get_settings
+
+
+def uvicorn_config(app: FastAPI, settings: Settings, host: str) -> uvicorn.Config:
+    """The server as production runs it (uvicorn's own log config, access log on); tests serve the same
+    config so they see the same access-log lines."""
+    return uvicorn.Config(app, host=host, port=settings.api_port, log_level=settings.log_level.lower())
 
 
 def main() -> None:
@@ -14,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=args.host, port=settings.api_port, log_level=settings.log_level.lower())
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, args.host)).run()
 
 
 if __name__ == "__main__":

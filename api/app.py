@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import oauth, partners, platform, webhooks
+from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from qbo.client import QboApi
 from settings import TASK_QUEUE, Settings, get_settings
@@ -33,6 +34,7 @@ async def retry_loop(app: FastAPI, every: float = 15.0) -> None:
 def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE) -> FastAPI:
     """`task_queue`: where new partner workflows start (tests use one per test)."""
     settings = settings or get_settings()
+    settings.check_api()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
                   description="Dashboard API of the QuickBooks Online integration (PRODUCT.md §6). Amounts are "
                               "decimal strings with two places; errors are {\"error\": {\"code\", \"message\"}}.")
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     app.include_router(partners.router)
     app.include_router(platform.router)
     app.include_router(oauth.router)

@@ -14,15 +14,16 @@ from store import platform_repo as repo
 
 
 def require_api_key(request: Request) -> None:
-    """When API_KEY is set, `Authorization: Bearer <API_KEY>` is required (PRODUCT.md §6); compared in
-    constant time so the key can't be guessed byte by byte from response times."""
-    key = request.app.state.settings.api_key
-    if key is None or not key.get_secret_value():
+    """When API_KEY is set, `Authorization: Bearer <key>` with any of its keys is required (PRODUCT.md §6).
+    Every key is compared, each in constant time, so neither a key nor which key matched can be guessed
+    from response times."""
+    keys = request.app.state.settings.api_keys
+    if not keys:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = key.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    given = token.strip().encode()
+    matches = [hmac.compare_digest(given, key.get_secret_value().encode()) for key in keys]
+    if scheme.lower() != "bearer" or not any(matches):
         raise ApiError(401, "unauthorized", "missing or wrong bearer token: send 'Authorization: Bearer <API_KEY>'",
                        headers={"WWW-Authenticate": "Bearer"})
 

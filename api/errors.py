@@ -20,7 +20,7 @@ from store.platform_repo import RepoError
 log = logging.getLogger("api")
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type",
+                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
                  422: "validation_error", 501: "not_implemented", 503: "unavailable"}
 _REPO_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
 

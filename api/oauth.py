@@ -1,6 +1,13 @@
 """The OAuth callback (PRODUCT.md §5, §6): Intuit redirects the partner's browser here after consent.
 
-No bearer token (the browser doesn't have one): the signed, one-time `state` is the proof of who asked.
+No bearer token (the browser doesn't have one): the signed, one-time `state` is the proof of who asked,
+and the browser's cookie proves it is the browser that started the flow. A state alone would be a bearer
+pass: whoever opened a forwarded consent link within its 10 minutes could attach their own company to
+the partner. So the flow is bound to one browser: `POST /partners/{pid}/qbo/connect` sets an HttpOnly,
+SameSite=Lax cookie bound to the state (an HMAC of its nonce, `qbo.oauth.StateSigner.browser_binding`),
+and so does `GET /oauth/qbo/start?state=…`, the start link a dashboard on another origin sends the browser
+to (single use: the first browser to open it is the bound one); it then redirects to Intuit. A callback
+without the matching cookie is refused (`browser_mismatch`) before the state is used up.
 Everything else in the query string is browser-editable, so before anything is stored the callback
 1. checks `realmId` is a realm id at all (digits),
 2. exchanges the code and reads CompanyInfo of that realm *with the new tokens* (QBO answers 403 for a
@@ -19,11 +26,11 @@ import logging
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.errors import ApiError
 from qbo.errors import QboError
-from qbo.oauth import OAuthStateError, TokenSet
+from qbo.oauth import BrowserBinding, OAuthStateError, TokenSet
 from qbo.tokens import RealmMismatch
 from rules.connection import ConnectAction, decide_connect, valid_realm_id
 from starter import partners as wf
@@ -38,20 +45,67 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{ti
 _START_AGAIN = "start again with POST /partners/{pid}/qbo/connect"
 
 
+COOKIE_PATH = "/oauth/qbo/"  # sent back only to the start link and the callback
+
+
+def set_browser_cookie(response: Response, binding: BrowserBinding, settings, max_age: int) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (sent on Intuit's top-level redirect back to the
+    callback, not on cross-site subrequests), Secure when the callback is https, gone with the state."""
+    response.set_cookie(binding.name, binding.value, max_age=max_age, path=COOKIE_PATH, httponly=True,
+                        samesite="lax", secure=settings.qbo_redirect_uri.startswith("https://"))
+
+
+def _error_page(request: Request, err: ApiError) -> Response:
+    if "text/html" not in request.headers.get("accept", ""):
+        raise err
+    body = f"<p>{html.escape(err.message)}</p><p>Error code: <code>{html.escape(err.code)}</code></p>"
+    return HTMLResponse(_PAGE.format(title="QuickBooks not connected", body=body), status_code=err.status)
+
+
+@router.get("/oauth/qbo/start", response_class=RedirectResponse, status_code=302)
+async def start(request: Request, state: str = Query(min_length=1)) -> Response:
+    """The start link of `POST /partners/{pid}/qbo/connect` (`start_url`), for a dashboard on another
+    origin: a top-level navigation here binds this browser to the flow (cookie) and redirects to Intuit.
+    Good once: whoever opens a forwarded start link after the partner's browser did is refused."""
+    oauth = request.app.state.qbo.oauth
+    try:
+        await oauth.mark_started(request.app.state.pool, state)
+        binding = oauth.browser_binding(state)
+    except OAuthStateError as err:
+        return _error_page(request, ApiError(400, "invalid_state", f"{err}; {_START_AGAIN}"))
+    response = RedirectResponse(oauth.url_for(state), status_code=302)
+    set_browser_cookie(response, binding, request.app.state.settings, oauth.state_ttl)
+    return response
+
+
 @router.get("/oauth/qbo/callback", response_class=HTMLResponse)
 async def callback(request: Request, state: str = Query(min_length=1), code: str | None = Query(None),
                    realm_id: str | None = Query(None, alias="realmId"),
                    error: str | None = Query(None)) -> Response:
     try:
+        binding = _bound_browser(request, state)
         pid, realm, action = await _connect(request.app, state, code, realm_id, error)
     except ApiError as err:
-        if "text/html" not in request.headers.get("accept", ""):
-            raise
-        body = f"<p>{html.escape(err.message)}</p><p>Error code: <code>{html.escape(err.code)}</code></p>"
-        return HTMLResponse(_PAGE.format(title="QuickBooks not connected", body=body), status_code=err.status)
+        return _error_page(request, err)
     body = (f"<p>Partner <code>{html.escape(pid)}</code> is connected to QuickBooks company "
             f"<code>{html.escape(realm)}</code> ({html.escape(action)}). You can close this window.</p>")
-    return HTMLResponse(_PAGE.format(title="QuickBooks connected", body=body))
+    response = HTMLResponse(_PAGE.format(title="QuickBooks connected", body=body))
+    response.delete_cookie(binding.name, path=COOKIE_PATH)
+    return response
+
+
+def _bound_browser(request: Request, state: str) -> BrowserBinding:
+    """The state's cookie, checked before the state is used up: a refused callback changes nothing."""
+    try:
+        binding = request.app.state.qbo.oauth.browser_binding(state)
+    except OAuthStateError as err:
+        raise ApiError(400, "invalid_state", f"{err}; {_START_AGAIN}") from None
+    if not binding.matches(request.cookies.get(binding.name)):
+        raise ApiError(400, "browser_mismatch",
+                       "this QuickBooks authorization was started in another browser (or its cookie expired or "
+                       "was blocked); nothing was changed. Connect again from the dashboard in this browser "
+                       f"({_START_AGAIN}, or open its start_url)")
+    return binding
 
 
 async def _connect(app, state: str, code: str | None, realm_id: str | None,

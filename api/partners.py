@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -15,6 +16,7 @@ from api import schemas as s
 from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError
+from api.oauth import set_browser_cookie
 from qbo.jsonio import loads
 from rules.dates import time_zone_problem
 from rules.preferences import Preferences
@@ -40,10 +42,16 @@ async def list_partners(db: Pool) -> list[s.PartnerOut]:
 
 
 @router.post("/partners/{pid}/qbo/connect", response_model=s.AuthorizeUrl)
-async def connect(request: Request, pid: PartnerId) -> s.AuthorizeUrl:
-    """The Intuit consent URL, with a signed one-time `state` bound to this partner."""
-    url = await request.app.state.qbo.oauth.authorize_url(request.app.state.pool, pid)
-    return s.AuthorizeUrl(authorize_url=url)
+async def connect(request: Request, response: Response, pid: PartnerId) -> s.AuthorizeUrl:
+    """The Intuit consent URL, with a signed one-time `state` bound to this partner, and the cookie that
+    binds the flow to the browser that asked (api/oauth.py). A dashboard whose server calls this sends the
+    browser to `start_url` instead, which sets that cookie on the browser and redirects to Intuit."""
+    oauth = request.app.state.qbo.oauth
+    state = await oauth.new_state(request.app.state.pool, pid)
+    set_browser_cookie(response, oauth.browser_binding(state), request.app.state.settings, oauth.state_ttl)
+    origin = urlsplit(request.app.state.settings.qbo_redirect_uri)
+    start = f"{origin.scheme}://{origin.netloc}/oauth/qbo/start?{urlencode({'state': state})}"
+    return s.AuthorizeUrl(authorize_url=oauth.url_for(state), start_url=start)
 
 
 async def workflow_running(client: Client, pid: str) -> bool:

@@ -117,7 +117,9 @@ class PartnerOut(BaseModel):
 
 
 class AuthorizeUrl(BaseModel):
-    authorize_url: str
+    authorize_url: str = Field(description="Intuit's consent page; the browser that called connect carries its cookie")
+    start_url: str = Field(description="for a dashboard on another origin: send the partner's browser here "
+                                       "(top-level navigation); it sets the cookie and redirects to Intuit; good once")
 
 
 class Account(BaseModel):

@@ -42,6 +42,7 @@ from bench.chaos_actors import (
 )
 from bench.chaos_check import check_partner, settle
 from devstack.stack import LocalStack, StackConfig
+from settings import split_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 ZEROS = ("duplicate_payments", "duplicate_deposits", "missing_payments", "invoice_mismatches", "deposit_mismatches")
@@ -105,7 +106,7 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
     config = StackConfig.ephemeral(data_dir, workers=2, env={"SYNC_INTERVAL_SECONDS": "5", "LOG_LEVEL": "WARNING"})
     stack = LocalStack(config)
     await asyncio.to_thread(stack.start)
-    api = ServiceApi(stack.api_url, stack.env.get("API_KEY") or None)
+    api = ServiceApi(stack.api_url, next(iter(split_keys(stack.env.get("API_KEY", ""))), None))
     emulator = httpx.AsyncClient(base_url=stack.emulator_url, timeout=30)
     books: list[Bookkeeper] = []
     try:

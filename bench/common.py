@@ -132,8 +132,9 @@ class WorkerSampler:
 
 async def oauth_attempt(api: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
     """What a user does: the API's authorize URL, consent at the emulator choosing `realm` (auto-approved
-    with `realmId`), then the callback on the API; returns the callback's answer. (`params=` would drop the
-    URL's own query: httpx 0.28.)"""
+    with `realmId`), then the callback on the API; returns the callback's answer. `api` plays the partner's
+    browser too: the cookie `connect` sets goes back with the callback (the flow is bound to one browser).
+    (`params=` would drop the URL's own query: httpx 0.28.)"""
     resp = await api.post(f"/partners/{pid}/qbo/connect")
     resp.raise_for_status()
     url = resp.json()["authorize_url"]

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from settings import split_keys
+
 log = logging.getLogger("devstack")
 DEMO_PARTNER = "Demo MSP"
 DEMO_COMPANY = "Demo MSP Books (emulated QuickBooks)"
@@ -22,7 +24,8 @@ CENT = Decimal("0.01")
 
 def seed_demo(stack, timeout: float = 180) -> list[str]:
     """Seed (or find) the demo partner; returns the extra banner lines. Never raises: a failure is reported."""
-    headers = {"Authorization": f"Bearer {stack.env['API_KEY']}"} if stack.env.get("API_KEY") else {}
+    keys = split_keys(stack.env.get("API_KEY", ""))
+    headers = {"Authorization": f"Bearer {keys[0]}"} if keys else {}
     with httpx.Client(base_url=stack.api_url, headers=headers, timeout=30) as api, \
             httpx.Client(base_url=stack.emulator_url, timeout=30) as emu:
         try:
@@ -122,7 +125,8 @@ def _seed(stack, api: httpx.Client, emu: httpx.Client, deadline: float) -> str:
 
 
 def _connect(stack, api: httpx.Client, emu: httpx.Client, pid: str) -> None:
-    """The real OAuth flow, as the dashboard and the partner's browser would run it."""
+    """The real OAuth flow, as the dashboard and the partner's browser would run it (`api` is that browser:
+    its cookie jar carries the cookie `connect` sets back to the callback)."""
     realm = next((c["realm_id"] for c in _ok(emu.get("/_emulator/companies")) if c["name"] == DEMO_COMPANY), None)
     if realm is None:
         seed = {"customers": 24, "invoices": 40, "payments": 6, "random_seed": 2024}

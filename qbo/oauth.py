@@ -73,6 +73,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class BrowserBinding(BaseModel):
+    """The cookie (name, value) a browser must carry back to the callback of the flow it started."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: str
+
+    def matches(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self.value.encode())
+
+
 class StateSigner:
     """HMAC signing of `state` with keys derived from the token encryption keys (all verify, first signs)."""
 
@@ -90,6 +102,19 @@ class StateSigner:
 
     def verify(self, state: str, now: float | None = None) -> tuple[str, str]:
         """(partner_id, nonce) of a well-signed, unexpired state; raises `OAuthStateError` otherwise."""
+        claims, _ = self._verified(state, now)
+        return str(claims["p"]), str(claims["n"])
+
+    def browser_binding(self, state: str, now: float | None = None) -> BrowserBinding:
+        """The cookie that ties a well-signed state to the browser that started the flow: an HMAC of its
+        nonce (under the state's own key, domain-separated), so nothing more is stored and only this
+        service can compute it; the name is per flow, so two flows in one browser don't clash."""
+        claims, key = self._verified(state, now)
+        nonce = str(claims["n"]).encode()
+        value = _b64(hmac.new(key, b"browser-binding\x00" + nonce, hashlib.sha256).digest())
+        return BrowserBinding(name="qbo_oauth_" + hashlib.sha256(nonce).hexdigest()[:16], value=value)
+
+    def _verified(self, state: str, now: float | None) -> tuple[dict, bytes]:
         try:
             payload, mac_b64 = state.split(".")
             claims = json.loads(_unb64(payload))
@@ -102,7 +127,7 @@ class StateSigner:
             raise OAuthStateError("OAuth state signature does not match")
         if (now if now is not None else time.time()) > claims["e"]:
             raise OAuthStateError("OAuth state expired")
-        return str(claims["p"]), str(claims["n"])
+        return claims, key
 
 
 class OAuthClient:
@@ -130,9 +155,31 @@ class OAuthClient:
 
     async def authorize_url(self, pool: asyncpg.Pool, partner_id: str) -> str:
         """The Intuit consent URL for a partner, with a fresh one-time `state` (§10.2)."""
+        return self.url_for(await self.new_state(pool, partner_id))
+
+    async def new_state(self, pool: asyncpg.Pool, partner_id: str) -> str:
         nonce = secrets.token_urlsafe(24)
         await pool.execute("INSERT INTO oauth_states (nonce, partner_id) VALUES ($1, $2)", nonce, partner_id)
-        state = self._signer.sign(partner_id, nonce, int(time.time()) + self.state_ttl)
+        return self._signer.sign(partner_id, nonce, int(time.time()) + self.state_ttl)
+
+    def browser_binding(self, state: str) -> BrowserBinding:
+        """The cookie the browser that starts the flow gets, checked by the callback; raises
+        `OAuthStateError` for a forged or expired state."""
+        return self._signer.browser_binding(state)
+
+    async def mark_started(self, pool: asyncpg.Pool, state: str) -> str:
+        """The start link is good once: the first browser to open it is the one bound to the flow. Returns
+        the partner; raises `OAuthStateError` when the state is forged, expired, used or already started."""
+        owner, nonce = self._signer.verify(state)
+        started = await pool.fetchval(
+            "UPDATE oauth_states SET started_at = now() WHERE nonce = $1 AND partner_id = $2 AND used_at IS NULL "
+            "AND started_at IS NULL AND created_at > now() - make_interval(secs => $3) RETURNING nonce",
+            nonce, owner, float(self.state_ttl))
+        if started is None:
+            raise OAuthStateError("this connect link was already opened (or has expired or been used)")
+        return owner
+
+    def url_for(self, state: str) -> str:
         query = urlencode(
             {
                 "client_id": self.client_id,

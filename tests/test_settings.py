@@ -42,3 +42,37 @@ def test_every_documented_variable_is_a_setting():
     from settings import Settings
 
     assert {name.lower() for name in documented} <= set(Settings.model_fields)
+
+
+REAL_QBO = {"QBO_CLIENT_SECRET": "s", "QBO_WEBHOOK_VERIFIER_TOKEN": "v", "TOKEN_ENCRYPTION_KEY": "k"}
+
+
+@pytest.mark.parametrize("qbo_env", ["sandbox", "production"])
+def test_api_needs_a_key_against_real_qbo(qbo_env):
+    for blank in ({}, {"API_KEY": ""}, {"API_KEY": " , "}):
+        with pytest.raises(RuntimeError, match="needs API_KEY"):
+            load_settings({**REAL_QBO, "QBO_ENV": qbo_env, **blank}).check_api()
+    load_settings({**REAL_QBO, "QBO_ENV": qbo_env, "API_KEY": "k1"}).check_api()
+    load_settings(REAL_QBO).check_api()  # the emulator stack may run without one
+
+
+def test_several_api_keys_for_rotation():
+    keys = load_settings({**REAL_QBO, "API_KEY": " new-key , old-key,"}).api_keys
+    assert [k.get_secret_value() for k in keys] == ["new-key", "old-key"]
+    assert "old-key" not in repr(keys)
+    assert load_settings(REAL_QBO).api_keys == ()
+
+
+def test_python_m_api_refuses_to_start_without_a_key():
+    """The real entry point exits with the reason before it opens a port or a connection."""
+    import subprocess
+    import sys
+
+    from settings import ROOT
+
+    env = {**REAL_QBO, "QBO_ENV": "production", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": "postgresql://u:p@127.0.0.1:9/none"}  # nothing listens: a missing check shows
+    result = subprocess.run([sys.executable, "-m", "api"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "QBO_ENV=production needs API_KEY" in result.stderr

@@ -34,6 +34,32 @@ async def running_app(settings, task_queue: str) -> AsyncIterator[tuple[Any, htt
             yield app, http
 
 
+@asynccontextmanager
+async def served_app(settings, task_queue: str) -> AsyncIterator[str]:
+    """The real app behind a real uvicorn server configured as `python -m api` does; yields its base URL."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from api.__main__ import uvicorn_config
+    from api.app import create_app
+    from tests.helpers import eventually
+
+    server = uvicorn.Server(uvicorn_config(create_app(settings, task_queue=task_queue), settings, "127.0.0.1"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: asyncio.sleep(0, server.started or serving.done()), timeout=60,
+                         what="uvicorn to start")
+        assert not serving.done(), "uvicorn stopped during startup"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
 @pytest.fixture
 async def app_client(api_settings, task_queue) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(api_settings, task_queue) as (_, http):
@@ -112,7 +138,8 @@ async def worker(api_settings, task_queue, temporal_env, db_pool) -> AsyncIterat
 
 
 async def oauth_round_trip(http: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
-    """What the dashboard and the browser do: ask for the URL, consent at the emulator, land on the callback."""
+    """What the dashboard and the browser do: ask for the URL, consent at the emulator, land on the callback.
+    `http` is that browser: it carries the cookie `connect` set back to the callback."""
     resp = await http.post(f"/partners/{pid}/qbo/connect")
     assert resp.status_code == 200, resp.text
     url = resp.json()["authorize_url"]

@@ -185,6 +185,21 @@ async def test_api_key_required_when_set(api_settings, task_queue, db_pool) -> N
                      400, "invalid_state")
 
 
+async def test_several_api_keys_each_work(api_settings, task_queue) -> None:
+    """Rotation without downtime: while API_KEY holds two keys, either is accepted, nothing else is."""
+    from pydantic import SecretStr
+
+    from tests.api.conftest import running_app
+
+    keyed = api_settings.model_copy(update={"api_key": SecretStr("new-key-123,old-key-456")})
+    async with running_app(keyed, task_queue) as (_, http):
+        for key in ("new-key-123", "old-key-456"):
+            assert (await http.get("/partners", headers={"Authorization": f"Bearer {key}"})).status_code == 200
+        for wrong in ("new-key-123,old-key-456", "new-key-12", "", "old-key-4567"):
+            assert_error(await http.get("/partners", headers={"Authorization": f"Bearer {wrong}"}), 401,
+                         "unauthorized")
+
+
 async def test_concurrent_payments_never_overpay(app_client, new_partner, db_pool) -> None:
     """The invoice row is locked: of ten concurrent 30.00 payments on 100.00, exactly three succeed."""
     import asyncio

@@ -1,9 +1,11 @@
 """Hostile deliveries to `POST /webhooks/qbo` (PRODUCT.md §6, qbo-reference §11.1).
 
-With a valid `intuit-signature`, whatever the body (garbage, wrong types, deep nesting, 5 MB, NUL, lone
+With a valid `intuit-signature`, whatever the body (garbage, wrong types, deep nesting, 2 MiB, NUL, lone
 surrogates, injection strings), the answer is 200 with the ack shape: Intuit retries any 4xx forever, so
 what can't be used is logged and acknowledged. Only well-formed events are stored, verbatim, and garbage
 stores and routes nothing. With a wrong or missing signature the answer is 401 and nothing is stored.
+A body over the 2 MiB cap (PRODUCT.md §6; Intuit's batches are ~1 MB) is refused with 413 whatever its
+signature, before it is read in full, and stores nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.body_limit import WEBHOOK_LIMIT
 from qbo_emulator.webhooks import sign
 from tests.api.conftest import assert_error
 from tests.api.test_webhooks import CE, cloudevent, connected_partner, signals
@@ -97,9 +100,10 @@ GARBAGE = [
     b'[{"id": 1, "intuitaccountid": 1}]', b'[{"id": ["e"], "intuitaccountid": {"r": 1}}]',
     b'[{"id": "' + b"e" * 10_000 + b'", "intuitaccountid": "1"}]',
     b'[{"id": "e2", "intuitaccountid": "' + b"9" * 10_000 + b'"}]',
-    b'"' + b"x" * (5 * 1024 * 1024) + b'"',
-    b"\x00" * (5 * 1024 * 1024),
+    b'"' + b"x" * (WEBHOOK_LIMIT - 2) + b'"',  # exactly at the cap
+    b"\x00" * WEBHOOK_LIMIT,
 ]
+OVERSIZED = [b'"' + b"x" * WEBHOOK_LIMIT + b'"', b"\x00" * (5 * 1024 * 1024), b"[" * (WEBHOOK_LIMIT + 1)]
 
 
 async def test_garbage_with_a_valid_signature_is_200_and_stores_nothing(app_client, verifier, db_pool) -> None:
@@ -203,12 +207,23 @@ async def test_fuzzed_deliveries_with_a_valid_signature(app_client, verifier, db
 
 
 @pytest.mark.parametrize("content_type", [CE])
-async def test_five_megabytes_of_valid_events(app_client, verifier, db_pool, content_type) -> None:
-    """An oversized but well-formed delivery is still answered (and its events kept): 40 events with 128 kB
-    of `data` each (not 20,000 small ones: routing takes 500 stored events per pass, and a backlog that big
-    would delay the routing of every later test's events)."""
-    many = [cloudevent("780", str(i)) | {"data": {"blob": "x" * 131_072}} for i in range(40)]
+async def test_large_valid_deliveries_up_to_the_cap(app_client, verifier, db_pool, content_type) -> None:
+    """A large but well-formed delivery within the cap is answered and its events kept: 15 events with
+    128 kB of `data` each, just under 2 MiB (not thousands of small ones: routing takes 500 stored events per
+    pass, and a backlog that big would delay the routing of every later test's events)."""
+    many = [cloudevent("780", str(i)) | {"data": {"blob": "x" * 131_072}} for i in range(15)]
     body = encode(many)
-    assert len(body) > 5 * 1024 * 1024
-    ack = await check_signed(app_client, verifier, db_pool, body, "webhook oversized valid", content_type)
+    assert WEBHOOK_LIMIT - 256 * 1024 < len(body) <= WEBHOOK_LIMIT
+    ack = await check_signed(app_client, verifier, db_pool, body, "webhook large valid", content_type)
     assert ack["received"] == ack["new"] == len(many)
+
+
+async def test_deliveries_over_the_cap_are_413_and_store_nothing(app_client, verifier, db_pool) -> None:
+    """Validly signed or not: the size is checked while reading, before the signature can be."""
+    before = await events(db_pool)
+    five_mb = encode([cloudevent("781", str(i)) | {"data": {"blob": "x" * 131_072}} for i in range(40)])
+    for body in [five_mb, *OVERSIZED]:
+        for signature in (sign(verifier, body), "AAAA"):
+            assert_error(await deliver(app_client, verifier, body, signature=signature), 413, "payload_too_large")
+            record("webhook oversized", "rejected 413")
+    assert await events(db_pool) == before
