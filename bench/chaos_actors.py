@@ -303,7 +303,8 @@ async def _payout(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -
 # How often each bookkeeper change is picked. Changes to our own postings are as rare as invoice voids: each
 # one parks a platform payment or payout for a person, and most payments should still flow.
 INVOICE_CHANGES = {"edit_invoice": 3, "partial_payment": 3, "new_invoice": 2, "void": 1}
-POSTING_CHANGES = {"delete_our_payment": 0.5, "void_our_payment": 0.5, "delete_our_deposit": 0.5}
+# Deposits weigh more: there are fewer of them, and none before the first payouts are deposited.
+POSTING_CHANGES = {"delete_our_payment": 0.5, "void_our_payment": 0.5, "delete_our_deposit": 1.0}
 
 
 async def bookkeeper_traffic(books: Bookkeeper, rng: random.Random, until: float, tally: Tally) -> None:
