@@ -281,6 +281,8 @@ class PaymentOut(BaseModel):
     qbo_payment_id: str | None
     attention_reason: str | None
     attention_code: str | None = Field(None, description="machine-readable cause (rules/attention.py)")
+    qbo_change: str | None = Field(None, description="what a person did in QBO to the Payment this service "
+                                                     "posted: deleted | voided | amount_changed")
     payout_id: str | None
     paid_at: datetime
     created_at: datetime
@@ -321,6 +323,8 @@ class PayoutOut(PayoutCreated):
     payment_ids: list[str]
     attention_reason: str | None
     attention_code: str | None = Field(None, description="machine-readable cause (rules/attention.py)")
+    qbo_change: str | None = Field(None, description="what a person did in QBO to the Deposit this service "
+                                                     "created: deleted | voided | amount_changed")
     waiting_reason: str | None = Field(None, description="why a pending payout has no Deposit yet")
     deposit_note: str | None = Field(None, description="how the Deposit differs from the whole payout, if it does")
     created_at: datetime

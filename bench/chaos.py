@@ -5,7 +5,9 @@
 Starts the whole service with `devstack.LocalStack` (2 worker processes, a 5 s sync interval), connects
 N partners through the real OAuth flow, each to its own seeded emulator company with deposits on, and for
 `--duration` seconds runs at once: platform payments and payouts through the API, a bookkeeper changing
-each company in QBO (edits, partial payments, new invoices, voids), the emulator injecting 429s, 500s,
+each company in QBO (edits, partial payments, new invoices, voids, and deleting or voiding the Payments and
+deleting the Deposits this service posted), partners clicking Connect and choosing another partner's
+company, the emulator injecting 429s, 500s,
 503s, latency and timeouts (half the time with the write applied before the answer is lost), workers
 SIGKILLed and restarted at random times and PostgreSQL restarted once. Everything random comes from one
 seeded RNG. Then it settles and checks (`bench/chaos_check.py`), prints one JSON object, writes it to
@@ -45,7 +47,8 @@ from devstack.stack import LocalStack, StackConfig
 from settings import split_keys
 
 ROOT = Path(__file__).resolve().parents[1]
-ZEROS = ("duplicate_payments", "duplicate_deposits", "missing_payments", "invoice_mismatches", "deposit_mismatches")
+ZEROS = ("duplicate_payments", "duplicate_deposits", "missing_payments", "invoice_mismatches", "deposit_mismatches",
+         "changes_not_flagged", "flagged_not_changed", "reposted")
 log = logging.getLogger("chaos")
 
 
@@ -118,7 +121,7 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
 
         connected = await asyncio.gather(*(onboard(i) for i in range(partners)))
         for c in connected:
-            books.append(Bookkeeper(stack.emulator_url, c["realm"]))
+            books.append(Bookkeeper(stack.emulator_url, c["realm"], api, c["pid"]))
             await books[-1].login()
         log.info("%d partners connected; the soak runs for %.0f s", partners, duration)
 
@@ -158,16 +161,20 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
     for key in ZEROS:
         result[key] = sum(c[key] for c in checks)
     result["stuck_partners"] = len(stuck)
-    result["wrong_company_accepted"] = tally.actions["wrong_company_accepted"]
+    # Accepted by the callback's answer, or found connected to another company after settling.
+    result["wrong_company_accepted"] = tally.actions["wrong_company_accepted"] + sum(c["moved"] for c in checks)
     attention: Counter = Counter()
+    changed: Counter = Counter()
     for c in checks:
         attention.update(c["needs_attention"])
+        changed.update(c["changed_in_qbo"])
     result |= {
         "settle_seconds": round(settle_seconds, 1),
         "platform_payments": sum(c["payments"] for c in checks),
         "platform_payouts": sum(c["payouts"] for c in checks),
         "invoices_checked": sum(c["invoices_checked"] for c in checks),
         "needs_attention": dict(attention),
+        "changed_in_qbo": dict(changed),
         "actions": dict(tally.actions), "errors_met": dict(tally.errors),
         "details": ([{"kind": "stuck", "partner": pid} for pid in stuck]
                     + [d for c in checks for d in c["details"]])[:50],
@@ -207,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def passed(result: dict[str, Any]) -> bool:
-    """The four zeros of §8 (duplicates counted for Payments and Deposits), no partner left stuck, and no
-    partner moved to another company by a Connect click (PRODUCT.md §5)."""
+    """The four zeros of §8 (duplicates counted for Payments and Deposits), every posting a bookkeeper
+    changed in QBO flagged and none re-posted, no partner left stuck, and no partner moved to another company
+    by a Connect click (PRODUCT.md §5)."""
     return (all(result[k] == 0 for k in ZEROS) and result["stuck_partners"] == 0
             and result.get("wrong_company_accepted", 0) == 0)
 

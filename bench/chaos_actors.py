@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 
 from bench.common import oauth_attempt, oauth_connect
+from rules.deposits import deposit_memo
+from rules.posting import payment_ref_num
 
 CENT = Decimal("0.01")
 MAX_ACTIONS_PER_LOOP = 10_000  # a bound on every loop besides its deadline
@@ -71,10 +73,12 @@ class ServiceApi:
 
 
 class Bookkeeper:
-    """Another OAuth client on the partner's QBO company: the changes a bookkeeper makes by hand."""
+    """Another OAuth client on the partner's QBO company: the changes a bookkeeper makes by hand. With
+    `service` and `pid` it can also find the Payments and Deposits this service posted for the partner."""
 
-    def __init__(self, emulator_url: str, realm: str) -> None:
-        self.realm = realm
+    def __init__(self, emulator_url: str, realm: str, service: ServiceApi | None = None,
+                 pid: str | None = None) -> None:
+        self.realm, self.service, self.pid = realm, service, pid
         self.admin = httpx.AsyncClient(base_url=emulator_url, timeout=30)
         self.http = httpx.AsyncClient(base_url=f"{emulator_url}/v3/company/{realm}", timeout=30,
                                       headers={"Accept": "application/json"})
@@ -167,6 +171,57 @@ class Bookkeeper:
         await self.post("Invoice", {"Id": current["Id"], "SyncToken": current["SyncToken"]}, operation="void")
         return "qbo_void"
 
+    # --- our own postings, changed by a person (README "Postings changed in QuickBooks") --------------------
+
+    async def our_payment(self, rng: random.Random) -> dict | None:
+        """A QBO Payment this service posted that a bookkeeper can still delete or void: the platform records
+        it `posted` under that Id (a posting the service doesn't know it made yet is the exactly-once
+        layers' case, not this one), it still carries our PaymentRefNum and amount, and no Deposit locks it
+        (QBO refuses to change a deposited Payment, 6540)."""
+        if self.service is None or self.pid is None:
+            return None
+        posted = [p for p in await self.service.ok("GET", f"/partners/{self.pid}/payments")
+                  if p["status"] == "posted" and p["qbo_payment_id"]]
+        for p in rng.sample(posted, k=min(len(posted), 5)):
+            qbo = await self.read("Payment", p["qbo_payment_id"])
+            deposited = any(lt.get("TxnType") == "Deposit" for lt in qbo.get("LinkedTxn", []))
+            if (qbo.get("PaymentRefNum") == payment_ref_num(p["id"]) and not deposited
+                    and money(qbo["TotalAmt"]) == money(p["amount"])):
+                return qbo
+        return None
+
+    async def delete_our_payment(self, rng: random.Random) -> str | None:
+        """A bookkeeper deletes a Payment we posted (a duplicate in their eyes, a refund booked by hand)."""
+        qbo = await self.our_payment(rng)
+        if qbo is None:
+            return None
+        await self.post("Payment", {"Id": qbo["Id"], "SyncToken": qbo["SyncToken"]}, operation="delete")
+        return "qbo_our_payment_deleted"
+
+    async def void_our_payment(self, rng: random.Random) -> str | None:
+        """A bookkeeper voids a Payment we posted: it stays in QBO with TotalAmt 0 and our PaymentRefNum."""
+        qbo = await self.our_payment(rng)
+        if qbo is None:
+            return None
+        await self.post("Payment", {"Id": qbo["Id"], "SyncToken": qbo["SyncToken"]}, operation="void")
+        return "qbo_our_payment_voided"
+
+    async def delete_our_deposit(self, rng: random.Random) -> str | None:
+        """A bookkeeper deletes the Deposit of a payout the platform records `deposited` under that Id; its
+        Payments go back to Undeposited Funds."""
+        if self.service is None or self.pid is None:
+            return None
+        deposited = [po for po in await self.service.ok("GET", f"/partners/{self.pid}/payouts")
+                     if po["status"] == "deposited" and po["qbo_deposit_id"]]
+        if not deposited:
+            return None
+        po = rng.choice(deposited)
+        qbo = await self.read("Deposit", po["qbo_deposit_id"])
+        if qbo.get("PrivateNote") != deposit_memo(po["id"]):
+            return None
+        await self.post("Deposit", {"Id": qbo["Id"], "SyncToken": qbo["SyncToken"]}, operation="delete")
+        return "qbo_our_deposit_deleted"
+
 
 # --- onboarding ----------------------------------------------------------------------------------------
 
@@ -245,29 +300,56 @@ async def _payout(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -
     tally.did("platform_payout")
 
 
+# How often each bookkeeper change is picked. Changes to our own postings are as rare as invoice voids: each
+# one parks a platform payment or payout for a person, and most payments should still flow.
+INVOICE_CHANGES = {"edit_invoice": 3, "partial_payment": 3, "new_invoice": 2, "void": 1}
+# Deposits weigh more: there are fewer of them, and none before the first payouts are deposited.
+POSTING_CHANGES = {"delete_our_payment": 0.5, "void_our_payment": 0.5, "delete_our_deposit": 1.0}
+
+
 async def bookkeeper_traffic(books: Bookkeeper, rng: random.Random, until: float, tally: Tally) -> None:
-    """QBO-side changes: edits, partial payments, new invoices, voids (rarer: they strand platform payments)."""
-    changes = [(books.edit_invoice, 3), (books.partial_payment, 3), (books.new_invoice, 2), (books.void, 1)]
+    """QBO-side changes: edits, partial payments, new invoices, voids (rarer: they strand platform payments),
+    and Payments and Deposits this service posted deleted or voided (as rare)."""
+    weights = INVOICE_CHANGES | POSTING_CHANGES
     for _ in range(MAX_ACTIONS_PER_LOOP):
         if time.monotonic() >= until:
             return
         await asyncio.sleep(rng.uniform(1.5, 5))
-        change = rng.choices([c for c, _ in changes], weights=[w for _, w in changes])[0]
+        name = rng.choices(list(weights), weights=list(weights.values()))[0]
         try:
-            invoices = await books.open_invoices()
-            if invoices:
-                tally.did(await change(rng, rng.choice(invoices)))
+            done = await _one_change(books, rng, name)
+            if done:
+                tally.did(done)
         except httpx.HTTPStatusError as exc:  # the faults hit the bookkeeper too; a 400 is a lost race
-            tally.failed(f"qbo {exc.response.status_code}")
+            tally.failed(f"{_side(exc)} {exc.response.status_code}")
         except httpx.TransportError as exc:
-            tally.failed(f"qbo {type(exc).__name__}")
+            tally.failed(f"{_side(exc)} {type(exc).__name__}")
+
+
+def _side(exc: httpx.HTTPError) -> str:
+    """Whose error: QBO's (the emulator's faults) or the service API's (looking up our postings while
+    PostgreSQL restarts)."""
+    try:
+        return "qbo" if exc.request.url.path.startswith("/v3/") else "api"
+    except RuntimeError:  # no request attached
+        return "qbo"
+
+
+async def _one_change(books: Bookkeeper, rng: random.Random, name: str) -> str | None:
+    """Make the named change; returns what was done (None: nothing to change yet)."""
+    if name in POSTING_CHANGES:
+        return await getattr(books, name)(rng)
+    invoices = await books.open_invoices()
+    return await getattr(books, name)(rng, rng.choice(invoices)) if invoices else None
 
 
 async def wrong_company_clicks(api: ServiceApi, realms: dict[str, str], rng: random.Random, until: float,
                                tally: Tally) -> None:
     """Partners clicking Connect again and choosing another partner's company in Intuit's picker: every
     such callback must be refused with `realm_mismatch` (PRODUCT.md §5); one that is not is counted as
-    `wrong_company_accepted`, which the soak requires to be zero."""
+    `wrong_company_accepted`, which the soak requires to be zero. A callback refused for another reason
+    (the emulator's faults during the code exchange or the CompanyInfo read: `realm_not_confirmed`,
+    `code_exchange_failed`) also changed nothing: counted as an error met, with its code."""
     if len(realms) < 2:
         return
     for _ in range(MAX_ACTIONS_PER_LOOP):
@@ -285,5 +367,7 @@ async def wrong_company_clicks(api: ServiceApi, realms: dict[str, str], rng: ran
             tally.failed(f"wrong company: api {resp.status_code}")
         elif resp.status_code == 409 and resp.json()["error"]["code"] == "realm_mismatch":
             tally.did("wrong_company_refused")
+        elif resp.status_code >= 400:
+            tally.failed(f"wrong company: {resp.status_code} {resp.json()['error']['code']}")
         else:
             tally.did("wrong_company_accepted")

@@ -1,14 +1,24 @@
 """After the soak: settle (faults off, every partner synced until nothing is pending) and check the
 platform against the emulator's companies.
 
-- duplicate_payments: QBO Payments sharing one of our PaymentRefNums (each extra one counts).
+- duplicate_payments: standing QBO Payments sharing one of our PaymentRefNums (each extra one counts; a
+  voided Payment, TotalAmt 0, keeps its PaymentRefNum but no longer stands).
 - duplicate_deposits: QBO Deposits sharing a payout's memo (each extra one counts).
 - missing_payments: platform payments that are neither `posted` (and found in QBO, same amount, under
   the recorded id) nor `not_synced`, nor `needs_attention` with a reason; plus QBO Payments carrying our
-  PaymentRefNum for a payment the platform doesn't record as posted (the platform lost track of it).
+  PaymentRefNum for a payment the platform doesn't record as posted (the platform lost track of it), and
+  voided ones unless the platform says its Payment was voided.
 - invoice_mismatches / deposit_mismatches: the service's own reconciliation run per partner (platform vs QBO
-  per §3, Deposit totals vs net payouts), plus payouts still pending, deposited without exactly one
-  matching Deposit, or with a Deposit in QBO while not `deposited`.
+  per §3, Deposit totals vs net payouts), plus payouts still pending (other than waiting for payments that
+  need a person), deposited without exactly one matching Deposit, or with a Deposit in QBO while not
+  `deposited`.
+- changed_in_qbo: our postings QBO no longer holds as we made them (the Payment or Deposit under the
+  recorded Id is gone, voided or of another amount): the truth about what the bookkeeper did, from QBO.
+- changes_not_flagged: of those, the ones the platform does not show `needs_attention` with
+  attention_code `changed_in_qbo` and the matching `qbo_change` (must be 0).
+- flagged_not_changed: items flagged `changed_in_qbo` whose posting QBO still holds as made (must be 0).
+- reposted: a payment or payout flagged deleted/voided in QBO that has a standing Payment / a Deposit in
+  QBO again (must be 0: nothing is re-posted without a person).
 """
 
 from __future__ import annotations
@@ -45,9 +55,9 @@ async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:
     while True:
         payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
         payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
-        parked = {p["id"] for p in payments if p["status"] == "needs_attention"}
-        if not any(p["status"] == "pending" for p in payments) and \
-                not any(po["status"] == "pending" and not waits_for(po, parked) for po in payouts):
+        by_id = {p["id"]: p for p in payments}
+        if not any(p["status"] == "pending" for p in payments) and all(
+                po["status"] != "pending" or waits_for_a_person(po, by_id) for po in payouts):
             return
         if time.monotonic() > deadline:
             return  # reported by the checks as missing payments / deposit mismatches
@@ -86,6 +96,7 @@ async def reconciliation(api: ServiceApi, pid: str, deadline: float) -> dict[str
 
 
 async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: float) -> dict[str, Any]:
+    status = await api.retry("GET", f"/partners/{pid}/qbo", deadline=deadline)
     payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
     payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
     recon = await reconciliation(api, pid, deadline)
@@ -95,37 +106,46 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
     qbo_payments = await books.query_all("Payment")
     qbo_deposits = await books.query_all("Deposit")
     details: list[dict[str, Any]] = [{"partner": pid, **d} for d in recon["details"]]
+    moved = int(status["realm_id"] != books.realm)  # a wrong-company click that took (PRODUCT.md §5)
+    if moved:
+        details.append({"partner": pid, "kind": "wrong_company", "realm": status["realm_id"], "own": books.realm})
     invoice_problems = _invoice_problems(invoices, qbo_invoices, {p["invoice_id"] for p in payments})
     details += [{"partner": pid, "kind": "invoice", **d} for d in invoice_problems]
 
-    refs = Counter(p.get("PaymentRefNum") for p in qbo_payments if p.get("PaymentRefNum"))
+    refs = Counter(p.get("PaymentRefNum") for p in qbo_payments if p.get("PaymentRefNum") and not _voided(p))
+    voided_refs = Counter(p.get("PaymentRefNum") for p in qbo_payments if p.get("PaymentRefNum") and _voided(p))
     ours = {payment_ref_num(p["id"]): p for p in payments}
     duplicate_payments = sum(n - 1 for ref, n in refs.items() if n > 1 and ref in ours)
     details += [{"partner": pid, "kind": "duplicate_payment", "ref": ref, "count": n}
                 for ref, n in refs.items() if n > 1 and ref in ours]
     by_id = {p["Id"]: p for p in qbo_payments}
+    changes = PostingChanges()
 
     missing = 0
     attention: Counter = Counter()
     for p in payments:
-        problem = _payment_problem(p, by_id, refs)
+        truth = _payment_change(p, by_id)
+        changes.judge("payment", p, truth, standing=refs.get(payment_ref_num(p["id"]), 0))
+        problem = _payment_problem(p, by_id, refs, voided_refs)
         if p["status"] == "needs_attention" and not problem:
             attention[reason_kind(p["attention_reason"])] += 1
         if problem:
             missing += 1
             details.append({"partner": pid, "kind": "missing_payment", "id": p["id"], "status": p["status"],
                             "problem": problem})
+    payments_by_id = {p["id"]: p for p in payments}
+    deposits_by_id = {d["Id"]: d for d in qbo_deposits}
 
     deposits_by_memo: dict[str, list[dict]] = {}
     for d in qbo_deposits:
         deposits_by_memo.setdefault(d.get("PrivateNote") or "", []).append(d)
     duplicate_deposits = 0
     deposit_problems = 0
-    parked = {p["id"] for p in payments if p["status"] == "needs_attention"}
     for po in payouts:
         found = deposits_by_memo.get(deposit_memo(po["id"]), [])
         duplicate_deposits += max(0, len(found) - 1)
-        problem = _payout_problem(po, found, parked)
+        changes.judge("payout", po, _deposit_change(po, deposits_by_id), standing=len(found))
+        problem = _payout_problem(po, found, payments_by_id)
         if len(found) > 1:
             details.append({"partner": pid, "kind": "duplicate_deposit", "id": po["id"], "count": len(found)})
         if problem:
@@ -135,7 +155,8 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
         if po["status"] == "needs_attention":
             attention["payout: " + reason_kind(po["attention_reason"])] += 1
         elif po["status"] == "pending" and not problem:
-            attention["payout waiting for a payment that needs attention"] += 1
+            attention["payout pending: waits for payments that need attention"] += 1
+    details += [{"partner": pid, **d} for d in changes.details]
     return {
         "payments": len(payments), "payouts": len(payouts),
         "qbo_payments": len(qbo_payments), "qbo_deposits": len(qbo_deposits),
@@ -143,7 +164,75 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
         "missing_payments": missing, "invoice_mismatches": recon["invoice_mismatches"] + len(invoice_problems),
         "deposit_mismatches": recon["deposit_mismatches"] + recon["unknown_deposits"] + deposit_problems,
         "invoices_checked": recon["invoices_checked"], "needs_attention": attention, "details": details,
+        "changed_in_qbo": dict(changes.changed), "changes_not_flagged": changes.not_flagged, "moved": moved,
+        "flagged_not_changed": changes.flagged_not_changed, "reposted": changes.reposted,
     }
+
+
+class PostingChanges:
+    """Our postings changed in QBO, judged item by item against what the platform shows (README "Postings
+    changed in QuickBooks"): each must be flagged `changed_in_qbo` with the right `qbo_change`, nothing
+    unchanged may be flagged, and a deleted or voided posting must not stand in QBO again."""
+
+    def __init__(self) -> None:
+        self.changed: Counter = Counter()  # "payment deleted" → n, the truth from QBO
+        self.not_flagged = 0
+        self.flagged_not_changed = 0
+        self.reposted = 0
+        self.details: list[dict[str, Any]] = []
+
+    def judge(self, kind: str, item: dict, truth: str | None, *, standing: int) -> None:
+        """`truth`: what QBO shows happened to the item's posting (None: unchanged or never made);
+        `standing`: how many live QBO objects carry its key (PaymentRefNum / memo)."""
+        flagged = item["status"] == "needs_attention" and item.get("attention_code") == "changed_in_qbo"
+        note = {"kind": f"{kind}_changed_in_qbo", "id": item["id"], "status": item["status"],
+                "qbo_change": item.get("qbo_change"), "qbo": truth}
+        if truth is not None:
+            self.changed[f"{kind} {truth}"] += 1
+            if not flagged or item.get("qbo_change") != truth:
+                self.not_flagged += 1
+                self.details.append({**note, "problem": "changed in QBO, not flagged as such"})
+        elif flagged:
+            self.flagged_not_changed += 1
+            self.details.append({**note, "problem": "flagged changed_in_qbo, but QBO holds it as made"})
+        if flagged and item.get("qbo_change") in ("deleted", "voided") and standing:
+            self.reposted += 1
+            self.details.append({**note, "problem": f"re-posted: {standing} standing in QBO again"})
+
+
+def _voided(payment: dict) -> bool:
+    """qbo-reference §5.3: a voided Payment keeps its Id and PaymentRefNum with TotalAmt 0, PrivateNote Voided."""
+    return money(payment["TotalAmt"]) == 0 and (payment.get("PrivateNote") or "").startswith("Voided")
+
+
+def _payment_change(p: dict, qbo_by_id: dict[str, dict]) -> str | None:
+    """What QBO shows happened to the Payment the platform recorded for `p` (None: unchanged or never posted)."""
+    if not p["qbo_payment_id"]:
+        return None
+    found = qbo_by_id.get(p["qbo_payment_id"])
+    if found is None:
+        return "deleted"
+    if _voided(found):
+        return "voided"
+    return "amount_changed" if money(found["TotalAmt"]) != money(p["amount"]) else None
+
+
+def _deposit_change(po: dict, deposits_by_id: dict[str, dict]) -> str | None:
+    """What QBO shows happened to the Deposit the platform recorded for payout `po`."""
+    if not po["qbo_deposit_id"]:
+        return None
+    found = deposits_by_id.get(po["qbo_deposit_id"])
+    if found is None:
+        return "deleted"
+    return "amount_changed" if money(found["TotalAmt"]) != money(po["net_amount"]) else None
+
+
+def waits_for_a_person(po: dict, payments_by_id: dict[str, dict]) -> bool:
+    """A pending payout whose payments are all settled and at least one needs attention: it waits, by design
+    (README "Payouts wait"), until a person fixes that payment; not a payout the service forgot."""
+    mine = [payments_by_id.get(i) for i in po["payment_ids"]]
+    return (bool(po.get("waiting_reason")) and all(p is not None and p["status"] != "pending" for p in mine)
+            and any(p["status"] == "needs_attention" for p in mine if p is not None))
 
 
 def _invoice_problems(platform: list[dict], qbo: list[dict], paid_on_platform: set[str]) -> list[dict[str, Any]]:
@@ -170,9 +259,13 @@ def reason_kind(reason: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", ids)
 
 
-def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter) -> str | None:
+def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter, voided_refs: Counter) -> str | None:
+    """`refs` / `voided_refs`: our PaymentRefNums on standing / voided QBO Payments. A re-post after a
+    bookkeeper's delete or void is `reposted`, judged by PostingChanges, not here."""
     ref = payment_ref_num(p["id"])
     status = p["status"]
+    if voided_refs.get(ref) and p.get("qbo_change") != "voided":
+        return f"a voided QBO Payment carries PaymentRefNum {ref}, but the platform says {status}"
     if status == "posted":
         found = qbo_by_id.get(p["qbo_payment_id"] or "")
         if found is None:
@@ -182,7 +275,7 @@ def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter) -> str 
         if money(found["TotalAmt"]) != money(p["amount"]):
             return f"QBO Payment {found['Id']} is {found['TotalAmt']}, the platform payment {p['amount']}"
         return None
-    if refs.get(ref):
+    if refs.get(ref) and p.get("qbo_change") not in ("deleted", "voided"):
         return f"in QBO ({refs[ref]}x, PaymentRefNum {ref}) but {status} on the platform"
     if status == "not_synced":
         return None
@@ -191,13 +284,7 @@ def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter) -> str 
     return f"still {status} after settling"
 
 
-def waits_for(payout: dict, parked: set[str]) -> bool:
-    """A pending payout that waits, rightly, for a payment a person must look at (PRODUCT.md §4: a payout
-    waits for its payments), and says so."""
-    return bool(payout.get("waiting_reason")) and bool(parked & set(payout["payment_ids"]))
-
-
-def _payout_problem(po: dict, deposits: list[dict], parked: set[str]) -> str | None:
+def _payout_problem(po: dict, deposits: list[dict], payments_by_id: dict[str, dict]) -> str | None:
     status = po["status"]
     if status == "deposited":
         if not deposits:
@@ -209,9 +296,13 @@ def _payout_problem(po: dict, deposits: list[dict], parked: set[str]) -> str | N
             return f"Deposit {dep['Id']} is {dep['TotalAmt']}, the net payout {po['net_amount']}"
         return None
     if deposits:
+        if po.get("qbo_change") == "deleted":
+            return None  # a Deposit again after the bookkeeper deleted ours: counted as `reposted`
         return f"{status} on the platform, but QBO has Deposit(s) {[d['Id'] for d in deposits]} for it"
+    if status == "pending" and waits_for_a_person(po, payments_by_id):
+        return None
     if status == "needs_attention":
         return None if po["attention_reason"] else "needs_attention without a reason"
-    if status == "not_synced" or (status == "pending" and waits_for(po, parked)):
+    if status == "not_synced":
         return None
     return f"still {status} after settling"

@@ -198,7 +198,7 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
 async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
-        "p.attention_reason, p.attention_code, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
+        "p.attention_reason, p.attention_code, p.qbo_change, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
         "LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 "
         "ORDER BY p.created_at, p.id", partner_id)
 
@@ -246,7 +246,7 @@ def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decim
 async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
-        "po.attention_reason, po.attention_code, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
+        "po.attention_reason, po.attention_code, po.qbo_change, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)

@@ -73,3 +73,30 @@ async def test_retry_of_unknown_or_another_partners_ids_is_404(app_client, new_p
     row = await db_pool.fetchrow("SELECT status, attention_reason, retry_generation FROM payouts WHERE id = $1",
                                  payout["id"])
     assert (row["status"], row["attention_reason"], row["retry_generation"]) == ("pending", None, 1)
+
+
+async def test_lists_show_what_a_person_changed_in_qbo(app_client, new_partner, db_pool) -> None:
+    """The dashboard (and the chaos soak's check) tell a posting deleted or voided in QuickBooks from other
+    parked items by `qbo_change`; a retry clears it with the rest of the cause."""
+    pid = await new_partner()
+    iid = await qbo_invoice(db_pool, pid, "50.00")
+    pay = (await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "20.00"})).json()
+    await db_pool.execute("UPDATE payments SET status = 'posted', qbo_payment_id = '9' WHERE id = $1", pay["id"])
+    payout = (await app_client.post(f"/partners/{pid}/payouts",
+                                    json={"payment_ids": [pay["id"]], "fee_amount": "1.00"})).json()
+    listed = (await app_client.get(f"/partners/{pid}/payments")).json()
+    assert [p["qbo_change"] for p in listed] == [None]
+    await db_pool.execute(
+        "UPDATE payments SET status = 'needs_attention', qbo_change = 'voided', attention_code = 'changed_in_qbo',"
+        " attention_reason = 'QBO Payment 9 was voided in QuickBooks' WHERE id = $1", pay["id"])
+    await db_pool.execute(
+        "UPDATE payouts SET status = 'needs_attention', qbo_change = 'deleted', qbo_deposit_id = '12',"
+        " attention_code = 'changed_in_qbo', attention_reason = 'QBO Deposit 12 was deleted' WHERE id = $1",
+        payout["id"])
+    listed = (await app_client.get(f"/partners/{pid}/payments")).json()
+    assert [(p["status"], p["attention_code"], p["qbo_change"]) for p in listed] == [
+        ("needs_attention", "changed_in_qbo", "voided")]
+    payouts = (await app_client.get(f"/partners/{pid}/payouts")).json()
+    assert [(p["status"], p["qbo_change"]) for p in payouts] == [("needs_attention", "deleted")]
+    assert (await app_client.post(f"/partners/{pid}/payments/{pay['id']}/retry")).status_code == 202
+    assert [p["qbo_change"] for p in (await app_client.get(f"/partners/{pid}/payments")).json()] == [None]

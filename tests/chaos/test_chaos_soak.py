@@ -1,8 +1,9 @@
 """The chaos soak of `make chaos` (bench/chaos.py), 60 seconds with 4 partners: the whole service as real
 processes, QBO faults and timeouts (some after the write applied), worker SIGKILLs, a PostgreSQL restart,
-bookkeeper changes, platform payments and payouts, and partners reconnecting to the wrong company. After it
-settles: no duplicate QBO Payment or
-Deposit, no lost payment, no invoice or deposit differing from QBO."""
+bookkeeper changes (among them deleting and voiding Payments and deleting Deposits this service posted),
+platform payments and payouts, and partners reconnecting to the wrong company. After it settles: no
+duplicate QBO Payment or Deposit, no lost payment, no invoice or deposit differing from QBO, every posting
+the bookkeeper changed flagged `changed_in_qbo` and none re-posted."""
 
 from __future__ import annotations
 
@@ -23,4 +24,13 @@ def test_a_minute_of_chaos_loses_and_duplicates_nothing(tmp_path) -> None:
     assert {k: result[k] for k in ZEROS} == dict.fromkeys(ZEROS, 0), result["details"]
     # Partners clicking Connect and choosing another partner's company: refused, every time.
     assert result["actions"].get("wrong_company_refused", 0) >= 1 and result["wrong_company_accepted"] == 0
+    # Bookkeepers deleting and voiding our Payments and deleting our Deposits: each one flagged
+    # needs_attention / changed_in_qbo with its qbo_change (changes_not_flagged, one of the ZEROS), nothing
+    # else flagged, nothing re-posted; rare enough that most payments still flow.
+    did = result["actions"]
+    assert did.get("qbo_our_payment_deleted", 0) + did.get("qbo_our_payment_voided", 0) >= 1, did
+    changed = result["changed_in_qbo"]
+    assert sum(n for kind, n in changed.items() if kind.startswith("payment ")) >= 1, changed
+    assert sum(changed.values()) >= 2, changed  # Deposits deleted too, most runs (not required: timing)
+    assert sum(changed.values()) < result["platform_payments"] / 5, changed
     assert passed(result), result["details"]  # and no partner's workflow stuck
