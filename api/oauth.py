@@ -29,7 +29,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.errors import ApiError
-from qbo.errors import QboError
+from qbo.errors import QboError, QboServerError, QboThrottled
 from qbo.oauth import BrowserBinding, OAuthStateError, TokenSet
 from qbo.tokens import RealmMismatch
 from rules.connection import ConnectAction, decide_connect, valid_realm_id
@@ -128,6 +128,10 @@ async def _connect(app, state: str, code: str | None, realm_id: str | None,
             from None
     try:
         company = await app.state.qbo.confirm_company(realm_id, tokens)
+    except (QboThrottled, QboServerError) as err:  # QBO busy or down: says nothing about the grant
+        log.warning("partner %s: CompanyInfo of realm %s unavailable (%s)", pid, realm_id, type(err).__name__)
+        raise ApiError(503, "qbo_unavailable", f"QuickBooks did not answer while confirming company {realm_id}; "
+                                               f"nothing was stored; {_START_AGAIN}", {"Retry-After": "5"}) from None
     except QboError as err:
         # Not revoked: we don't know which company this grant opens, and revoking ends the app's access to
         # that company (qbo-reference §10.4), possibly another partner's. Unused, it expires by itself.

@@ -126,3 +126,18 @@ async def test_after_disconnect_another_company_is_onboarded_afresh(app_client, 
                                        json={"amount": "1.00"}), 409, needle=old)
     logged = await db_pool.fetchval("SELECT reason FROM sync_log WHERE partner_id = $1 AND entity = 'Connection'", pid)
     assert logged and new in logged and old in logged
+
+
+async def test_qbo_busy_while_confirming_is_not_a_refusal(app_client, new_partner, emu, db_pool) -> None:
+    """A 429 on the CompanyInfo read says nothing about the grant: 503 "try again", nothing stored (not
+    `realm_not_confirmed`, which would tell the partner their choice was wrong)."""
+    pid = await new_partner()
+    realm = await emu.create_company(customers=1, invoices=1)
+    before = await snapshot(db_pool, pid)
+    await emu.faults(realm, rate_429=1.0)
+    try:
+        busy = await oauth_round_trip(app_client, pid, realm)
+    finally:
+        await emu.faults(realm)
+    assert_error(busy, 503, "qbo_unavailable", needle="nothing was stored")
+    assert await snapshot(db_pool, pid) == before
