@@ -210,11 +210,17 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
                         fee: Decimal, arrival_date: date) -> asyncpg.Record:
     """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate)."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT p.id, p.amount, p.status, pp.payout_id FROM payments p "
-            "LEFT JOIN payout_payments pp ON pp.payment_id = p.id "
+        # Lock the payments first, then read their payout links in a second statement: a statement that
+        # waited for a lock re-checks the locked rows but not what it joined, so a payout committed by a
+        # concurrent request while this one waited would be missed by a join (and the insert below would
+        # hit the UNIQUE constraint: a 500). The second statement's snapshot is taken after the lock.
+        locked = await conn.fetch(
+            "SELECT p.id, p.amount, p.status FROM payments p "
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
+        links = dict(await conn.fetch("SELECT payment_id, payout_id FROM payout_payments "
+                                      "WHERE payment_id = ANY($1::text[])", [r["id"] for r in locked]))
+        rows = [{**dict(r), "payout_id": links.get(r["id"])} for r in locked]
         gross = _check_payout(rows, payment_ids, fee)
         # Pending even with payments on platform-created invoices: those become an other-income line of
         # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
@@ -230,7 +236,7 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
         return row
 
 
-def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decimal) -> Decimal:
+def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decimal) -> Decimal:
     unknown = sorted(set(payment_ids) - {r["id"] for r in rows})
     if unknown:
         raise RepoError("invalid", f"unknown payment ids for this partner: {', '.join(unknown)}")

@@ -212,3 +212,42 @@ async def test_concurrent_payments_never_overpay(app_client, new_partner, db_poo
     row = await db_pool.fetchrow("SELECT balance, status FROM invoices WHERE id = $1", iid)
     assert (row["balance"], row["status"]) == (Decimal("10.00"), "partially_paid")
     assert await db_pool.fetchval("SELECT sum(amount) FROM payments WHERE invoice_id = $1", iid) == Decimal("90.00")
+
+
+async def test_concurrent_payouts_sharing_a_payment_answer_409(app_client, new_partner, db_pool) -> None:
+    """Issue 14 item 10: two payouts racing for one payment. The second waits on the payment's row lock
+    while the first commits; it must then see the first payout and answer 409 in the error shape, not 500
+    from the UNIQUE constraint. The race is made certain: the test holds the payment row while both
+    requests start and lets go once PostgreSQL shows both waiting for it."""
+    import asyncio
+
+    from tests.helpers import eventually
+
+    pid = await new_partner()
+    iid = await qbo_invoice(db_pool, pid, "100.00")
+    pay = await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "40.00"})
+    assert pay.status_code == 201, pay.text
+    pay_id = pay.json()["id"]
+    url = f"/partners/{pid}/payouts"
+    async with db_pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE", pay_id)
+            requests = [asyncio.create_task(app_client.post(url, json={"payment_ids": [pay_id], "fee_amount": "1.00"}))
+                        for _ in range(2)]
+
+            async def both_waiting() -> bool:
+                assert not any(r.done() for r in requests), [r.result().text for r in requests if r.done()]
+                return await db_pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF p%'") == 2
+
+            await eventually(both_waiting, what="both payout requests to wait on the payment's row lock")
+        finally:
+            await tx.rollback()
+        answers = await asyncio.gather(*requests)
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 409)
+    assert_error(refused, 409, "conflict", "already in a payout")
+    assert await db_pool.fetchval("SELECT count(*) FROM payouts WHERE partner_id = $1", pid) == 1
