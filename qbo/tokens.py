@@ -342,3 +342,42 @@ class TokenStore:
                 self._cipher.current_kid,
             )
             return True
+
+    async def rewrap_all(self, *, page: int = 500) -> dict:
+        """Re-encrypt every stored token under the current (first) key: `python -m starter rotate-keys`.
+
+        Each connection is rewrapped in its own short transaction (`rewrap`, under the row lock, so a
+        concurrent refresh is never lost), walking partner ids in order: an interrupted run has committed
+        what it did, and running it again skips what is already under the current key (idempotent). A
+        token that can't be decrypted (its key is not configured) is reported, not fatal. `stored_by_key`
+        counts the stored ciphertexts per key id after the run: an old key can be retired once it has none."""
+        checked = rewrapped = 0
+        failed: dict[str, str] = {}
+        after = ""
+        while True:
+            ids = [r["partner_id"] for r in await self._pool.fetch(
+                "SELECT partner_id FROM qbo_connections WHERE partner_id > $1 AND refresh_token_enc IS NOT NULL "
+                "ORDER BY partner_id LIMIT $2", after, page)]
+            if not ids:
+                break
+            for partner_id in ids:
+                checked += 1
+                try:
+                    rewrapped += await self.rewrap(partner_id)
+                except QboAuthError as exc:
+                    failed[partner_id] = exc.message
+                    log.warning("partner %s: tokens not rewrapped: %s", partner_id, exc.message)
+            after = ids[-1]
+        rows = await self._pool.fetch(
+            """
+            SELECT kid, count(*) AS n FROM (
+                SELECT convert_from(substring(blob FROM 3 FOR get_byte(blob, 1)), 'UTF8') AS kid
+                FROM qbo_connections, LATERAL (VALUES (access_token_enc), (refresh_token_enc)) AS t(blob)
+                WHERE blob IS NOT NULL) k
+            GROUP BY kid ORDER BY kid
+            """
+        )
+        log.info("rotate-keys: %s checked, %s rewrapped under key %s, %s failed",
+                 checked, rewrapped, self._cipher.current_kid, len(failed))
+        return {"current_key": self._cipher.current_kid, "checked": checked, "rewrapped": rewrapped,
+                "failed": failed, "stored_by_key": {r["kid"]: int(r["n"]) for r in rows}}

@@ -7,11 +7,14 @@
                                       [--deposit-account ID] [--fee-account ID] [--json]
     python -m starter disconnect PID [--reason TEXT] [--json]
     python -m starter reconcile PID [--json]
+    python -m starter rotate-keys [--json]
 
 `list` reads PostgreSQL (the app's own table, not search attributes); `reconcile` runs the same paged
 reconciliation as the workflow's runs (activities/reconcile.py), here and now, and prints its report
 without storing it (the dashboard's `POST …/reconciliation` is the way that goes through the workflow and
-the realm's budget); the others talk to the workflow.
+the realm's budget); `rotate-keys` re-encrypts every stored token under the first key of
+TOKEN_ENCRYPTION_KEY (resumable, idempotent; exit 3 when a token could not be rewrapped); the others talk to
+the workflow.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
+    sub.add_parser("rotate-keys", help="re-encrypt every stored token under the first TOKEN_ENCRYPTION_KEY")
     for name in ("status", "sync", "disconnect", "preferences", "reconcile"):
         cmd = sub.add_parser(name)
         cmd.add_argument("partner_id")
@@ -76,6 +80,19 @@ async def _reconcile(settings, partner_id: str) -> dict:
         await pool.close()
 
 
+async def _rotate_keys(settings) -> dict:
+    from qbo.client import QboApi
+    from store.db import create_pool
+
+    pool = await create_pool(settings.database_url)
+    qbo = QboApi(settings, pool)
+    try:
+        return await qbo.tokens.rewrap_all()
+    finally:
+        await qbo.aclose()
+        await pool.close()
+
+
 async def _preferences(client, args) -> Preferences:
     current = (await partners.status(client, args.partner_id)).preferences or Preferences()
     changes = {k: v for k, v in {
@@ -90,6 +107,8 @@ async def run(args: argparse.Namespace) -> object:
         return await _list(settings)
     if args.command == "reconcile":
         return await _reconcile(settings, args.partner_id)
+    if args.command == "rotate-keys":
+        return await _rotate_keys(settings)
     client = await connect_temporal(settings)
     if args.command == "status":
         return await partners.status(client, args.partner_id)
@@ -116,8 +135,9 @@ def _print(result: object, as_json: bool) -> None:
 def main() -> int:
     args = _parser().parse_args()
     try:
-        _print(asyncio.run(run(args)), args.json)
-        code = 0
+        result = asyncio.run(run(args))
+        _print(result, args.json)
+        code = 3 if args.command == "rotate-keys" and result["failed"] else 0
     except WorkflowUpdateFailedError as err:
         print(f"rejected: {err.cause}", file=sys.stderr)
         code = 2
