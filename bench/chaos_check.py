@@ -43,8 +43,8 @@ async def settle(api: ServiceApi, pids: list[str], limit_seconds: float) -> tupl
 async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:
     nudged = 0.0
     while True:
-        payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
-        payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
+        payments = await api.all(f"/partners/{pid}/payments", deadline=deadline)
+        payouts = await api.all(f"/partners/{pid}/payouts", deadline=deadline)
         parked = {p["id"] for p in payments if p["status"] == "needs_attention"}
         if not any(p["status"] == "pending" for p in payments) and \
                 not any(po["status"] == "pending" and not waits_for(po, parked) for po in payouts):
@@ -86,11 +86,10 @@ async def reconciliation(api: ServiceApi, pid: str, deadline: float) -> dict[str
 
 
 async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: float) -> dict[str, Any]:
-    payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
-    payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
+    payments = await api.all(f"/partners/{pid}/payments", deadline=deadline)
+    payouts = await api.all(f"/partners/{pid}/payouts", deadline=deadline)
     recon = await reconciliation(api, pid, deadline)
-    invoices = await api.retry("GET", f"/partners/{pid}/invoices", params={"include_archived": "true"},
-                               deadline=deadline)
+    invoices = await api.all(f"/partners/{pid}/invoices", include_archived="true", deadline=deadline)
     qbo_invoices = await books.query_all("Invoice")
     qbo_payments = await books.query_all("Payment")
     qbo_deposits = await books.query_all("Deposit")

@@ -108,11 +108,22 @@ async def time_zone(pool: asyncpg.Pool, partner_id: str) -> str:
 # --- customers and invoices ---------------------------------------------------------------------------
 
 
-async def list_customers(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
+# Keyset paging (api/paging.py): rows after ($after_at, $after_id) in (created_at, id) order, `limit` of them
+# (the API asks one more than it answers, to know whether there is a next page).
+def _after(alias: str, n: int) -> str:
+    return f"(${n}::timestamptz IS NULL OR ({alias}created_at, {alias}id) > (${n}::timestamptz, ${n + 1}::text))"
+
+
+Key = tuple[datetime, str] | None
+
+
+async def list_customers(pool: asyncpg.Pool, partner_id: str, include_archived: bool, after: Key = None,
+                         limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, qbo_id, source, name, email, archived FROM customers "
-        f"WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} ORDER BY created_at, id",
-        partner_id, include_archived)
+        "SELECT id, qbo_id, source, name, email, archived, created_at FROM customers "
+        f"WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} AND {_after('', 3)} "
+        "ORDER BY created_at, id LIMIT $5",
+        partner_id, include_archived, *(after or (None, None)), limit)
 
 
 async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email: str | None) -> str:
@@ -123,12 +134,13 @@ async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email:
     return cid
 
 
-async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
+async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool, after: Key = None,
+                        limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, due_date, status, "
-        f"archived FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} "
-        "ORDER BY created_at, id",
-        partner_id, include_archived)
+        f"archived, created_at FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) "
+        f"AND {_IN_CURRENT_COMPANY} AND {_after('', 3)} ORDER BY created_at, id LIMIT $5",
+        partner_id, include_archived, *(after or (None, None)), limit)
 
 
 @dataclass
@@ -195,12 +207,13 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
                                    f"{inv['balance']}; record at most the balance")
 
 
-async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
+                        limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
         "p.attention_reason, p.attention_code, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
-        "LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 "
-        "ORDER BY p.created_at, p.id", partner_id)
+        f"LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 AND {_after('p.', 2)} "
+        "ORDER BY p.created_at, p.id LIMIT $4", partner_id, *(after or (None, None)), limit)
 
 
 # --- payouts ------------------------------------------------------------------------------------------
@@ -249,13 +262,15 @@ def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decim
     return gross
 
 
-async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
+async def list_payouts(pool: asyncpg.Pool, partner_id: str, after: Key = None,
+                       limit: int = 1000) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
         "po.attention_reason, po.attention_code, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
-        "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)
+        f"WHERE po.partner_id = $1 AND {_after('po.', 2)} GROUP BY po.id ORDER BY po.created_at, po.id LIMIT $4",
+        partner_id, *(after or (None, None)), limit)
     return [dict(r) for r in rows]
 
 

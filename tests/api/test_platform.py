@@ -24,16 +24,16 @@ async def test_customers_and_invoices(app_client, new_partner, db_pool) -> None:
                                 json={"customer_id": cid, "amount": "120.50", "due_date": "2026-12-01"})
     assert inv.status_code == 201, inv.text
     await qbo_invoice(db_pool, pid, archived=True)
-    customers = (await app_client.get(f"/partners/{pid}/customers")).json()
+    customers = (await app_client.get(f"/partners/{pid}/customers")).json()["items"]
     assert customers == [{"id": cid, "qbo_id": None, "source": "platform", "name": "Jane", "email": "j@x.io",
                           "archived": False}]
-    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     assert len(invoices) == 1
     assert invoices[0] | {} == {
         "id": inv.json()["id"], "qbo_id": None, "source": "platform", "doc_number": None, "customer_id": cid,
         "amount": "120.50", "balance": "120.50", "currency": "USD", "due_date": "2026-12-01", "status": "open",
         "archived": False}
-    every = (await app_client.get(f"/partners/{pid}/invoices", params={"include_archived": "true"})).json()
+    every = (await app_client.get(f"/partners/{pid}/invoices", params={"include_archived": "true"})).json()["items"]
     assert len(every) == 2
 
 
@@ -45,7 +45,7 @@ async def test_an_amount_sent_as_a_json_number_is_exact(app_client, new_partner)
     inv = await app_client.post(f"/partners/{pid}/invoices", content=body,
                                 headers={"content-type": "application/json"})
     assert inv.status_code == 201, inv.text
-    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     assert [i["amount"] for i in invoices] == ["99999999999999.99"]
 
 
@@ -70,7 +70,7 @@ async def test_payment_on_qbo_invoice_then_payout(app_client, new_partner, db_po
     assert second.status_code == 201, second.text
     row = await db_pool.fetchrow("SELECT balance, status FROM invoices WHERE id = $1", iid)
     assert (row["balance"], row["status"]) == (Decimal("0.00"), "paid")
-    payments = (await app_client.get(f"/partners/{pid}/payments")).json()
+    payments = (await app_client.get(f"/partners/{pid}/payments")).json()["items"]
     assert [p["amount"] for p in payments] == ["40.00", "60.00"]
     ids = [first.json()["id"], second.json()["id"]]
     payout = await app_client.post(f"/partners/{pid}/payouts", json={"payment_ids": ids, "fee_amount": "2.90"})
@@ -78,7 +78,7 @@ async def test_payment_on_qbo_invoice_then_payout(app_client, new_partner, db_po
     body = payout.json()
     assert (body["gross_amount"], body["fee_amount"], body["net_amount"], body["status"]) == \
         ("100.00", "2.90", "97.10", "pending")
-    listed = (await app_client.get(f"/partners/{pid}/payouts")).json()
+    listed = (await app_client.get(f"/partners/{pid}/payouts")).json()["items"]
     assert listed[0]["payment_ids"] == sorted(ids) and listed[0]["qbo_deposit_id"] is None
     before = await snapshot(db_pool, pid)
     again = await app_client.post(f"/partners/{pid}/payouts", json={"payment_ids": ids[:1], "fee_amount": "0"})

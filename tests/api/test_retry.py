@@ -25,7 +25,7 @@ async def test_retry_puts_a_parked_payment_back_in_line_once(app_client, new_par
     assert row["status"] == "pending" and row["attention_reason"] is None and row["attention_code"] is None
     assert row["attempts"] == 1, "attempts kept: the PaymentRefNum lookup must still run before a resend"
     assert row["retry_generation"] == 1
-    listed = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()}
+    listed = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
     assert listed[pay_id]["status"] == "pending" and listed[pay_id]["attention_reason"] is None
 
     before = await snapshot(db_pool, pid)
