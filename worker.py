@@ -56,6 +56,7 @@ def build_worker(client, pool, qbo, task_queue: str = TASK_QUEUE, **kwargs) -> W
 async def run(settings: Settings) -> None:
     from qbo.client import QboApi
     from store.db import create_pool
+    from store.housekeeping import housekeeping_loop
 
     client = await connect_temporal(settings)
     pool = await create_pool(settings.database_url, max_size=20, wait_seconds=60)
@@ -64,12 +65,14 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    housekeeping = asyncio.create_task(housekeeping_loop(pool))  # purges expired OAuth states, old webhook rows
     try:
         async with build_worker(client, pool, qbo):
             log.info("worker polling task queue %s", TASK_QUEUE)
             await stop.wait()
             log.info("shutting down")
     finally:
+        housekeeping.cancel()
         await qbo.aclose()
         await pool.close()
 

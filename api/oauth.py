@@ -156,12 +156,21 @@ async def _store(app, pid: str, realm_id: str, tokens: TokenSet, company_name: s
                 raise RealmMismatch(decision.reason or "realm mismatch")
             if decision.action is ConnectAction.SWITCH_COMPANY and current is not None:
                 await connection_repo.start_new_company(conn, pid, current.realm_id, realm_id)
+            # A reconnect to the same realm overwrites the old grant without revoking it, on purpose (issue 14
+            # item 7): revoking "ends the app's access to the realm" (qbo-reference §10.4), so at Intuit it may
+            # end the grant just stored too (the emulator revokes per grant, which is more lenient than the
+            # documented behaviour; we follow the documentation). The old refresh token is stored nowhere
+            # afterwards and lapses by itself (100 days unused).
             await app.state.qbo.tokens.save_connection(pid, realm_id, tokens, company_name=company_name, conn=conn)
     except RealmMismatch as err:
         log.warning("partner %s: callback for realm %s refused (realm_mismatch)", pid, realm_id)
         await _revoke(app, tokens, realm_id)
         raise ApiError(409, "realm_mismatch", f"Not connected: {err.message} Nothing was changed.") from None
     except asyncpg.UniqueViolationError:
+        # Not revoked, on purpose (issue 14 item 7): the constraint means another partner is live on this
+        # realm, and revoking ends the app's access to the realm (qbo-reference §10.4): it would cut that
+        # partner off. The unused grant is stored nowhere and lapses by itself (100 days unused, §10.3).
+        log.warning("partner %s: realm %s is in use by another partner; new grant left unused", pid, realm_id)
         raise ApiError(409, "realm_in_use", f"QuickBooks company {realm_id} is already connected to another "
                                             "partner; disconnect it there first") from None
 

@@ -17,6 +17,7 @@ from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError
 from api.oauth import set_browser_cookie
+from qbo.errors import QboError
 from qbo.jsonio import loads
 from rules.dates import time_zone_problem
 from rules.preferences import Preferences
@@ -138,14 +139,26 @@ async def sync_now(pid: PartnerId, db: Pool, client: Temporal) -> s.Accepted:
 
 @router.post("/partners/{pid}/qbo/disconnect", response_model=s.DisconnectOut,
              responses={409: {"model": s.ErrorBody}})
-async def disconnect(pid: PartnerId, db: Pool,
+async def disconnect(request: Request, pid: PartnerId, db: Pool,
                      client: Temporal) -> s.DisconnectOut:
-    """Revoke the tokens and stop syncing; the data stays. Already disconnected → 200 again."""
+    """Revoke the tokens and stop syncing; the data stays. Already disconnected → 200 again. Without a running
+    workflow the API revokes and clears the stored tokens itself."""
     row = await repo.connection(db, pid)
     if row is not None and row["state"] == "disconnected":
         return s.DisconnectOut(state="disconnected")
     if not await workflow_running(client, pid):
-        raise _not_running(pid)
+        if row is None:
+            raise _not_running(pid)
+        # Tokens stored but no workflow to ask (it failed, was terminated, or never started): revoke and
+        # clear here rather than leave a live grant behind (issue 14 item 7). Same as the workflow's step.
+        try:
+            await request.app.state.qbo.tokens.disconnect(pid)
+        except QboError as err:  # Intuit unreachable: the tokens stay, so the same request can be sent again
+            raise ApiError(503, "unavailable", f"could not reach Intuit to revoke the grant ({type(err).__name__}); "
+                                               "nothing was changed, try again", {"Retry-After": "5"}) from None
+        await repo.set_workflow_pending(db, pid, False)
+        log.info("partner %s disconnected without a running workflow: tokens revoked and cleared", pid)
+        return s.DisconnectOut(state="disconnected")
     try:
         result = await wf.disconnect(client, pid)
     except WorkflowUpdateFailedError as err:

@@ -15,6 +15,7 @@ from api import schemas as s
 from api.decimal_json import DecimalJsonRoute
 from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError, not_found
+from api.paging import Paging, page
 from rules.dates import local_date
 from starter import partners as wf
 from store import attention_repo
@@ -34,10 +35,12 @@ async def nudge(client: Client, pid: str) -> None:
         log.info("sync_now for %s not delivered (%s); the next cycle will post it", pid, type(exc).__name__)
 
 
-@router.get("/partners/{pid}/customers", response_model=list[s.CustomerOut])
-async def list_customers(pid: PartnerId, db: Pool,
-                         include_archived: bool = Query(False)) -> list[s.CustomerOut]:
-    return [s.CustomerOut(**dict(r)) for r in await repo.list_customers(db, pid, include_archived)]
+@router.get("/partners/{pid}/customers", response_model=s.Page[s.CustomerOut])
+async def list_customers(pid: PartnerId, db: Pool, paging: Paging,
+                         include_archived: bool = Query(False)) -> s.Page[s.CustomerOut]:
+    rows = await repo.list_customers(db, pid, include_archived, paging.after, paging.limit + 1)
+    items, cursor = page(rows, paging)
+    return s.Page[s.CustomerOut](items=[s.CustomerOut(**r) for r in items], next_cursor=cursor)
 
 
 @router.post("/partners/{pid}/customers", status_code=201, response_model=s.Created)
@@ -47,10 +50,12 @@ async def create_customer(body: s.CustomerIn, pid: PartnerId,
     return s.Created(id=await repo.create_customer(db, pid, body.name, body.email))
 
 
-@router.get("/partners/{pid}/invoices", response_model=list[s.InvoiceOut])
-async def list_invoices(pid: PartnerId, db: Pool,
-                        include_archived: bool = Query(False)) -> list[s.InvoiceOut]:
-    return [s.InvoiceOut(**dict(r)) for r in await repo.list_invoices(db, pid, include_archived)]
+@router.get("/partners/{pid}/invoices", response_model=s.Page[s.InvoiceOut])
+async def list_invoices(pid: PartnerId, db: Pool, paging: Paging,
+                        include_archived: bool = Query(False)) -> s.Page[s.InvoiceOut]:
+    rows = await repo.list_invoices(db, pid, include_archived, paging.after, paging.limit + 1)
+    items, cursor = page(rows, paging)
+    return s.Page[s.InvoiceOut](items=[s.InvoiceOut(**r) for r in items], next_cursor=cursor)
 
 
 @router.post("/partners/{pid}/invoices", status_code=201, response_model=s.Created)
@@ -91,9 +96,10 @@ async def void_invoice(iid: str, request: Request, pid: PartnerId) -> s.VoidOut:
     return s.VoidOut(id=iid, action=result.action, voided=result.voided, reason=result.reason)
 
 
-@router.get("/partners/{pid}/payments", response_model=list[s.PaymentOut])
-async def list_payments(pid: PartnerId, db: Pool) -> list[s.PaymentOut]:
-    return [s.PaymentOut(**dict(r)) for r in await repo.list_payments(db, pid)]
+@router.get("/partners/{pid}/payments", response_model=s.Page[s.PaymentOut])
+async def list_payments(pid: PartnerId, db: Pool, paging: Paging) -> s.Page[s.PaymentOut]:
+    items, cursor = page(await repo.list_payments(db, pid, paging.after, paging.limit + 1), paging)
+    return s.Page[s.PaymentOut](items=[s.PaymentOut(**r) for r in items], next_cursor=cursor)
 
 
 @router.post("/partners/{pid}/payouts", status_code=201, response_model=s.PayoutCreated,
@@ -109,9 +115,10 @@ async def create_payout(body: s.PayoutIn, pid: PartnerId, db: Pool,
     return s.PayoutCreated(**dict(row))
 
 
-@router.get("/partners/{pid}/payouts", response_model=list[s.PayoutOut])
-async def list_payouts(pid: PartnerId, db: Pool) -> list[s.PayoutOut]:
-    return [s.PayoutOut(**r) for r in await repo.list_payouts(db, pid)]
+@router.get("/partners/{pid}/payouts", response_model=s.Page[s.PayoutOut])
+async def list_payouts(pid: PartnerId, db: Pool, paging: Paging) -> s.Page[s.PayoutOut]:
+    items, cursor = page(await repo.list_payouts(db, pid, paging.after, paging.limit + 1), paging)
+    return s.Page[s.PayoutOut](items=[s.PayoutOut(**r) for r in items], next_cursor=cursor)
 
 
 @router.post("/partners/{pid}/payments/{payment_id}/retry", status_code=202, response_model=s.RetryAccepted,

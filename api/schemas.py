@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -209,6 +209,16 @@ class Reconciliation(BaseModel):
 # --- platform data ------------------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list (PRODUCT.md §6): pass `next_cursor` back as `cursor` for the next; null at the end."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
 class CustomerIn(Request):
     name: str = Field(min_length=1, max_length=500)
     email: str | None = Field(None, max_length=320)
@@ -295,7 +305,7 @@ class PaymentOut(BaseModel):
 
 
 class PayoutIn(Request):
-    payment_ids: list[str] = Field(min_length=1)
+    payment_ids: list[str] = Field(min_length=1, max_length=1000)
     fee_amount: NonNegativeMoney
     arrival_date: ArrivalDate = Field(None, description="the day the payout reaches the bank, YYYY-MM-DD; "
                                                         "default today in the partner's time_zone. The QBO "

@@ -17,6 +17,7 @@ from bench.common import (
     Bench,
     WorkerSampler,
     activity_seconds,
+    list_all,
     pages_min,
     running_stack,
     wait_for,
@@ -87,7 +88,7 @@ async def run(size: str) -> dict:
         rows = status["backfill"]["total"]
         in_activities = activity_seconds(await bench.history(pid))
         download_seconds, download_rows, download_calls = await bare_download(bench, realm)
-        stored = {row["source"] for row in (await bench.api.get(f"/partners/{pid}/invoices")).json()}
+        stored = {row["source"] for row in await list_all(bench.api, f"/partners/{pid}/invoices")}
         assert stored == {"qbo"}, stored
     return write_result(
         NAME,

@@ -60,6 +60,19 @@ class ServiceApi:
                                         request=resp.request, response=resp)
         return resp.json() if resp.content else None
 
+    async def all(self, path: str, *, deadline: float | None = None, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list (PRODUCT.md §6), 1,000 per request; with `deadline`, retried as `retry`."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            body = (await self.retry("GET", path, deadline=deadline, params=query) if deadline is not None
+                    else await self.ok("GET", path, params=query))
+            items += body["items"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return items
+
     async def retry(self, method: str, path: str, *, deadline: float, **kw: Any) -> Any:
         """For setup and settling: retried on transport errors and 5xx until the deadline."""
         while True:
@@ -276,7 +289,7 @@ async def platform_traffic(api: ServiceApi, pid: str, rng: random.Random, until:
 
 
 async def _pay(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> None:
-    invoices = [i for i in await api.ok("GET", f"/partners/{pid}/invoices")
+    invoices = [i for i in await api.all(f"/partners/{pid}/invoices")
                 if i["source"] == "qbo" and money(i["balance"]) > 0 and i["status"] in ("open", "partially_paid")]
     if not invoices:
         return
@@ -288,7 +301,7 @@ async def _pay(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> N
 
 
 async def _payout(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> None:
-    free = [p for p in await api.ok("GET", f"/partners/{pid}/payments")
+    free = [p for p in await api.all(f"/partners/{pid}/payments")
             if p["payout_id"] is None and p["status"] in ("pending", "posted")]
     if not free:
         return

@@ -53,8 +53,8 @@ async def settle(api: ServiceApi, pids: list[str], limit_seconds: float) -> tupl
 async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:
     nudged = 0.0
     while True:
-        payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
-        payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
+        payments = await api.all(f"/partners/{pid}/payments", deadline=deadline)
+        payouts = await api.all(f"/partners/{pid}/payouts", deadline=deadline)
         by_id = {p["id"]: p for p in payments}
         if not any(p["status"] == "pending" for p in payments) and all(
                 po["status"] != "pending" or waits_for_a_person(po, by_id) for po in payouts):
@@ -97,11 +97,10 @@ async def reconciliation(api: ServiceApi, pid: str, deadline: float) -> dict[str
 
 async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: float) -> dict[str, Any]:
     status = await api.retry("GET", f"/partners/{pid}/qbo", deadline=deadline)
-    payments = await api.retry("GET", f"/partners/{pid}/payments", deadline=deadline)
-    payouts = await api.retry("GET", f"/partners/{pid}/payouts", deadline=deadline)
+    payments = await api.all(f"/partners/{pid}/payments", deadline=deadline)
+    payouts = await api.all(f"/partners/{pid}/payouts", deadline=deadline)
     recon = await reconciliation(api, pid, deadline)
-    invoices = await api.retry("GET", f"/partners/{pid}/invoices", params={"include_archived": "true"},
-                               deadline=deadline)
+    invoices = await api.all(f"/partners/{pid}/invoices", include_archived="true", deadline=deadline)
     qbo_invoices = await books.query_all("Invoice")
     qbo_payments = await books.query_all("Payment")
     qbo_deposits = await books.query_all("Deposit")

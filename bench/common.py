@@ -130,6 +130,20 @@ class WorkerSampler:
         self._sample()
 
 
+async def list_all(api: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged list of the API (PRODUCT.md §6), 1,000 per request."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        resp = await api.get(path, params={**params, "limit": 1000, **({"cursor": cursor} if cursor else {})})
+        resp.raise_for_status()
+        body = resp.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return items
+
+
 async def oauth_attempt(api: httpx.AsyncClient, pid: str, realm: str) -> httpx.Response:
     """What a user does: the API's authorize URL, consent at the emulator choosing `realm` (auto-approved
     with `realmId`), then the callback on the API; returns the callback's answer. `api` plays the partner's

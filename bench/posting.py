@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 
-from bench.common import running_stack, wait_for, write_result
+from bench.common import list_all, running_stack, wait_for, write_result
 
 NAME = "posting"
 SIZES = {"small": (100, 5), "full": (1000, 30)}
@@ -38,7 +38,7 @@ async def run(size: str) -> dict:
         (await bench.api.put(f"/partners/{pid}/qbo/preferences", json=prefs)).raise_for_status()
         invoices = [
             i
-            for i in (await bench.api.get(f"/partners/{pid}/invoices")).json()
+            for i in await list_all(bench.api, f"/partners/{pid}/invoices")
             if i["source"] == "qbo" and i["status"] in ("open", "partially_paid") and float(i["balance"]) >= 1
         ]
         assert len(invoices) >= n_payments, f"only {len(invoices)} open QBO invoices"
@@ -71,8 +71,8 @@ async def run(size: str) -> dict:
         created_all = time.perf_counter() - t0
 
         async def settled() -> bool:
-            payments = (await bench.api.get(f"/partners/{pid}/payments")).json()
-            payouts = (await bench.api.get(f"/partners/{pid}/payouts")).json()
+            payments = await list_all(bench.api, f"/partners/{pid}/payments")
+            payouts = await list_all(bench.api, f"/partners/{pid}/payouts")
             stuck = [p for p in payments + payouts if p["status"] in ("needs_attention", "not_synced")]
             if stuck:
                 raise RuntimeError(f"{len(stuck)} payments/payouts need attention: {stuck[0]}")

@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from bench.common import percentile, running_stack, wait_for, write_result
+from bench.common import list_all, percentile, running_stack, wait_for, write_result
 
 NAME = "webhook_latency"
 SIZES = {"small": 30, "full": 200}
@@ -29,7 +29,7 @@ async def run(size: str) -> dict:
         pid = await bench.connect(realm)
         await bench.wait_active(pid, within=120)
         await bench.webhooks_to_api()
-        invoices = [i for i in (await bench.api.get(f"/partners/{pid}/invoices")).json() if i["qbo_id"]]
+        invoices = [i for i in await list_all(bench.api, f"/partners/{pid}/invoices") if i["qbo_id"]]
         token = await bench.bookkeeper_token(realm)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         base = f"/v3/company/{realm}"
@@ -49,7 +49,7 @@ async def run(size: str) -> dict:
                 resp.raise_for_status()
 
                 async def visible(iid: str = invoice["id"], doc: str = doc) -> bool:
-                    rows = (await bench.api.get(f"/partners/{pid}/invoices")).json()
+                    rows = await list_all(bench.api, f"/partners/{pid}/invoices")
                     return any(r["id"] == iid and r["doc_number"] == doc for r in rows)
 
                 await wait_for(visible, within=60, what=f"change {n} in the platform API", every=POLL)

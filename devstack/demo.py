@@ -97,18 +97,18 @@ def _seed(stack, api: httpx.Client, emu: httpx.Client, deadline: float) -> str:
                     json={**prefs, "create_deposits": True, "deposit_account_id": checking}))
         log.info("demo: deposits turned on (to Checking)")
 
-    payments = _ok(api.get(f"/partners/{pid}/payments"))
+    payments = _ok(api.get(f"/partners/{pid}/payments", params={"limit": 1000}))["items"]
     if not payments:
-        open_qbo = [i for i in _ok(api.get(f"/partners/{pid}/invoices"))
+        open_qbo = [i for i in _ok(api.get(f"/partners/{pid}/invoices", params={"limit": 1000}))["items"]
                     if i["source"] == "qbo" and i["status"] != "paid" and Decimal(i["balance"]) > 0]
         for n, (invoice, share) in enumerate(zip(open_qbo, ("1", "0.5", "0.25"), strict=False), 1):
             amount = (Decimal(invoice["balance"]) * Decimal(share)).quantize(CENT) or Decimal(invoice["balance"])
             _ok(api.post(f"/partners/{pid}/invoices/{invoice['id']}/payments",
                          json={"amount": str(amount), "reference": f"demo card payment {n}"}))
-        payments = _ok(api.get(f"/partners/{pid}/payments"))
+        payments = _ok(api.get(f"/partners/{pid}/payments", params={"limit": 1000}))["items"]
         log.info("demo: %d platform payments recorded", len(payments))
     unpaid_out = [p for p in payments if not p["payout_id"]]
-    if unpaid_out and not _ok(api.get(f"/partners/{pid}/payouts")):
+    if unpaid_out and not _ok(api.get(f"/partners/{pid}/payouts", params={"limit": 1000}))["items"]:
         gross = sum(Decimal(p["amount"]) for p in unpaid_out)
         fee = (gross * Decimal("0.029") + Decimal("0.30")).quantize(CENT, ROUND_HALF_UP)
         _ok(api.post(f"/partners/{pid}/payouts", json={"payment_ids": [p["id"] for p in unpaid_out],
@@ -116,8 +116,8 @@ def _seed(stack, api: httpx.Client, emu: httpx.Client, deadline: float) -> str:
         log.info("demo: payout of %s (fee %s) recorded", gross, fee)
 
     def settled() -> bool:
-        posted = all(p["status"] == "posted" for p in _ok(api.get(f"/partners/{pid}/payments")))
-        return posted and all(p["status"] == "deposited" for p in _ok(api.get(f"/partners/{pid}/payouts")))
+        posted = all(p["status"] == "posted" for p in _ok(api.get(f"/partners/{pid}/payments", params={"limit": 1000}))["items"])
+        return posted and all(p["status"] == "deposited" for p in _ok(api.get(f"/partners/{pid}/payouts", params={"limit": 1000}))["items"])
 
     _wait("the demo payments and payout to reach QuickBooks", settled, deadline)
     log.info("demo: payments posted and payout deposited in QuickBooks")

@@ -71,6 +71,8 @@ class QboApi:
         limits: Limits | None = None,
         transport: Any = None,
         refresh_margin: Any = None,
+        refresh_timeout: float | None = None,
+        max_concurrent_refreshes: int | None = None,
         cdc_cap: int = cdc_mod.CDC_CAP,
     ) -> None:
         hosts = settings.qbo_hosts
@@ -91,7 +93,9 @@ class QboApi:
             redirect_uri=settings.qbo_redirect_uri,
             authorize_url=hosts.authorize_url,
         )
-        kw = {"refresh_margin": refresh_margin} if refresh_margin is not None else {}
+        given = {"refresh_margin": refresh_margin, "refresh_timeout": refresh_timeout,
+                 "max_concurrent_refreshes": max_concurrent_refreshes}
+        kw = {k: v for k, v in given.items() if v is not None}
         self.tokens = TokenStore(pool, self.cipher, self.oauth, **kw)
         self.pool = pool
         self.cdc_cap = cdc_cap  # QBO's 1000 (§4); smaller only to test against an emulator set the same way

@@ -10,7 +10,13 @@ rotated refresh token that was not saved, or two workers refreshing with the sam
 - on `invalid_grant` the lock is released, the row re-read, and if the stored refresh token changed
   meanwhile (a reconnect, an older process) the refresh is tried once more with it; otherwise, or if that
   fails too, `QboAuthError` is raised and the partner must reconnect;
-- tokens are `SecretStr` in memory and AES-GCM ciphertexts (`qbo.crypto`) in PostgreSQL.
+- tokens are `SecretStr` in memory and AES-GCM ciphertexts (`qbo.crypto`) in PostgreSQL;
+- the Intuit call made while holding the row lock (and a pool connection) is bounded: it gives up after
+  `refresh_timeout` seconds (a retryable `QboTransportError`; the transaction rolls back, so the lock and
+  the connection are released and the stored tokens stay as they were; a refresh token Intuit may have
+  rotated meanwhile is not lost, the old one stays valid for 24 h, qbo-reference §10.3), and at most
+  `max_concurrent_refreshes` refreshes per process hold a connection at once, the others wait without
+  one, so after an outage a crowd of partners refreshing together cannot drain the pool.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import asyncpg
 from pydantic import SecretStr
 
 from qbo.crypto import DecryptionError, TokenCipher
-from qbo.errors import QboAuthError, QboValidationError
+from qbo.errors import QboAuthError, QboTransportError, QboValidationError
 from qbo.faults import is_invalid_grant
 from qbo.oauth import OAuthClient, TokenSet
 
@@ -72,11 +78,16 @@ class TokenStore:
         oauth: OAuthClient,
         *,
         refresh_margin: timedelta = timedelta(minutes=5),
+        refresh_timeout: float = 20.0,
+        max_concurrent_refreshes: int = 4,
     ) -> None:
         self._pool = pool
         self._cipher = cipher
         self._oauth = oauth
         self.refresh_margin = refresh_margin
+        self.refresh_timeout = refresh_timeout
+        # Refreshes of different partners that may hold a pool connection and a row lock at once.
+        self._refreshing = asyncio.Semaphore(max_concurrent_refreshes)
         # In-process single flight: concurrent tasks of one worker queue here instead of each taking a
         # pool connection to wait on the row lock; the row lock makes it single-flight across processes.
         self._local: dict[str, asyncio.Lock] = {}
@@ -210,7 +221,7 @@ class TokenStore:
     async def refresh(self, partner_id: str, *, seen_version: int | None = None) -> AccessToken:
         """Refresh under the row lock. With `seen_version` (after a 401): refresh unless the row moved past
         that version. Without: refresh unless the access token is (now) fresh."""
-        async with self._local.setdefault(partner_id, asyncio.Lock()):
+        async with self._local.setdefault(partner_id, asyncio.Lock()), self._refreshing:
             return await self._refresh_locked(partner_id, seen_version)
 
     async def _refresh_locked(self, partner_id: str, seen_version: int | None) -> AccessToken:
@@ -233,7 +244,14 @@ class TokenStore:
                     break  # nobody rotated it: the grant is gone
                 refresh_token = self._dec(partner_id, "refresh", row["refresh_token_enc"])
                 try:
-                    tokens = await self._oauth.refresh(refresh_token)
+                    async with asyncio.timeout(self.refresh_timeout):
+                        tokens = await self._oauth.refresh(refresh_token)
+                except TimeoutError:
+                    log.warning("token refresh for partner %s gave up after %ss; the lock is released and the "
+                                "stored tokens are unchanged", partner_id, self.refresh_timeout)
+                    raise QboTransportError(
+                        f"Intuit's token endpoint did not answer within {self.refresh_timeout:g}s"
+                    ) from None
                 except QboAuthError as exc:
                     if not is_invalid_grant(exc):
                         raise
@@ -324,3 +342,42 @@ class TokenStore:
                 self._cipher.current_kid,
             )
             return True
+
+    async def rewrap_all(self, *, page: int = 500) -> dict:
+        """Re-encrypt every stored token under the current (first) key: `python -m starter rotate-keys`.
+
+        Each connection is rewrapped in its own short transaction (`rewrap`, under the row lock, so a
+        concurrent refresh is never lost), walking partner ids in order: an interrupted run has committed
+        what it did, and running it again skips what is already under the current key (idempotent). A
+        token that can't be decrypted (its key is not configured) is reported, not fatal. `stored_by_key`
+        counts the stored ciphertexts per key id after the run: an old key can be retired once it has none."""
+        checked = rewrapped = 0
+        failed: dict[str, str] = {}
+        after = ""
+        while True:
+            ids = [r["partner_id"] for r in await self._pool.fetch(
+                "SELECT partner_id FROM qbo_connections WHERE partner_id > $1 AND refresh_token_enc IS NOT NULL "
+                "ORDER BY partner_id LIMIT $2", after, page)]
+            if not ids:
+                break
+            for partner_id in ids:
+                checked += 1
+                try:
+                    rewrapped += await self.rewrap(partner_id)
+                except QboAuthError as exc:
+                    failed[partner_id] = exc.message
+                    log.warning("partner %s: tokens not rewrapped: %s", partner_id, exc.message)
+            after = ids[-1]
+        rows = await self._pool.fetch(
+            """
+            SELECT kid, count(*) AS n FROM (
+                SELECT convert_from(substring(blob FROM 3 FOR get_byte(blob, 1)), 'UTF8') AS kid
+                FROM qbo_connections, LATERAL (VALUES (access_token_enc), (refresh_token_enc)) AS t(blob)
+                WHERE blob IS NOT NULL) k
+            GROUP BY kid ORDER BY kid
+            """
+        )
+        log.info("rotate-keys: %s checked, %s rewrapped under key %s, %s failed",
+                 checked, rewrapped, self._cipher.current_kid, len(failed))
+        return {"current_key": self._cipher.current_kid, "checked": checked, "rewrapped": rewrapped,
+                "failed": failed, "stored_by_key": {r["kid"]: int(r["n"]) for r in rows}}

@@ -24,6 +24,7 @@ class EmulatorConfig(BaseModel):
     cdc_max_objects: int = 1000
     refresh_grace_seconds: float = 86400.0  # §10.3: superseded refresh token stays valid 24 h
     access_token_ttl_seconds: float = 3600.0
+    refresh_latency_seconds: float = 0.0  # a slow token endpoint: a refresh of this realm's token answers late
     refresh_token_ttl_seconds: float = 8726400.0  # rolling lifetime, fx:oauth_token_response
     refresh_token_hard_ttl_seconds: float = 5 * 365 * 86400.0  # §10.3, 5-year hard limit
     requestid_replay: Literal["replay", "ignore"] = "replay"  # §7.5; "ignore" = QBO failing to dedupe

@@ -7,6 +7,7 @@ Revoking any token of a grant (one connection of one company) revokes the whole 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -109,6 +110,10 @@ class TokenService:
         if superseded_ms is None:
             self.db.execute("UPDATE tokens SET superseded_ms = ? WHERE token = ?", (now, token))
         return body
+
+    def realm_of(self, token: str) -> str | None:
+        row = self.db.execute("SELECT realm FROM tokens WHERE token = ?", (token,)).fetchone()
+        return row[0] if row else None
 
     def revoke_token(self, token: str) -> None:
         row = self.db.execute("SELECT grant_id FROM tokens WHERE token = ?", (token,)).fetchone()
@@ -218,6 +223,9 @@ async def token(request: Request) -> Response:
         return JSONResponse(emu.tokens.issue(row[0], emu.client_id, row[2] or "", include_hard=include_hard,
                                              id_token=True))
     if grant_type == "refresh_token":
+        realm = emu.tokens.realm_of(form.get("refresh_token", ""))
+        if realm and (latency := emu.cfg(realm).refresh_latency_seconds):
+            await asyncio.sleep(latency)
         body = emu.tokens.refresh(form.get("refresh_token", ""), emu.client_id, include_hard)
         return JSONResponse(body) if body else invalid_grant()
     return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)

@@ -7,11 +7,16 @@
                                       [--deposit-account ID] [--fee-account ID] [--json]
     python -m starter disconnect PID [--reason TEXT] [--json]
     python -m starter reconcile PID [--json]
+    python -m starter rotate-keys [--json]
+    python -m starter revoke PID [--json]
 
 `list` reads PostgreSQL (the app's own table, not search attributes); `reconcile` runs the same paged
 reconciliation as the workflow's runs (activities/reconcile.py), here and now, and prints its report
 without storing it (the dashboard's `POST …/reconciliation` is the way that goes through the workflow and
-the realm's budget); the others talk to the workflow.
+the realm's budget); `revoke` revokes the grant at Intuit and clears the stored tokens of a connection whose
+workflow is gone (refused while it runs: use `disconnect`); `rotate-keys` re-encrypts every stored token under the first key of
+TOKEN_ENCRYPTION_KEY (resumable, idempotent; exit 3 when a token could not be rewrapped); the others talk to
+the workflow.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
-    for name in ("status", "sync", "disconnect", "preferences", "reconcile"):
+    sub.add_parser("rotate-keys", help="re-encrypt every stored token under the first TOKEN_ENCRYPTION_KEY")
+    for name in ("status", "sync", "disconnect", "preferences", "reconcile", "revoke"):
         cmd = sub.add_parser(name)
         cmd.add_argument("partner_id")
     prefs = sub.choices["preferences"]
@@ -76,6 +82,54 @@ async def _reconcile(settings, partner_id: str) -> dict:
         await pool.close()
 
 
+async def _rotate_keys(settings) -> dict:
+    from qbo.client import QboApi
+    from store.db import create_pool
+
+    pool = await create_pool(settings.database_url)
+    qbo = QboApi(settings, pool)
+    try:
+        return await qbo.tokens.rewrap_all()
+    finally:
+        await qbo.aclose()
+        await pool.close()
+
+
+class Refused(Exception):
+    """The operation does not apply (exit code 2, the message on stderr)."""
+
+
+async def _revoke(settings, client, partner_id: str) -> dict:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from qbo.client import QboApi
+    from store.db import create_pool
+
+    try:
+        desc = await partners.handle_for(client, partner_id).describe()
+        running = desc.status is not None and desc.status.name == "RUNNING"
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        running = False
+    if running:
+        raise Refused(f"the workflow of partner {partner_id} is running: use `disconnect`, which stops it too")
+    pool = await create_pool(settings.database_url)
+    qbo = QboApi(settings, pool)
+    try:
+        row = await pool.fetchrow("SELECT realm_id, state, refresh_token_enc IS NOT NULL AS has_tokens "
+                                  "FROM qbo_connections WHERE partner_id = $1", partner_id)
+        if row is None:
+            raise Refused(f"partner {partner_id} has no QuickBooks connection")
+        await qbo.tokens.disconnect(partner_id)
+        await pool.execute("UPDATE qbo_connections SET workflow_pending = false WHERE partner_id = $1", partner_id)
+        return {"partner_id": partner_id, "realm_id": row["realm_id"], "state": "disconnected",
+                "revoked": bool(row["has_tokens"])}
+    finally:
+        await qbo.aclose()
+        await pool.close()
+
+
 async def _preferences(client, args) -> Preferences:
     current = (await partners.status(client, args.partner_id)).preferences or Preferences()
     changes = {k: v for k, v in {
@@ -90,6 +144,8 @@ async def run(args: argparse.Namespace) -> object:
         return await _list(settings)
     if args.command == "reconcile":
         return await _reconcile(settings, args.partner_id)
+    if args.command == "rotate-keys":
+        return await _rotate_keys(settings)
     client = await connect_temporal(settings)
     if args.command == "status":
         return await partners.status(client, args.partner_id)
@@ -98,6 +154,8 @@ async def run(args: argparse.Namespace) -> object:
         return {"partner_id": args.partner_id, "sync": "requested"}
     if args.command == "preferences":
         return await _preferences(client, args)
+    if args.command == "revoke":
+        return await _revoke(settings, client, args.partner_id)
     return await partners.disconnect(client, args.partner_id, args.reason)
 
 
@@ -116,10 +174,14 @@ def _print(result: object, as_json: bool) -> None:
 def main() -> int:
     args = _parser().parse_args()
     try:
-        _print(asyncio.run(run(args)), args.json)
-        code = 0
+        result = asyncio.run(run(args))
+        _print(result, args.json)
+        code = 3 if args.command == "rotate-keys" and result["failed"] else 0
     except WorkflowUpdateFailedError as err:
         print(f"rejected: {err.cause}", file=sys.stderr)
+        code = 2
+    except Refused as err:
+        print(f"refused: {err}", file=sys.stderr)
         code = 2
     sys.stdout.flush()
     sys.stderr.flush()

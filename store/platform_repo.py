@@ -108,11 +108,22 @@ async def time_zone(pool: asyncpg.Pool, partner_id: str) -> str:
 # --- customers and invoices ---------------------------------------------------------------------------
 
 
-async def list_customers(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
+# Keyset paging (api/paging.py): rows after ($after_at, $after_id) in (created_at, id) order, `limit` of them
+# (the API asks one more than it answers, to know whether there is a next page).
+def _after(alias: str, n: int) -> str:
+    return f"(${n}::timestamptz IS NULL OR ({alias}created_at, {alias}id) > (${n}::timestamptz, ${n + 1}::text))"
+
+
+Key = tuple[datetime, str] | None
+
+
+async def list_customers(pool: asyncpg.Pool, partner_id: str, include_archived: bool, after: Key = None,
+                         limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, qbo_id, source, name, email, archived FROM customers "
-        f"WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} ORDER BY created_at, id",
-        partner_id, include_archived)
+        "SELECT id, qbo_id, source, name, email, archived, created_at FROM customers "
+        f"WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} AND {_after('', 3)} "
+        "ORDER BY created_at, id LIMIT $5",
+        partner_id, include_archived, *(after or (None, None)), limit)
 
 
 async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email: str | None) -> str:
@@ -123,12 +134,13 @@ async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email:
     return cid
 
 
-async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool) -> list[asyncpg.Record]:
+async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool, after: Key = None,
+                        limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, due_date, status, "
-        f"archived FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) AND {_IN_CURRENT_COMPANY} "
-        "ORDER BY created_at, id",
-        partner_id, include_archived)
+        f"archived, created_at FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) "
+        f"AND {_IN_CURRENT_COMPANY} AND {_after('', 3)} ORDER BY created_at, id LIMIT $5",
+        partner_id, include_archived, *(after or (None, None)), limit)
 
 
 @dataclass
@@ -195,12 +207,13 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
                                    f"{inv['balance']}; record at most the balance")
 
 
-async def list_payments(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
+async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
+                        limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
         "p.attention_reason, p.attention_code, p.qbo_change, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
-        "LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 "
-        "ORDER BY p.created_at, p.id", partner_id)
+        f"LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 AND {_after('p.', 2)} "
+        "ORDER BY p.created_at, p.id LIMIT $4", partner_id, *(after or (None, None)), limit)
 
 
 # --- payouts ------------------------------------------------------------------------------------------
@@ -210,11 +223,17 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
                         fee: Decimal, arrival_date: date) -> asyncpg.Record:
     """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate)."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT p.id, p.amount, p.status, pp.payout_id FROM payments p "
-            "LEFT JOIN payout_payments pp ON pp.payment_id = p.id "
+        # Lock the payments first, then read their payout links in a second statement: a statement that
+        # waited for a lock re-checks the locked rows but not what it joined, so a payout committed by a
+        # concurrent request while this one waited would be missed by a join (and the insert below would
+        # hit the UNIQUE constraint: a 500). The second statement's snapshot is taken after the lock.
+        locked = await conn.fetch(
+            "SELECT p.id, p.amount, p.status FROM payments p "
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
+        links = dict(await conn.fetch("SELECT payment_id, payout_id FROM payout_payments "
+                                      "WHERE payment_id = ANY($1::text[])", [r["id"] for r in locked]))
+        rows = [{**dict(r), "payout_id": links.get(r["id"])} for r in locked]
         gross = _check_payout(rows, payment_ids, fee)
         # Pending even with payments on platform-created invoices: those become an other-income line of
         # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
@@ -230,7 +249,7 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
         return row
 
 
-def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decimal) -> Decimal:
+def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decimal) -> Decimal:
     unknown = sorted(set(payment_ids) - {r["id"] for r in rows})
     if unknown:
         raise RepoError("invalid", f"unknown payment ids for this partner: {', '.join(unknown)}")
@@ -243,13 +262,15 @@ def _check_payout(rows: list[asyncpg.Record], payment_ids: list[str], fee: Decim
     return gross
 
 
-async def list_payouts(pool: asyncpg.Pool, partner_id: str) -> list[dict[str, Any]]:
+async def list_payouts(pool: asyncpg.Pool, partner_id: str, after: Key = None,
+                       limit: int = 1000) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
         "po.attention_reason, po.attention_code, po.qbo_change, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
-        "WHERE po.partner_id = $1 GROUP BY po.id ORDER BY po.created_at, po.id", partner_id)
+        f"WHERE po.partner_id = $1 AND {_after('po.', 2)} GROUP BY po.id ORDER BY po.created_at, po.id LIMIT $4",
+        partner_id, *(after or (None, None)), limit)
     return [dict(r) for r in rows]
 
 

@@ -27,7 +27,7 @@ async def test_connect_stores_tokens_encrypted_and_reports_status(app_client, co
     # Intuit's hard expiry (opted into on the code exchange) is shown so the dashboard can warn in time.
     assert row["refresh_hard_expires_at"] is not None
     assert datetime.fromisoformat(status["reconnect_before"]) == row["refresh_hard_expires_at"]
-    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     assert len(invoices) == 3 and all(i["source"] == "qbo" for i in invoices)
 
 
@@ -84,13 +84,13 @@ async def test_sync_reconnect_disconnect(app_client, connected, temporal_env) ->
 
 async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     pid = connected["pid"]
-    first, second = (await app_client.get(f"/partners/{pid}/invoices")).json()[:2]
+    first, second = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"][:2]
     rec = await reconciled(app_client, pid)
     assert rec["invoices_checked"] == 3 and rec["invoice_mismatches"] == 0
 
     voided = await app_client.post(f"/partners/{pid}/invoices/{first['id']}/void")
     assert voided.status_code == 200 and voided.json()["voided"], voided.text
-    statuses = {i["id"]: i["status"] for i in (await app_client.get(f"/partners/{pid}/invoices")).json()}
+    statuses = {i["id"]: i["status"] for i in (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]}
     assert statuses[first["id"]] == "void"
     assert_error(await app_client.post(f"/partners/{pid}/invoices/{first['id']}/payments",
                                        json={"amount": "1.00"}), 409, needle="void")

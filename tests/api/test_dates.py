@@ -22,7 +22,7 @@ async def test_paid_at_is_stored_as_an_instant_and_listed(app_client, new_partne
     assert default.status_code == 201, default.text
     stored = await db_pool.fetchval("SELECT paid_at FROM payments WHERE id = $1", given.json()["id"])
     assert stored == datetime(2026, 1, 1, 7, 30, tzinfo=UTC)  # timestamptz: the instant, not the local text
-    listed = {p["id"]: p["paid_at"] for p in (await app_client.get(f"/partners/{pid}/payments")).json()}
+    listed = {p["id"]: p["paid_at"] for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
     assert datetime.fromisoformat(listed[given.json()["id"]]) == stored
     # the default is "when it was recorded": the database's now(), between the two clock readings
     default_at = datetime.fromisoformat(listed[default.json()["id"]])
@@ -45,7 +45,7 @@ async def test_arrival_date_is_stored_and_defaults_to_today_in_the_partner_zone(
     last = datetime.now(zone).date()
     assert default.status_code == 201, default.text
     assert date.fromisoformat(default.json()["arrival_date"]) in {first, last}
-    listed = {p["id"]: p["arrival_date"] for p in (await app_client.get(f"/partners/{pid}/payouts")).json()}
+    listed = {p["id"]: p["arrival_date"] for p in (await app_client.get(f"/partners/{pid}/payouts")).json()["items"]}
     assert listed == {given.json()["id"]: "2026-01-04", default.json()["id"]: default.json()["arrival_date"]}
 
 

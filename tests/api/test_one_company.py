@@ -52,12 +52,12 @@ async def test_live_partner_choosing_another_company_is_refused(app_client, conn
     # The partner keeps working with its own company; nothing ever reaches the other one.
     status = (await app_client.get(f"/partners/{pid}/qbo")).json()
     assert status["realm_id"] == realm and status["state"] == "active", status
-    invoice = (await app_client.get(f"/partners/{pid}/invoices")).json()[0]
+    invoice = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"][0]
     pay = (await app_client.post(f"/partners/{pid}/invoices/{invoice['id']}/payments",
                                  json={"amount": "1.00"})).json()
 
     async def posted() -> bool:
-        payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()}
+        payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
         return payments[pay["id"]]["status"] == "posted"
 
     await eventually(posted, timeout=60, what="the payment to post into the partner's own company")
@@ -92,7 +92,7 @@ async def test_edited_realm_id_is_refused_before_anything_is_stored(app_client, 
 
 async def test_after_disconnect_another_company_is_onboarded_afresh(app_client, connected, emu, db_pool) -> None:
     pid, old = connected["pid"], connected["realm"]
-    old_invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    old_invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     gone = await app_client.post(f"/partners/{pid}/qbo/disconnect")
     assert gone.status_code == 200, gone.text
     # A payment recorded while disconnected waits for the old company.
@@ -110,13 +110,13 @@ async def test_after_disconnect_another_company_is_onboarded_afresh(app_client, 
         return body if ok else None
 
     status = await eventually(onboarded, timeout=90, what="the new company to be onboarded")
-    listed = (await app_client.get(f"/partners/{pid}/invoices?include_archived=true")).json()
+    listed = (await app_client.get(f"/partners/{pid}/invoices?include_archived=true")).json()["items"]
     assert len(listed) == 4 and not {i["id"] for i in listed} & {i["id"] for i in old_invoices}
     assert status["counts"]["invoices"] == 4, status["counts"]
     account_ids = {a["id"] for a in status["accounts"]}
     assert status["preferences"]["payment_account_id"] in account_ids, "preferences of the old company kept"
 
-    payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()}
+    payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
     assert payments[waiting["id"]]["status"] == "not_synced", payments[waiting["id"]]
     assert old in payments[waiting["id"]]["attention_reason"]
     assert await _writes(emu, new) <= 1, "only the fee account may be created in the new company"

@@ -24,16 +24,16 @@ async def test_customers_and_invoices(app_client, new_partner, db_pool) -> None:
                                 json={"customer_id": cid, "amount": "120.50", "due_date": "2026-12-01"})
     assert inv.status_code == 201, inv.text
     await qbo_invoice(db_pool, pid, archived=True)
-    customers = (await app_client.get(f"/partners/{pid}/customers")).json()
+    customers = (await app_client.get(f"/partners/{pid}/customers")).json()["items"]
     assert customers == [{"id": cid, "qbo_id": None, "source": "platform", "name": "Jane", "email": "j@x.io",
                           "archived": False}]
-    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     assert len(invoices) == 1
     assert invoices[0] | {} == {
         "id": inv.json()["id"], "qbo_id": None, "source": "platform", "doc_number": None, "customer_id": cid,
         "amount": "120.50", "balance": "120.50", "currency": "USD", "due_date": "2026-12-01", "status": "open",
         "archived": False}
-    every = (await app_client.get(f"/partners/{pid}/invoices", params={"include_archived": "true"})).json()
+    every = (await app_client.get(f"/partners/{pid}/invoices", params={"include_archived": "true"})).json()["items"]
     assert len(every) == 2
 
 
@@ -45,7 +45,7 @@ async def test_an_amount_sent_as_a_json_number_is_exact(app_client, new_partner)
     inv = await app_client.post(f"/partners/{pid}/invoices", content=body,
                                 headers={"content-type": "application/json"})
     assert inv.status_code == 201, inv.text
-    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     assert [i["amount"] for i in invoices] == ["99999999999999.99"]
 
 
@@ -70,7 +70,7 @@ async def test_payment_on_qbo_invoice_then_payout(app_client, new_partner, db_po
     assert second.status_code == 201, second.text
     row = await db_pool.fetchrow("SELECT balance, status FROM invoices WHERE id = $1", iid)
     assert (row["balance"], row["status"]) == (Decimal("0.00"), "paid")
-    payments = (await app_client.get(f"/partners/{pid}/payments")).json()
+    payments = (await app_client.get(f"/partners/{pid}/payments")).json()["items"]
     assert [p["amount"] for p in payments] == ["40.00", "60.00"]
     ids = [first.json()["id"], second.json()["id"]]
     payout = await app_client.post(f"/partners/{pid}/payouts", json={"payment_ids": ids, "fee_amount": "2.90"})
@@ -78,7 +78,7 @@ async def test_payment_on_qbo_invoice_then_payout(app_client, new_partner, db_po
     body = payout.json()
     assert (body["gross_amount"], body["fee_amount"], body["net_amount"], body["status"]) == \
         ("100.00", "2.90", "97.10", "pending")
-    listed = (await app_client.get(f"/partners/{pid}/payouts")).json()
+    listed = (await app_client.get(f"/partners/{pid}/payouts")).json()["items"]
     assert listed[0]["payment_ids"] == sorted(ids) and listed[0]["qbo_deposit_id"] is None
     before = await snapshot(db_pool, pid)
     again = await app_client.post(f"/partners/{pid}/payouts", json={"payment_ids": ids[:1], "fee_amount": "0"})
@@ -212,3 +212,42 @@ async def test_concurrent_payments_never_overpay(app_client, new_partner, db_poo
     row = await db_pool.fetchrow("SELECT balance, status FROM invoices WHERE id = $1", iid)
     assert (row["balance"], row["status"]) == (Decimal("10.00"), "partially_paid")
     assert await db_pool.fetchval("SELECT sum(amount) FROM payments WHERE invoice_id = $1", iid) == Decimal("90.00")
+
+
+async def test_concurrent_payouts_sharing_a_payment_answer_409(app_client, new_partner, db_pool) -> None:
+    """Issue 14 item 10: two payouts racing for one payment. The second waits on the payment's row lock
+    while the first commits; it must then see the first payout and answer 409 in the error shape, not 500
+    from the UNIQUE constraint. The race is made certain: the test holds the payment row while both
+    requests start and lets go once PostgreSQL shows both waiting for it."""
+    import asyncio
+
+    from tests.helpers import eventually
+
+    pid = await new_partner()
+    iid = await qbo_invoice(db_pool, pid, "100.00")
+    pay = await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "40.00"})
+    assert pay.status_code == 201, pay.text
+    pay_id = pay.json()["id"]
+    url = f"/partners/{pid}/payouts"
+    async with db_pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE", pay_id)
+            requests = [asyncio.create_task(app_client.post(url, json={"payment_ids": [pay_id], "fee_amount": "1.00"}))
+                        for _ in range(2)]
+
+            async def both_waiting() -> bool:
+                assert not any(r.done() for r in requests), [r.result().text for r in requests if r.done()]
+                return await db_pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF p%'") == 2
+
+            await eventually(both_waiting, what="both payout requests to wait on the payment's row lock")
+        finally:
+            await tx.rollback()
+        answers = await asyncio.gather(*requests)
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 409)
+    assert_error(refused, 409, "conflict", "already in a payout")
+    assert await db_pool.fetchval("SELECT count(*) FROM payouts WHERE partner_id = $1", pid) == 1

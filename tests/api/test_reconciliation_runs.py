@@ -42,7 +42,7 @@ async def test_a_run_in_the_workflow_finds_each_kind_of_mismatch(app_client, con
             clean["payment_mismatches"], clean["unknown_deposits"]) == (3, 0, 0, 0, 0), clean
     assert clean["realm_id"] == realm and 1 <= clean["qbo_calls"] <= 4, clean  # a page each, not a read each
 
-    invoice = (await app_client.get(f"/partners/{pid}/invoices")).json()[0]
+    invoice = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"][0]
     pay, ghost = await _plant_one_of_each(app_client._transport.app, db_pool, pid, realm, invoice["id"])
     found = await reconciled(app_client, pid)
     assert found["run_id"] > clean["run_id"]

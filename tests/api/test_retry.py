@@ -25,7 +25,7 @@ async def test_retry_puts_a_parked_payment_back_in_line_once(app_client, new_par
     assert row["status"] == "pending" and row["attention_reason"] is None and row["attention_code"] is None
     assert row["attempts"] == 1, "attempts kept: the PaymentRefNum lookup must still run before a resend"
     assert row["retry_generation"] == 1
-    listed = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()}
+    listed = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
     assert listed[pay_id]["status"] == "pending" and listed[pay_id]["attention_reason"] is None
 
     before = await snapshot(db_pool, pid)
@@ -84,7 +84,7 @@ async def test_lists_show_what_a_person_changed_in_qbo(app_client, new_partner, 
     await db_pool.execute("UPDATE payments SET status = 'posted', qbo_payment_id = '9' WHERE id = $1", pay["id"])
     payout = (await app_client.post(f"/partners/{pid}/payouts",
                                     json={"payment_ids": [pay["id"]], "fee_amount": "1.00"})).json()
-    listed = (await app_client.get(f"/partners/{pid}/payments")).json()
+    listed = (await app_client.get(f"/partners/{pid}/payments")).json()["items"]
     assert [p["qbo_change"] for p in listed] == [None]
     await db_pool.execute(
         "UPDATE payments SET status = 'needs_attention', qbo_change = 'voided', attention_code = 'changed_in_qbo',"
@@ -93,10 +93,10 @@ async def test_lists_show_what_a_person_changed_in_qbo(app_client, new_partner, 
         "UPDATE payouts SET status = 'needs_attention', qbo_change = 'deleted', qbo_deposit_id = '12',"
         " attention_code = 'changed_in_qbo', attention_reason = 'QBO Deposit 12 was deleted' WHERE id = $1",
         payout["id"])
-    listed = (await app_client.get(f"/partners/{pid}/payments")).json()
+    listed = (await app_client.get(f"/partners/{pid}/payments")).json()["items"]
     assert [(p["status"], p["attention_code"], p["qbo_change"]) for p in listed] == [
         ("needs_attention", "changed_in_qbo", "voided")]
-    payouts = (await app_client.get(f"/partners/{pid}/payouts")).json()
+    payouts = (await app_client.get(f"/partners/{pid}/payouts")).json()["items"]
     assert [(p["status"], p["qbo_change"]) for p in payouts] == [("needs_attention", "deleted")]
     assert (await app_client.post(f"/partners/{pid}/payments/{pay['id']}/retry")).status_code == 202
-    assert [p["qbo_change"] for p in (await app_client.get(f"/partners/{pid}/payments")).json()] == [None]
+    assert [p["qbo_change"] for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]] == [None]

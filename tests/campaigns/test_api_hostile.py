@@ -226,7 +226,7 @@ async def test_unicode_and_injection_names_are_stored_verbatim(app_client, world
     for text in INJECTION + UNICODE:
         resp = await send(app_client, "POST", f"/partners/{world.pid}/customers", {"name": text})
         assert resp.status_code == 201, (text, resp.text)
-        listed = (await app_client.get(f"/partners/{world.pid}/customers")).json()
+        listed = (await app_client.get(f"/partners/{world.pid}/customers")).json()["items"]
         assert {c["name"] for c in listed if c["id"] == resp.json()["id"]} == {text.strip()}
         record("api unicode/injection stored verbatim", "accepted")
     assert await db_pool.fetchval("SELECT count(*) FROM partners WHERE id = $1", world.other_pid) == 1

@@ -112,7 +112,7 @@ def test_connect_sync_by_webhook_pay_deposit_disconnect(stack: LocalStack, api: 
     status = wait_until(status_when(lambda s: s["state"] == "active" and s["last_synced_at"]), timeout=120,
                         interval=0.3, what="the backfill")
     assert status["realm_id"] == realm and status["source"] == "workflow"
-    invoices = wait_until(lambda: [i for i in ok(api.get(f"/partners/{pid}/invoices")) if i["source"] == "qbo"],
+    invoices = wait_until(lambda: [i for i in ok(api.get(f"/partners/{pid}/invoices"))["items"] if i["source"] == "qbo"],
                           what="the backfilled invoices")
     assert len(invoices) == 8
 
@@ -121,7 +121,7 @@ def test_connect_sync_by_webhook_pay_deposit_disconnect(stack: LocalStack, api: 
     changed = next(i for i in invoices if i["status"] == "open")
     books.sparse_update("Invoice", changed["qbo_id"], DocNumber="E2E-CHANGED")
     wait_until(lambda: any(i["id"] == changed["id"] and i["doc_number"] == "E2E-CHANGED"
-                           for i in ok(api.get(f"/partners/{pid}/invoices"))),
+                           for i in ok(api.get(f"/partners/{pid}/invoices"))["items"]),
                timeout=60, interval=0.2, what="the QBO change to reach the platform by webhook")
     deliveries = ok(emu.get("/_emulator/webhooks/deliveries"))["deliveries"]
     assert any(d["status"] == 200 for d in deliveries), deliveries
@@ -136,7 +136,7 @@ def test_connect_sync_by_webhook_pay_deposit_disconnect(stack: LocalStack, api: 
     amount = (balance_before / 2).quantize(Decimal("0.01"))
     payment = ok(api.post(f"/partners/{pid}/invoices/{changed['id']}/payments",
                           json={"amount": str(amount), "reference": "card 4242"}), 201)
-    posted = wait_until(lambda: next((p for p in ok(api.get(f"/partners/{pid}/payments"))
+    posted = wait_until(lambda: next((p for p in ok(api.get(f"/partners/{pid}/payments"))["items"]
                                       if p["id"] == payment["id"] and p["status"] == "posted"), None),
                         timeout=60, interval=0.2, what="the payment to be posted")
     in_qbo = books.query(f"select * from Payment where PaymentRefNum = '{payment['id']}'")
@@ -146,7 +146,7 @@ def test_connect_sync_by_webhook_pay_deposit_disconnect(stack: LocalStack, api: 
 
     payout = ok(api.post(f"/partners/{pid}/payouts", json={"payment_ids": [payment["id"]], "fee_amount": "1.25"}),
                 201)
-    deposited = wait_until(lambda: next((p for p in ok(api.get(f"/partners/{pid}/payouts"))
+    deposited = wait_until(lambda: next((p for p in ok(api.get(f"/partners/{pid}/payouts"))["items"]
                                          if p["id"] == payout["id"] and p["status"] == "deposited"), None),
                            timeout=60, interval=0.2, what="the payout to become a deposit")
     deposit = books.read("Deposit", deposited["qbo_deposit_id"])
@@ -158,7 +158,7 @@ def test_connect_sync_by_webhook_pay_deposit_disconnect(stack: LocalStack, api: 
     final = wait_until(status_when(lambda s: s["state"] == "disconnected" and s["source"] == "database"),
                        timeout=60, interval=0.2, what="the workflow to complete disconnected")
     assert final["realm_id"] == realm
-    assert len(ok(api.get(f"/partners/{pid}/invoices"))) == 8
+    assert len(ok(api.get(f"/partners/{pid}/invoices"))["items"]) == 8
     assert _workflow_status(stack, pid) == "COMPLETED"
 
 
@@ -187,7 +187,7 @@ def test_demo_seeds_an_active_partner_with_a_deposit_once(stack: LocalStack, api
     assert any(f"/workflows/qbo-partner-{pid}" in line for line in banner)
     status = ok(api.get(f"/partners/{pid}/qbo"))
     assert status["preferences"]["create_deposits"] and status["preferences"]["deposit_account_id"]
-    payments, payouts = ok(api.get(f"/partners/{pid}/payments")), ok(api.get(f"/partners/{pid}/payouts"))
+    payments, payouts = ok(api.get(f"/partners/{pid}/payments"))["items"], ok(api.get(f"/partners/{pid}/payouts"))["items"]
     assert payments and all(p["status"] == "posted" for p in payments)
     assert len(payouts) == 1 and payouts[0]["status"] == "deposited" and payouts[0]["qbo_deposit_id"]
     companies = ok(emu.get("/_emulator/companies"))
@@ -195,8 +195,8 @@ def test_demo_seeds_an_active_partner_with_a_deposit_once(stack: LocalStack, api
     again = seed_demo(stack)
     assert again == banner
     assert [p for p in ok(api.get("/partners")) if p["name"] == DEMO_PARTNER] == demo
-    assert ok(api.get(f"/partners/{pid}/payments")) == payments
-    assert ok(api.get(f"/partners/{pid}/payouts")) == payouts
+    assert ok(api.get(f"/partners/{pid}/payments"))["items"] == payments
+    assert ok(api.get(f"/partners/{pid}/payouts"))["items"] == payouts
     assert ok(emu.get("/_emulator/companies")) == companies
 
 
