@@ -6,9 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from qbo.batch import BatchItemResult
 from qbo.errors import QboDeposited, QboStaleObject, QboValidationError
-from qbo.models import Customer
 from rules.posting import payment_ref_num
 from tests.posting.conftest import World, no_mismatches
 
@@ -73,22 +74,31 @@ async def test_amount_larger_than_qbo_balance(world: World) -> None:
 
 
 async def test_customer_inactive_in_qbo(world: World) -> None:
-    """QBO (and the emulator) refuse to inactivate a customer with an open balance (6000 "Delete List Has
-    Balance Error"), so the state is reached through a client whose live Customer reads say inactive."""
+    """QBO refuses to inactivate a customer with an open balance (6000 "Delete List Has Balance Error"), and a
+    customer's balance is its open invoices minus its unapplied payments: a bookkeeper who records an
+    unapplied Payment for the whole balance can then inactivate the customer while the invoice stays open.
+    The live read must include inactive customers to tell "inactive" from "not found"."""
     inv = await world.new_invoice("60.00")
     pid = await world.pay(inv, "10.00")
     live = await world.qbo_invoice(inv)
     cust = await world.company.read("Customer", live.CustomerRef.value)
-    try:
+    with pytest.raises(QboValidationError) as refused:
         await world.company.sparse_update(
             "Customer", {"Id": cust.Id, "SyncToken": cust.SyncToken, "Active": False}, uuid.uuid4().hex)
-    except QboValidationError as exc:
-        assert exc.code == "6000"
+    assert refused.value.code == "6000"
+    await world.company.create("Payment", {"CustomerRef": {"value": cust.Id}, "TotalAmt": str(cust.Balance)},
+                               uuid.uuid4().hex)
+    cust = await world.company.read("Customer", cust.Id)
+    assert cust.Balance == 0
+    await world.company.sparse_update(
+        "Customer", {"Id": cust.Id, "SyncToken": cust.SyncToken, "Active": False}, uuid.uuid4().hex)
+    assert (await world.qbo_invoice(inv)).Balance == D("60.00")
     before = (await world.ops()).get("batch", 0)
-    summary = await world.post(_InactiveCustomers(world.api))
+    summary = await world.post()
     assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
     assert (await world.ops()).get("batch", 0) == before
-    await _parked(world, pid, "inactive")
+    await _parked(world, pid, f"customer {cust.Id} is inactive")
+    assert (await world.payment(pid))["attention_code"] == "customer_inactive"
 
 
 async def test_unknown_payment_account(world: World) -> None:
@@ -133,26 +143,6 @@ async def test_6540_is_parked_with_qbos_message(world: World) -> None:
     await _parked(world, pid, "6540")
     assert "This transaction has been deposited." in (await world.payment(pid))["attention_reason"]
     await no_mismatches(world)
-
-
-class _InactiveCustomers:
-    """The real client, except that every Customer found reads as inactive."""
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-
-    def company(self, partner_id: str) -> Any:
-        real = self.api.company(partner_id)
-
-        class Company:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real, name)
-
-            async def find(self, entity, where, include_inactive=False):
-                found = await real.find(entity, where, include_inactive=include_inactive)
-                return [o.model_copy(update={"Active": False}) if isinstance(o, Customer) else o for o in found]
-
-        return Company()
 
 
 class _StaleOnce:
