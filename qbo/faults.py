@@ -150,7 +150,7 @@ def error_for_fault(
         status=status,
         code=code,
         detail=scrub(entry.detail, secrets),
-        element=entry.element,
+        element=scrub(entry.element, secrets),
         intuit_tid=intuit_tid,
         fault_type=fault.type if fault else None,
     )
