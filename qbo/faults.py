@@ -145,7 +145,7 @@ def error_for_fault(
 ) -> QboError:
     """The exception for a fault (or a bare status when the body could not be read)."""
     entry = fault.first if fault else FaultEntry(code=None, message=f"HTTP {status} from QBO")
-    code = entry.code
+    code = scrub(entry.code, secrets)  # every field a server writes may quote what it was sent
     kw: dict[str, Any] = dict(
         status=status,
         code=code,
