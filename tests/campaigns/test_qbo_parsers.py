@@ -37,7 +37,7 @@ from qbo.http import QboHttp, QboResponse
 from qbo.jsonio import loads
 from qbo.models import MODELS, QboObject, parse_entity
 from tests.campaigns.tally import record
-from tests.helpers import QBO_FIXTURES as FIXTURES
+from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 ENTITIES = [*MODELS, "Estimate", "invoice", "PAYMENT", ""]
