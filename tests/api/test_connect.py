@@ -5,7 +5,7 @@ reconnect without a duplicate workflow, disconnect."""
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -103,14 +103,24 @@ async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     assert await snapshot(db_pool, pid) == before
 
 
-async def test_callback_state_is_one_time(app_client, new_partner, emu) -> None:
+async def test_callback_state_is_one_time(app_client, new_partner, emu, db_pool) -> None:
+    """A state that connected once is refused when it comes back, with the same code or with a fresh,
+    unused code the browser got by consenting again on the same authorize URL (so it is the state, not the
+    code, that is refused), and nothing changes."""
     pid = await new_partner()
     realm = await emu.create_company(customers=1, invoices=0)
     url = (await app_client.post(f"/partners/{pid}/qbo/connect")).json()["authorize_url"]
     async with httpx.AsyncClient(follow_redirects=False) as browser:
-        location = urlsplit((await browser.get(f"{url}&realmId={realm}")).headers["location"])
-    query = location.query.replace("state=", "state=x")
-    assert_error(await app_client.get(f"{location.path}?{query}"), 400, "invalid_state")
+        first, second = [urlsplit((await browser.get(f"{url}&realmId={realm}")).headers["location"])
+                         for _ in range(2)]
+    assert parse_qs(first.query)["state"] == parse_qs(second.query)["state"]
+    assert parse_qs(first.query)["code"] != parse_qs(second.query)["code"]
+    used = await app_client.get(f"{first.path}?{first.query}")
+    assert used.status_code == 200 and "started" in used.text, used.text
+    before = await snapshot(db_pool, pid)
+    for replay in (first, second):
+        assert_error(await app_client.get(f"{replay.path}?{replay.query}"), 400, "invalid_state")
+    assert await snapshot(db_pool, pid) == before
 
 
 async def test_not_connected_partner(app_client, new_partner, db_pool) -> None:
