@@ -47,13 +47,15 @@ async def test_preferences_applied_or_rejected(app_client, connected, db_pool) -
     assert await snapshot(db_pool, pid) == before
 
     bank = next(a for a in status["accounts"] if a["type"] == "Bank")
-    # fee_account_id None: the fee account is found or created by name. (Sending back the default id fails
-    # today: the workflow loads accounts before onboarding creates the fee account — see the API report.)
+    # The preferences as the dashboard shows them, sent back with deposits turned on: the default
+    # fee_account_id is the fee account onboarding created, which the workflow knows of.
+    assert status["preferences"]["fee_account_id"]
     good = {**status["preferences"], "create_deposits": True, "deposit_account_id": bank["id"],
-            "fee_account_id": None, "time_zone": "America/New_York"}
+            "time_zone": "America/New_York"}
     applied = await app_client.put(f"/partners/{pid}/qbo/preferences", json=good)
     assert applied.status_code == 200, applied.text
-    assert applied.json()["deposit_account_id"] == bank["id"] and applied.json()["fee_account_id"]
+    assert applied.json()["deposit_account_id"] == bank["id"]
+    assert applied.json()["fee_account_id"] == status["preferences"]["fee_account_id"]
     assert applied.json()["time_zone"] == "America/New_York"
     stored = await db_pool.fetchval("SELECT preferences->>'time_zone' FROM qbo_connections WHERE partner_id = $1", pid)
     assert stored == "America/New_York"
