@@ -94,6 +94,9 @@ async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     assert voided.status_code == 200 and voided.json()["voided"], voided.text
     statuses = {i["id"]: i["status"] for i in (await app_client.get(f"/partners/{pid}/invoices")).json()}
     assert statuses[first["id"]] == "void"
+    # Voided in QBO too (the void body: Id and live SyncToken): reconciliation finds QBO and the platform agree.
+    rec = await reconciled(app_client, pid)
+    assert rec["invoices_checked"] == 3 and rec["invoice_mismatches"] == 0, rec
     assert_error(await app_client.post(f"/partners/{pid}/invoices/{first['id']}/payments",
                                        json={"amount": "1.00"}), 409, needle="void")
 
@@ -103,6 +106,34 @@ async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     assert_error(await app_client.post(f"/partners/{pid}/invoices/{second['id']}/void"), 409, "void_refused")
     assert_error(await app_client.post(f"/partners/{pid}/invoices/inv_nope/void"), 404, "not_found")
     assert await snapshot(db_pool, pid) == before
+
+
+async def test_platform_changes_never_reach_qbo(app_client, connected, db_pool, emu) -> None:
+    """PRODUCT.md §3, platform → QBO: a customer and an invoice created in the platform, a payment on that
+    invoice, a QBO-sourced invoice archived and another's amount and due date edited in the platform: a
+    whole sync cycle afterwards reads QBO and writes nothing to it."""
+    pid, realm = connected["pid"], connected["realm"]
+    cid = (await app_client.post(f"/partners/{pid}/customers", json={"name": "Platform only"})).json()["id"]
+    iid = (await app_client.post(f"/partners/{pid}/invoices",
+                                 json={"customer_id": cid, "amount": "40.00", "due_date": "2027-01-01"})).json()["id"]
+    paid = await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "15.00"})
+    assert paid.status_code == 201, paid.text
+    archived, edited = [r["id"] for r in await db_pool.fetch(
+        "SELECT id FROM invoices WHERE partner_id = $1 AND source = 'qbo' ORDER BY qbo_id LIMIT 2", pid)]
+    await db_pool.execute("UPDATE invoices SET archived = true WHERE id = $1", archived)
+    await db_pool.execute("UPDATE invoices SET amount = amount + 1, due_date = '2030-01-01' WHERE id = $1", edited)
+    await emu.reset_requests(realm)
+    last_before = (await app_client.get(f"/partners/{pid}/qbo")).json()["last_synced_at"]
+    assert (await app_client.post(f"/partners/{pid}/qbo/sync")).status_code == 202
+
+    async def cycle_done() -> bool:  # the workflow records the cycle after its postings and deposits
+        return (await app_client.get(f"/partners/{pid}/qbo")).json()["last_synced_at"] != last_before
+
+    await eventually(cycle_done, timeout=60, what="a whole sync cycle after the platform changes")
+    ops = (await emu.requests(realm))["by_operation"]
+    assert ops.get("cdc") and set(ops) <= {"cdc", "query", "read"}, ops  # reads only
+    assert await db_pool.fetchval("SELECT qbo_id FROM invoices WHERE id = $1", iid) is None
+    assert await db_pool.fetchval("SELECT status FROM payments WHERE invoice_id = $1", iid) == "not_synced"
 
 
 async def test_callback_state_is_one_time(app_client, new_partner, emu, db_pool) -> None:
