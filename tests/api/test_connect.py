@@ -5,6 +5,7 @@ reconnect without a duplicate workflow, disconnect."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -178,6 +179,14 @@ async def test_payment_stands_without_a_workflow(api_settings, task_queue, db_po
         iid = await qbo_invoice(db_pool, pid, "10.00")
         pay = await http.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "10.00"})
         assert pay.status_code == 201 and pay.json()["status"] == "pending", pay.text
+        # Committed although sync_now found no workflow: the payment waits in the outbox, and the invoice's
+        # platform balance already counts it.
+        row = await db_pool.fetchrow("SELECT invoice_id, amount, status FROM payments WHERE id = $1",
+                                     pay.json()["id"])
+        assert dict(row) == {"invoice_id": iid, "amount": Decimal("10.00"), "status": "pending"}
+        listed = (await http.get(f"/partners/{pid}/payments")).json()
+        assert [(p["id"], p["status"]) for p in listed] == [(pay.json()["id"], "pending")]
+        assert await db_pool.fetchval("SELECT balance FROM invoices WHERE id = $1", iid) == Decimal("0.00")
 
 
 async def test_callback_with_temporal_down_keeps_the_connection_and_starts_later(
