@@ -145,12 +145,12 @@ def error_for_fault(
 ) -> QboError:
     """The exception for a fault (or a bare status when the body could not be read)."""
     entry = fault.first if fault else FaultEntry(code=None, message=f"HTTP {status} from QBO")
-    code = entry.code
+    code = scrub(entry.code, secrets)  # every field a server writes may quote what it was sent
     kw: dict[str, Any] = dict(
         status=status,
         code=code,
         detail=scrub(entry.detail, secrets),
-        element=entry.element,
+        element=scrub(entry.element, secrets),
         intuit_tid=intuit_tid,
         fault_type=fault.type if fault else None,
     )

@@ -5,8 +5,8 @@ pydantic, so workflows, activities and tests can all use it.
 
 Modules: `values` (Decimal money, UTC instants), `facts` (models + QBO JSON converters, `BadQboPayload`),
 `customers` / `invoices` (QBO → platform decisions), `posting` (payments, platform voids), `deposits`
-(payout → Deposit), `preferences` (§4 preferences), `faults` (QBO fault → retry or needs_attention),
-`platform_changes` (which platform changes reach QBO at all).
+(payout → Deposit), `preferences` (§4 preferences), `faults` (QBO fault → retry or needs_attention).
+Platform changes other than payments and voids never reach QBO (tests/api/test_connect.py proves it).
 """
 
 from rules.customers import CustomerDecision, CustomerState, decide_customer

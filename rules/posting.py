@@ -248,8 +248,3 @@ def decide_platform_void(invoice: PlatformInvoice) -> VoidDecision:
                             reason=f"invoice has payments or credits applied in QBO (balance {invoice.balance} "
                                    f"of {invoice.amount}); void it in QuickBooks after removing them")
     return VoidDecision(action=VoidAction.VOID_IN_QBO)
-
-
-def build_invoice_void(qbo_id: str, sync_token: int) -> dict[str, str]:
-    """Body of `POST …/invoice?operation=void` (qbo-reference §7.3): Id and the live SyncToken only."""
-    return {"Id": qbo_id, "SyncToken": str(sync_token)}

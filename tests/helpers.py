@@ -33,3 +33,39 @@ def wait_until(probe: Callable[[], T], *, timeout: float = 30.0, interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
         time.sleep(interval)
+
+
+def history_text(history) -> str:
+    """A workflow history (`temporalio.client.WorkflowHistory`) as searchable text: its JSON (which keeps every
+    payload base64-encoded) followed by every payload decoded by the project's data converter, one per line.
+
+    Substring checks on the bare JSON never see what activities returned or signals carried; this does."""
+    import json
+
+    from google.protobuf.message import Message
+    from temporalio.api.common.v1 import Payload
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    decoded: list[str] = []
+
+    def walk(message: Message) -> None:
+        if isinstance(message, Payload):
+            value = pydantic_data_converter.payload_converter.from_payload(message)
+            decoded.append(json.dumps(value, default=str))
+            return
+        for field, value in message.ListFields():
+            if field.message_type is None:
+                continue
+            if field.message_type.GetOptions().map_entry:
+                items = value.values()
+            elif field.is_repeated:
+                items = value
+            else:
+                items = [value]
+            for item in items:
+                if isinstance(item, Message):
+                    walk(item)
+
+    for event in history.events:
+        walk(event)
+    return history.to_json() + "\n" + "\n".join(decoded)

@@ -5,7 +5,8 @@ reconnect without a duplicate workflow, disconnect."""
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -47,13 +48,15 @@ async def test_preferences_applied_or_rejected(app_client, connected, db_pool) -
     assert await snapshot(db_pool, pid) == before
 
     bank = next(a for a in status["accounts"] if a["type"] == "Bank")
-    # fee_account_id None: the fee account is found or created by name. (Sending back the default id fails
-    # today: the workflow loads accounts before onboarding creates the fee account — see the API report.)
+    # The preferences as the dashboard shows them, sent back with deposits turned on: the default
+    # fee_account_id is the fee account onboarding created, which the workflow knows of.
+    assert status["preferences"]["fee_account_id"]
     good = {**status["preferences"], "create_deposits": True, "deposit_account_id": bank["id"],
-            "fee_account_id": None, "time_zone": "America/New_York"}
+            "time_zone": "America/New_York"}
     applied = await app_client.put(f"/partners/{pid}/qbo/preferences", json=good)
     assert applied.status_code == 200, applied.text
-    assert applied.json()["deposit_account_id"] == bank["id"] and applied.json()["fee_account_id"]
+    assert applied.json()["deposit_account_id"] == bank["id"]
+    assert applied.json()["fee_account_id"] == status["preferences"]["fee_account_id"]
     assert applied.json()["time_zone"] == "America/New_York"
     stored = await db_pool.fetchval("SELECT preferences->>'time_zone' FROM qbo_connections WHERE partner_id = $1", pid)
     assert stored == "America/New_York"
@@ -92,6 +95,9 @@ async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     assert voided.status_code == 200 and voided.json()["voided"], voided.text
     statuses = {i["id"]: i["status"] for i in (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]}
     assert statuses[first["id"]] == "void"
+    # Voided in QBO too (the void body: Id and live SyncToken): reconciliation finds QBO and the platform agree.
+    rec = await reconciled(app_client, pid)
+    assert rec["invoices_checked"] == 3 and rec["invoice_mismatches"] == 0, rec
     assert_error(await app_client.post(f"/partners/{pid}/invoices/{first['id']}/payments",
                                        json={"amount": "1.00"}), 409, needle="void")
 
@@ -103,14 +109,55 @@ async def test_void_and_reconciliation(app_client, connected, db_pool) -> None:
     assert await snapshot(db_pool, pid) == before
 
 
-async def test_callback_state_is_one_time(app_client, new_partner, emu) -> None:
+async def test_platform_changes_never_reach_qbo(app_client, connected, db_pool, emu) -> None:
+    """PRODUCT.md §3, platform → QBO: a customer and an invoice created in the platform, a payment on that
+    invoice, a QBO-sourced invoice archived and another's amount and due date edited in the platform: a
+    whole sync cycle afterwards reads QBO and writes nothing to it."""
+    pid, realm = connected["pid"], connected["realm"]
+    cid = (await app_client.post(f"/partners/{pid}/customers", json={"name": "Platform only"})).json()["id"]
+    iid = (await app_client.post(f"/partners/{pid}/invoices",
+                                 json={"customer_id": cid, "amount": "40.00", "due_date": "2027-01-01"})).json()["id"]
+    paid = await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "15.00"})
+    assert paid.status_code == 201, paid.text
+    archived, edited = [r["id"] for r in await db_pool.fetch(
+        "SELECT id FROM invoices WHERE partner_id = $1 AND source = 'qbo' ORDER BY qbo_id LIMIT 2", pid)]
+    await db_pool.execute("UPDATE invoices SET archived = true WHERE id = $1", archived)
+    await db_pool.execute("UPDATE invoices SET amount = amount + 1, due_date = '2030-01-01' WHERE id = $1", edited)
+    await emu.reset_requests(realm)
+    last_before = (await app_client.get(f"/partners/{pid}/qbo")).json()["last_synced_at"]
+    assert (await app_client.post(f"/partners/{pid}/qbo/sync")).status_code == 202
+
+    async def cycle_done() -> bool:  # the workflow records the cycle after its postings and deposits
+        return (await app_client.get(f"/partners/{pid}/qbo")).json()["last_synced_at"] != last_before
+
+    await eventually(cycle_done, timeout=60, what="a whole sync cycle after the platform changes")
+    ops = (await emu.requests(realm))["by_operation"]
+    assert ops.get("cdc") and set(ops) <= {"cdc", "query", "read"}, ops  # reads only
+    assert await db_pool.fetchval("SELECT qbo_id FROM invoices WHERE id = $1", iid) is None
+    assert await db_pool.fetchval("SELECT status FROM payments WHERE invoice_id = $1", iid) == "not_synced"
+
+
+async def test_callback_state_is_one_time(app_client, new_partner, emu, db_pool) -> None:
+    """A state that connected once is refused when it comes back, with the same code or with a fresh,
+    unused code the browser got by consenting again on the same authorize URL (so it is the state, not the
+    code, that is refused), and nothing changes."""
     pid = await new_partner()
     realm = await emu.create_company(customers=1, invoices=0)
     url = (await app_client.post(f"/partners/{pid}/qbo/connect")).json()["authorize_url"]
     async with httpx.AsyncClient(follow_redirects=False) as browser:
-        location = urlsplit((await browser.get(f"{url}&realmId={realm}")).headers["location"])
-    query = location.query.replace("state=", "state=x")
-    assert_error(await app_client.get(f"{location.path}?{query}"), 400, "invalid_state")
+        first, second = [urlsplit((await browser.get(f"{url}&realmId={realm}")).headers["location"])
+                         for _ in range(2)]
+    assert parse_qs(first.query)["state"] == parse_qs(second.query)["state"]
+    assert parse_qs(first.query)["code"] != parse_qs(second.query)["code"]
+    binding = next(iter(app_client.cookies.jar))  # the browser binding (README "Security")
+    used = await app_client.get(f"{first.path}?{first.query}")
+    assert used.status_code == 200 and "started" in used.text, used.text
+    # The callback deleted its cookie; put it back so the replays are refused for the state itself.
+    app_client.cookies.set(binding.name, binding.value, domain=binding.domain, path=binding.path)
+    before = await snapshot(db_pool, pid)
+    for replay in (first, second):
+        assert_error(await app_client.get(f"{replay.path}?{replay.query}"), 400, "invalid_state")
+    assert await snapshot(db_pool, pid) == before
 
 
 async def test_not_connected_partner(app_client, new_partner, db_pool) -> None:
@@ -135,6 +182,14 @@ async def test_payment_stands_without_a_workflow(api_settings, task_queue, db_po
         iid = await qbo_invoice(db_pool, pid, "10.00")
         pay = await http.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "10.00"})
         assert pay.status_code == 201 and pay.json()["status"] == "pending", pay.text
+        # Committed although sync_now found no workflow: the payment waits in the outbox, and the invoice's
+        # platform balance already counts it.
+        row = await db_pool.fetchrow("SELECT invoice_id, amount, status FROM payments WHERE id = $1",
+                                     pay.json()["id"])
+        assert dict(row) == {"invoice_id": iid, "amount": Decimal("10.00"), "status": "pending"}
+        listed = (await http.get(f"/partners/{pid}/payments")).json()["items"]
+        assert [(p["id"], p["status"]) for p in listed] == [(pay.json()["id"], "pending")]
+        assert await db_pool.fetchval("SELECT balance FROM invoices WHERE id = $1", iid) == Decimal("0.00")
 
 
 async def test_callback_with_temporal_down_keeps_the_connection_and_starts_later(

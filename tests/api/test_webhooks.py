@@ -120,20 +120,33 @@ async def test_temporal_down_still_fast_and_not_lost(app_client, verifier, db_po
 
     pid, realm = await connected_partner(db_pool, temporal_env, task_queue)
 
-    released = asyncio.Event()
+    released = asyncio.Event()  # set by this test once it holds the answer
     attempts: list[str] = []
 
     async def hang(_client, partner_id, *_a, **_k) -> None:  # Temporal that never answers
         attempts.append(partner_id)
-        await released.wait()
+        try:
+            await asyncio.Event().wait()
+        finally:  # the route timeout cancels this; it can't end before the webhook was answered
+            await released.wait()
 
     monkeypatch.setattr(webhooks.wf, "sync_now", hang)
     monkeypatch.setattr(webhooks, "ROUTE_TIMEOUT", 0.5)
     event = cloudevent(realm)
-    resp = await post(app_client, verifier, [event])
-    # Answered although routing is stuck on Temporal: the work happens after the answer.
-    assert resp.status_code == 200 and not released.is_set()
+    answer = asyncio.create_task(post(app_client, verifier, [event]))
+    # Answered although routing is stuck on Temporal: the work happens after the answer. A receive that
+    # routed inline would be stuck in `hang` until `released`, which is only set once the answer is here.
+    try:
+        await eventually(lambda: _value(answer.done()), timeout=15, what="the answer while routing is stuck")
+    finally:
+        if not answer.done():  # let a stuck request end
+            released.set()
+            await answer
+    resp = answer.result()
+    assert resp.status_code == 200
     await eventually(lambda: _value(attempts == [pid]), what="routing to try Temporal")
+    assert app_client._transport.app.state.webhook_tasks, "routing must still be stuck on Temporal"
+    released.set()
     await routing_done(app_client)
     row = await db_pool.fetchrow("SELECT routed_at FROM webhook_events WHERE event_id = $1", event["id"])
     assert row is not None and row["routed_at"] is None, "the event must be kept for a retry"

@@ -22,7 +22,6 @@ import asyncio
 import copy
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,8 +37,8 @@ from qbo.http import QboHttp, QboResponse
 from qbo.jsonio import loads
 from qbo.models import MODELS, QboObject, parse_entity
 from tests.campaigns.tally import record
+from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
-FIXTURES = Path("/work/shared/qbo-fixtures")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 ENTITIES = [*MODELS, "Estimate", "invoice", "PAYMENT", ""]
 
@@ -294,22 +293,70 @@ def test_envelope_readers_raise_only_server_or_validation_errors(data: Any, enti
         _check_object(res.object)
 
 
+# A token as QBO issues them; servers quote it whole or cut short (scrub removes any run that starts with its
+# first 12 characters).
+SECRET = "eyJlbmMiOiJBMTI4Q0JDLUhTMjU2IiwiYWxnIjoiZGlyIn0..s3cr3t-token-value"
+_xml_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=["Cs", "Cc"]),
+                    max_size=30)
+
+
+@st.composite
+def planted_faults(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A well-formed fault (JSON or XML) whose Message, Detail, element or code quotes the secret, whole or cut
+    after 12 or more characters, with arbitrary text around it. Returns the body and the field holding it."""
+    quoted = draw(_xml_text) + SECRET[:draw(st.sampled_from([len(SECRET), 12, 20]))] + draw(_xml_text)
+    fields = {"message": draw(_xml_text), "detail": draw(_xml_text), "element": draw(_xml_text),
+              "code": draw(st.sampled_from(["3200", "3100", "3001", "5010", "6000", "6540", "6240", "610", "500"]))}
+    where = draw(st.sampled_from(sorted(fields)))
+    fields[where] = quoted
+    if draw(st.booleans()):
+        error = {"Message": fields["message"], "Detail": fields["detail"], "code": fields["code"],
+                 "element": fields["element"]}
+        return json.dumps({"Fault": {"Error": [error], "type": "ValidationFault"}, "time": "2024-01-01"}).encode(), where
+    from xml.sax.saxutils import escape, quoteattr
+    xml = (f'<IntuitResponse xmlns="http://schema.intuit.com/finance/v3"><Fault type="ValidationFault">'
+           f'<Error code={quoteattr(fields["code"])} element={quoteattr(fields["element"])}>'
+           f'<Message>{escape(fields["message"])}</Message><Detail>{escape(fields["detail"])}</Detail></Error>'
+           f'</Fault></IntuitResponse>')
+    return xml.encode(), where
+
+
+def _assert_secret_kept_out(err: QboError) -> None:
+    for text in (str(err), repr(err), json.dumps(err.to_dict())):
+        assert SECRET[:12] not in text, text
+
+
 @FUZZ
-@given(st.one_of(raw_bodies, xml_bodies), st.sampled_from([400, 401, 403, 404, 409, 429, 500, 503]),
+@given(st.one_of(raw_bodies, xml_bodies), st.integers(0), st.sampled_from([400, 401, 403, 404, 409, 429, 500, 503]),
        st.sampled_from([None, "application/json", "application/xml", "text/html", "text/plain;charset=utf-16"]))
-def test_fault_readers_always_map_to_a_qbo_error(body: bytes, status: int, content_type: str | None) -> None:
+def test_fault_readers_always_map_to_a_qbo_error(body: bytes, at: int, status: int, content_type: str | None) -> None:
+    at %= len(body) + 1
+    body = body[:at] + SECRET.encode() + body[at:]  # planted anywhere, even where it breaks the body
     fault = parse_fault_body(body, content_type)
     assert fault is None or isinstance(fault, Fault)
     if fault is not None:
         for entry in fault.errors:
             assert all(v is None or isinstance(v, str) for v in (entry.code, entry.detail, entry.element))
             assert isinstance(entry.message, str)
-    err = error_for_response(status, body, content_type, intuit_tid="t", secrets=("s3cr3t-token-value",))
+    err = error_for_response(status, body, content_type, intuit_tid="t", secrets=(SECRET,))
     assert isinstance(err, QboError) and isinstance(str(err), str) and err.to_dict()["type"]
-    assert "s3cr3t-token-value" not in str(err)
+    _assert_secret_kept_out(err)
     oauth = oauth_error(status, body)
     assert isinstance(oauth, QboError) and isinstance(str(oauth), str)
     record("qbo.faults (JSON, XML, garbage)", "mapped to " + type(err).__name__)
+
+
+@FUZZ
+@given(planted_faults(), st.sampled_from([400, 401, 403, 404, 409, 429, 500, 503]),
+       st.sampled_from([None, "application/json", "application/xml", "text/html"]))
+def test_a_secret_quoted_in_a_fault_never_reaches_the_error(planted: tuple[bytes, str], status: int,
+                                                            content_type: str | None) -> None:
+    body, where = planted
+    fault = parse_fault_body(body, content_type)
+    assert fault is not None and SECRET[:12] in (getattr(fault.first, where) or "")  # the reader sees it
+    err = error_for_response(status, body, content_type, intuit_tid="t", secrets=(SECRET,))
+    _assert_secret_kept_out(err)
+    record("qbo.faults (secret planted in Message, Detail, element or code)", "kept out of " + type(err).__name__)
 
 
 @st.composite

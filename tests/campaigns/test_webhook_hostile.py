@@ -66,7 +66,9 @@ def well_formed(row: dict) -> bool:
 
 
 async def check_signed(http, verifier: str, db_pool, body: bytes, campaign: str, content_type: str = CE,
-                       garbage: bool = False) -> dict:
+                       garbage: bool = False) -> tuple[dict, list[dict]]:
+    """Deliver a signed body: 200 with the ack shape, no stored event changed; returns the ack and the rows
+    it added."""
     before = await events(db_pool)
     resp = await deliver(http, verifier, body, content_type)
     assert resp.status_code == 200, (resp.status_code, resp.text[:300], body[:200])
@@ -79,7 +81,7 @@ async def check_signed(http, verifier: str, db_pool, body: bytes, campaign: str,
     if garbage:
         assert not added and ack["received"] == 0, (ack, body[:200])
     record(campaign, "acknowledged, events stored" if added else "acknowledged, ignored")
-    return ack
+    return ack, added
 
 
 GARBAGE = [
@@ -117,24 +119,63 @@ async def test_garbage_with_a_valid_signature_is_200_and_stores_nothing(app_clie
                            garbage=True)
 
 
+def storable(value: Any) -> str | None:
+    """What may be stored for a field Intuit sends as text: the text itself, an integer as its digits, or
+    nothing (NULL) for anything else: not text, empty, over 255 characters, NUL or a lone surrogate."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value)
+    if not text or len(text) > 255 or "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return None
+    return text
+
+
 async def test_hostile_fields_are_ignored_or_stored_verbatim(app_client, verifier, db_pool) -> None:
-    """One nasty value at a time in every field of a CloudEvent and of a legacy notification."""
+    """One nasty value at a time in every field of a CloudEvent and of a legacy notification: the event is
+    stored exactly as sent (each field verbatim, or NULL when it can't be stored), or, when the value is in
+    its id or realm, ignored."""
+    stored_before = await events(db_pool)
     for field in ["id", "intuitaccountid", "type", "intuitentityid"]:
         for value in NASTY:
             event = cloudevent("777") | {"id": f"ev-{uuid.uuid4()}", field: value}
-            ack = await check_signed(app_client, verifier, db_pool, encode([event]),
-                                     "webhook hostile fields (valid signature)")
-            if ack["new"]:
-                row = (await events(db_pool))[event["id"] if field != "id" else value]
-                assert row["realm_id"] == event["intuitaccountid"] and isinstance(row["entity_id"], str | None)
+            ack, added = await check_signed(app_client, verifier, db_pool, encode([event]),
+                                            "webhook hostile fields (valid signature)")
+            expected = {"event_id": event["id"], "realm_id": "777", "entity": "Invoice", "entity_id": "1",
+                        "operation": "updated"}
+            if field in ("id", "intuitaccountid"):  # the event's key: text or nothing
+                key = "event_id" if field == "id" else "realm_id"
+                expected[key] = storable(value) if isinstance(value, str) else None
+            elif field == "type":  # qbo.<entity>.<operation>.v1
+                parts = str(value).split(".")
+                expected["entity"] = storable(parts[1].capitalize()) if len(parts) > 2 else None
+                expected["operation"] = storable(parts[2]) if len(parts) > 2 else None
+            else:
+                expected["entity_id"] = storable(value)
+            if expected["event_id"] is None or expected["realm_id"] is None:
+                assert ack == {"received": 0, "new": 0, "ignored": "1 unusable events"}, (field, value, ack)
+            elif expected["event_id"] in stored_before:  # an id an earlier delivery used: a redelivery
+                assert (ack["received"], ack["new"], added) == (1, 0, []), (field, value, ack)
+            else:
+                assert (ack["received"], ack["new"], added) == (1, 1, [expected]), (field, value, added)
+                stored_before[expected["event_id"]] = expected
     for field in ["realmId", "name", "id", "operation", "lastUpdated"]:
         for value in NASTY:
             entity: dict[str, Any] = {"name": "Invoice", "id": str(uuid.uuid4()), "operation": "Update",
                                       "lastUpdated": "2026-11-27T10:00:00.000Z"}
             note: dict[str, Any] = {"realmId": "778", "dataChangeEvent": {"entities": [entity]}}
             (note if field == "realmId" else entity)[field] = value
-            await check_signed(app_client, verifier, db_pool, encode({"eventNotifications": [note]}),
-                               "webhook hostile fields (valid signature)")
+            ack, added = await check_signed(app_client, verifier, db_pool, encode({"eventNotifications": [note]}),
+                                            "webhook hostile fields (valid signature)")
+            realm = storable(note["realmId"])
+            if realm is None:
+                assert (ack["received"], ack["new"], added) == (0, 0, []), (field, value, ack)
+                continue
+            assert (ack["received"], ack["new"], len(added)) == (1, 1, 1), (field, value, ack)
+            row = added[0]
+            assert row["event_id"].startswith("legacy-") and len(row["event_id"]) == 39, row
+            assert row == {"event_id": row["event_id"], "realm_id": realm, "entity": storable(entity["name"]),
+                           "entity_id": storable(entity["id"]), "operation": storable(entity["operation"])}, \
+                (field, value, row)
 
 
 async def test_bad_signatures_are_401_and_store_nothing(app_client, verifier, db_pool) -> None:
@@ -168,7 +209,7 @@ async def test_garbage_routes_nothing_to_a_connected_partner(app_client, verifie
         await check_signed(app_client, verifier, db_pool, encode(payload), "webhook garbage (valid signature)",
                            garbage=True)
     # one good event afterwards is routed: the partner's workflow was reachable all along
-    ack = await check_signed(app_client, verifier, db_pool, encode([cloudevent(realm)]), "webhook good event")
+    ack, _ = await check_signed(app_client, verifier, db_pool, encode([cloudevent(realm)]), "webhook good event")
     assert ack["new"] == 1
     assert await eventually(lambda: _more(temporal_env, pid, start), what="the good event's signal")
     assert await signals(temporal_env, pid) == start + 1
@@ -214,7 +255,7 @@ async def test_large_valid_deliveries_up_to_the_cap(app_client, verifier, db_poo
     many = [cloudevent("780", str(i)) | {"data": {"blob": "x" * 131_072}} for i in range(15)]
     body = encode(many)
     assert WEBHOOK_LIMIT - 256 * 1024 < len(body) <= WEBHOOK_LIMIT
-    ack = await check_signed(app_client, verifier, db_pool, body, "webhook large valid", content_type)
+    ack, _ = await check_signed(app_client, verifier, db_pool, body, "webhook large valid", content_type)
     assert ack["received"] == ack["new"] == len(many)
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-FIXTURES = Path("/work/shared/qbo-fixtures")
+from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
 
 def fixture(name: str) -> Any:

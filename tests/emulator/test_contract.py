@@ -1,4 +1,4 @@
-"""Contract tests: for each payload in /work/shared/qbo-fixtures, the emulator's answer to the
+"""Contract tests: for each payload in ../shared/qbo-fixtures, the emulator's answer to the
 equivalent request has the same keys, nesting and value types (support.shape_diff).
 
 Documented deviations, applied through `ignore` / `allow_extra`:

@@ -5,15 +5,37 @@ payment QBO recorded straight to a bank, still gets a Deposit that keeps the boo
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from qbo.models import Deposit
+from qbo.models import Customer, Deposit
 from rules.deposits import deposit_memo
 from rules.posting import payment_ref_num
 from rules.preferences import OTHER_INCOME_ACCOUNT_NAME
 from tests.posting.conftest import World, no_mismatches
-from tests.posting.test_conflicts import _InactiveCustomers
 
 D = Decimal
+
+
+class _InactiveCustomers:
+    """The real client, except that every Customer it finds reads as inactive: what the posting sees while
+    QBO still has the customer inactive and the platform mirror already says active (the requeue's cheap
+    check and the live check disagree). The real inactivation is tested in test_conflicts."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    def company(self, partner_id: str) -> Any:
+        real = self.api.company(partner_id)
+
+        class Company:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            async def find(self, entity, where, include_inactive=False):
+                found = await real.find(entity, where, include_inactive=include_inactive)
+                return [o.model_copy(update={"Active": False}) if isinstance(o, Customer) else o for o in found]
+
+        return Company()
 
 
 async def _log_rows(world: World, pid: str) -> list[str]:

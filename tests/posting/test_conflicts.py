@@ -6,9 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from qbo.batch import BatchItemResult
 from qbo.errors import QboDeposited, QboStaleObject, QboValidationError
-from qbo.models import Customer
 from rules.posting import payment_ref_num
 from tests.posting.conftest import World, no_mismatches
 
@@ -73,22 +74,31 @@ async def test_amount_larger_than_qbo_balance(world: World) -> None:
 
 
 async def test_customer_inactive_in_qbo(world: World) -> None:
-    """QBO (and the emulator) refuse to inactivate a customer with an open balance (6000 "Delete List Has
-    Balance Error"), so the state is reached through a client whose live Customer reads say inactive."""
+    """QBO refuses to inactivate a customer with an open balance (6000 "Delete List Has Balance Error"), and a
+    customer's balance is its open invoices minus its unapplied payments: a bookkeeper who records an
+    unapplied Payment for the whole balance can then inactivate the customer while the invoice stays open.
+    The live read must include inactive customers to tell "inactive" from "not found"."""
     inv = await world.new_invoice("60.00")
     pid = await world.pay(inv, "10.00")
     live = await world.qbo_invoice(inv)
     cust = await world.company.read("Customer", live.CustomerRef.value)
-    try:
+    with pytest.raises(QboValidationError) as refused:
         await world.company.sparse_update(
             "Customer", {"Id": cust.Id, "SyncToken": cust.SyncToken, "Active": False}, uuid.uuid4().hex)
-    except QboValidationError as exc:
-        assert exc.code == "6000"
+    assert refused.value.code == "6000"
+    await world.company.create("Payment", {"CustomerRef": {"value": cust.Id}, "TotalAmt": str(cust.Balance)},
+                               uuid.uuid4().hex)
+    cust = await world.company.read("Customer", cust.Id)
+    assert cust.Balance == 0
+    await world.company.sparse_update(
+        "Customer", {"Id": cust.Id, "SyncToken": cust.SyncToken, "Active": False}, uuid.uuid4().hex)
+    assert (await world.qbo_invoice(inv)).Balance == D("60.00")
     before = (await world.ops()).get("batch", 0)
-    summary = await world.post(_InactiveCustomers(world.api))
+    summary = await world.post()
     assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
     assert (await world.ops()).get("batch", 0) == before
-    await _parked(world, pid, "inactive")
+    await _parked(world, pid, f"customer {cust.Id} is inactive")
+    assert (await world.payment(pid))["attention_code"] == "customer_inactive"
 
 
 async def test_unknown_payment_account(world: World) -> None:
@@ -135,31 +145,18 @@ async def test_6540_is_parked_with_qbos_message(world: World) -> None:
     await no_mismatches(world)
 
 
-class _InactiveCustomers:
-    """The real client, except that every Customer found reads as inactive."""
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-
-    def company(self, partner_id: str) -> Any:
-        real = self.api.company(partner_id)
-
-        class Company:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real, name)
-
-            async def find(self, entity, where, include_inactive=False):
-                found = await real.find(entity, where, include_inactive=include_inactive)
-                return [o.model_copy(update={"Active": False}) if isinstance(o, Customer) else o for o in found]
-
-        return Company()
+def _stale_error() -> QboStaleObject:
+    return QboStaleObject("Stale Object Error", status=400, code="5010", detail="stale")
 
 
-class _StaleOnce:
-    """The real client; the first batch answers 5010 for every item (the invoice changed meanwhile)."""
+class _Stale:
+    """The real client, except that the first `batches` batches answer 5010 for every item (the invoice changed
+    meanwhile) and the first `creates` single Payment creates (the retry after the re-read) raise 5010 too.
+    Counts the invoice re-reads and the single creates."""
 
-    def __init__(self, api: Any) -> None:
-        self.api, self.stale_batches = api, 1
+    def __init__(self, api: Any, *, batches: int = 1, creates: int = 0) -> None:
+        self.api, self.stale_batches, self.stale_creates = api, batches, creates
+        self.rereads = self.single_creates = 0
 
     def company(self, partner_id: str) -> Any:
         real, outer = self.api.company(partner_id), self
@@ -171,9 +168,19 @@ class _StaleOnce:
             async def batch(self, ops, request_id=None):
                 if outer.stale_batches:
                     outer.stale_batches -= 1
-                    err = QboStaleObject("Stale Object Error", status=400, code="5010", detail="stale")
-                    return [BatchItemResult(op.key, op.entity, error=err) for op in ops]
+                    return [BatchItemResult(op.key, op.entity, error=_stale_error()) for op in ops]
                 return await real.batch(ops, request_id=request_id)
+
+            async def read(self, entity, id_):
+                outer.rereads += entity == "Invoice"
+                return await real.read(entity, id_)
+
+            async def create_payment(self, body, request_id):
+                outer.single_creates += 1
+                if outer.stale_creates:
+                    outer.stale_creates -= 1
+                    raise _stale_error()
+                return await real.create_payment(body, request_id)
 
         return Company()
 
@@ -181,8 +188,24 @@ class _StaleOnce:
 async def test_5010_rereads_and_retries_once(world: World) -> None:
     inv = await world.new_invoice("60.00")
     pid = await world.pay(inv, "10.00")
-    summary = await world.post(_StaleOnce(world.api))
+    stale = _Stale(world.api, batches=1)
+    summary = await world.post(stale)
     assert (summary.posted, summary.needs_attention, summary.remaining) == (1, 0, 0)
+    assert (stale.rereads, stale.single_creates) == (1, 1)
     assert len(await world.qbo_payments(payment_ref_num(pid))) == 1
     assert (await world.qbo_invoice(inv)).Balance == D("50.00")
     await no_mismatches(world)
+
+
+async def test_a_second_5010_needs_attention_without_a_third_try(world: World) -> None:
+    """5010 on the batch, re-read, 5010 again on the single retry: the payment needs attention; there is no
+    third attempt (the retry after it would have succeeded)."""
+    inv = await world.new_invoice("60.00")
+    pid = await world.pay(inv, "10.00")
+    stale = _Stale(world.api, batches=1, creates=1)
+    summary = await world.post(stale)
+    assert (summary.posted, summary.needs_attention, summary.remaining) == (0, 1, 0)
+    assert (stale.rereads, stale.single_creates) == (1, 1)
+    await _parked(world, pid, "stale object (5010): changed in QBO meanwhile; still stale after a re-read and retry")
+    assert (await world.payment(pid))["attention_code"] == "qbo_fault"  # waits for a person
+    assert (await world.qbo_invoice(inv)).Balance == D("60.00")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +23,7 @@ from qbo.faults import error_for_response, oauth_error
 from qbo.jsonio import dumps, loads
 from qbo.models import Account, CreditMemo, Customer, Deposit, Invoice, Payment, QboObject, Tombstone
 from qbo.oauth import TokenSet
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "qbo-fixtures"
-if not FIXTURES.exists():  # the repo may be checked out elsewhere
-    FIXTURES = Path("/work/shared/qbo-fixtures")
+from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
 AIRBYTE_STREAMS = {
     "accounts": Account,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,8 +11,8 @@ from pydantic import SecretStr
 from qbo.errors import QboAuthError, QboServerError, QboThrottled, QboTransportError, QboUnauthorized
 from qbo.http import QboHttp
 from qbo.limiter import LimiterRegistry, Limits
+from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
-FIXTURES = Path("/work/shared/qbo-fixtures")
 TOKEN = SecretStr("access-token-" + "x" * 40)
 
 

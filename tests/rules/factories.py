@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from rules.facts import (
@@ -18,6 +17,7 @@ from rules.facts import (
     QboTombstone,
 )
 from rules.posting import PlatformPayment
+from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
 T0 = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
 
@@ -75,9 +75,6 @@ CHART = [
 ]
 
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "qbo-fixtures"
-if not FIXTURES.exists():
-    FIXTURES = Path("/work/shared/qbo-fixtures")
 
 
 def load_fixture(name: str) -> Any:

@@ -16,7 +16,6 @@ from rules.posting import (
     PostingAction,
     PostingInput,
     VoidAction,
-    build_invoice_void,
     build_payment,
     decide_platform_void,
     decide_posting,
@@ -164,7 +163,3 @@ def test_build_payment_deposits_off_uses_payment_account() -> None:
 def test_platform_void_rejections(invoice_kw: dict[str, Any], action: VoidAction, reason: str) -> None:
     d = decide_platform_void(platform_invoice(**invoice_kw))
     assert d.action == action and reason in (d.reason or "")
-
-
-def test_invoice_void_body() -> None:
-    assert build_invoice_void("130", 4) == {"Id": "130", "SyncToken": "4"}

@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from rules.customers import CustomerDecision, decide_customer
-from rules.deposits import DepositPayment, PayoutFacts, build_deposit
+from rules.deposits import DepositError, DepositPayment, PayoutFacts, build_deposit
 from rules.facts import (
     InvoiceStatus,
     PlatformCustomer,
@@ -189,15 +190,47 @@ def test_platform_created_records_are_never_touched(p: PlatformInvoice, c: Platf
 
 # --- Deposits -------------------------------------------------------------------------------------------
 
+DEPOSIT_MISTAKES = {
+    # what is wrong with the payout (None: nothing) → words of build_deposit's refusal
+    None: None,
+    "fee_over_gross": "is negative",
+    "payments_short_of_gross": "gross is",
+    "fee_without_fee_account": "no fee account",
+    "payment_not_in_qbo": "not yet posted",
+    "payment_twice": "lists a payment twice",
+}
+
+
 @PROPS
-@given(amounts=st.lists(positive_money, min_size=1, max_size=40), data=st.data())
-def test_deposit_total_equals_net_to_the_cent(amounts: list[Decimal], data: Any) -> None:
+@given(amounts=st.lists(positive_money, min_size=1, max_size=40), mistake=st.sampled_from(list(DEPOSIT_MISTAKES)),
+       data=st.data())
+def test_deposit_total_equals_net_to_the_cent(amounts: list[Decimal], mistake: str | None, data: Any) -> None:
+    """A payout whose parts add up gets a Deposit of exactly its net; one whose parts don't is refused (no body
+    that QBO would total differently)."""
     gross = sum(amounts, Decimal("0.00"))
-    fee = data.draw(st.decimals(min_value=0, max_value=gross, places=2))
+    pays = [DepositPayment(payment_id=f"p{i}", amount=a, qbo_payment_id=str(100 + i)) for i, a in enumerate(amounts)]
+    fee_account: str | None = "60"
+    if mistake == "fee_over_gross":
+        fee = data.draw(st.decimals(min_value=gross + Decimal("0.01"), max_value=gross * 2 + 1, places=2))
+    else:
+        fee = data.draw(st.decimals(min_value=0, max_value=gross, places=2))
+    if mistake == "payments_short_of_gross":
+        pays = pays[:-1] + [pays[-1].model_copy(update={"amount": pays[-1].amount + Decimal("0.01")})]
+    elif mistake == "fee_without_fee_account":
+        fee, fee_account = max(fee, Decimal("0.01")), None  # gross ≥ 0.01, so still ≤ gross
+    elif mistake == "payment_not_in_qbo":
+        pays[-1] = pays[-1].model_copy(update={"qbo_payment_id": None, "status": "pending"})
+    elif mistake == "payment_twice":
+        pays.append(pays[0])
+        gross += pays[0].amount
+        fee = min(fee, gross)
     payout = PayoutFacts(id="po", gross_amount=gross, fee_amount=fee, net_amount=gross - fee,
                          arrival_date=date(2027, 1, 4))
-    pays = [DepositPayment(payment_id=f"p{i}", amount=a, qbo_payment_id=str(100 + i)) for i, a in enumerate(amounts)]
-    plan = build_deposit(payout, pays, "35", "60")
+    if mistake is not None:
+        with pytest.raises(DepositError, match=DEPOSIT_MISTAKES[mistake]):
+            build_deposit(payout, pays, "35", fee_account)
+        return
+    plan = build_deposit(payout, pays, "35", fee_account)
     assert plan.total_amt == payout.net_amount
     assert sum((line["Amount"] for line in plan.body["Line"]), Decimal(0)) == payout.net_amount
     assert all(line["Amount"].as_tuple().exponent == -2 for line in plan.body["Line"])
@@ -234,10 +267,18 @@ def test_no_function_yields_a_float(p: Any, change: Any, c: Any, cchange: Any, a
         assert_no_float(out)
 
 
+payment_ids = st.one_of(st.from_regex(r"[A-Za-z0-9_.\-]{1,20}", fullmatch=True), st.text(min_size=1, max_size=80))
+
+
 @PROPS
-@given(pid=st.text(min_size=1, max_size=80))
-def test_payment_ref_num_fits_qbo_and_is_injective_on_short_ids(pid: str) -> None:
+@given(pid=payment_ids, other=payment_ids, suffix=st.text(min_size=1, max_size=10))
+def test_payment_ref_num_fits_qbo_and_is_injective_on_short_ids(pid: str, other: str, suffix: str) -> None:
     ref = payment_ref_num(pid)
     assert 1 <= len(ref) <= 21 and ref.isascii()
+    assert payment_ref_num(pid) == ref  # the natural key: the same on every call
+    # Different ids, arbitrary or sharing a prefix (which a truncation would merge), get different refs.
+    for a, b in ((pid, other), (pid, pid + suffix), (pid + suffix, pid + suffix + suffix)):
+        if a != b:
+            assert payment_ref_num(a) != payment_ref_num(b), (a, b)
     if len(pid) <= 20 and ref == pid:
         assert len(payment_ref_num(pid + "-" * (21 - len(pid)))) == 21  # long ids never look like short ones

@@ -17,7 +17,6 @@ from rules.customers import decide_customer
 from rules.decisions import SyncAction
 from rules.facts import InvoiceStatus
 from rules.invoices import decide_invoice
-from rules.platform_changes import PlatformChange, QboEffect, qbo_effect
 from rules.posting import (
     PostingAction,
     VoidAction,
@@ -160,17 +159,11 @@ CASES = [
     Case("payment on a platform-created invoice is not synced",
          lambda: decide_posting(payment(), platform_invoice(source="platform", qbo_id=None), None, None),
          {"action": PostingAction.NOT_SYNCED}),
-    Case("invoice created in the platform is never sent to QBO",
-         lambda: qbo_effect(PlatformChange.CREATE_INVOICE), {"effect": QboEffect.NONE}),
     # Row 11: archived in the platform → nothing happens in QBO (and a QBO update keeps the archive)
-    Case("archived in the platform: nothing happens in QBO",
-         lambda: qbo_effect(PlatformChange.ARCHIVE), {"effect": QboEffect.NONE}),
     Case("archived in the platform stays archived when QBO changes the invoice",
          lambda: decide_invoice(platform_invoice(archived=True), qbo_invoice(sync_token=1, balance=D("20.00"))),
          {"action": SyncAction.UPDATE, "state.archived": True, "state.balance": D("20.00")}),
     # Row 12: amount or due date edited in the platform → never sent to QBO; QBO stays the source of truth
-    Case("amount edited in the platform is never sent to QBO",
-         lambda: qbo_effect(PlatformChange.EDIT_AMOUNT), {"effect": QboEffect.NONE}),
     Case("due date edited in the platform is overwritten by the next QBO version",
          lambda: decide_invoice(platform_invoice(due_date=date(2027, 1, 1)), qbo_invoice(sync_token=1)),
          {"action": SyncAction.UPDATE, "state.due_date": date(2026, 2, 4)}),
