@@ -24,7 +24,7 @@ import httpx
 
 from devstack.children import Child
 from devstack.temporal import dev_server_command
-from store.embedded import EmbeddedPostgres, free_port
+from store.embedded import EmbeddedPostgres, free_ports
 from store.migrate import migrate
 
 log = logging.getLogger("devstack")
@@ -47,8 +47,8 @@ class StackConfig:
     @classmethod
     def ephemeral(cls, data_dir: Path, **overrides) -> StackConfig:
         """Free ports and a throwaway folder: for tests and benchmarks beside anything else running."""
-        ports = {name: free_port() for name in ("temporal_port", "temporal_ui_port", "postgres_port",
-                                                "emulator_port", "api_port")}
+        names = ("temporal_port", "temporal_ui_port", "postgres_port", "emulator_port", "api_port")
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
         return cls(data_dir=data_dir, emulator_memory=True, log_dir=data_dir / "logs", **{**ports, **overrides})
 
 

@@ -8,6 +8,7 @@ system user (created by the wheel's helper).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -23,9 +24,17 @@ SYSTEM_USER = "embedded_postgres"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: every socket stays bound until all are picked (one at a time, the kernel
+    may hand the same just-released port out twice, and two services of one stack then collide)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def _run_as() -> str | None:

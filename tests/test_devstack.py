@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from store.embedded import free_port
+from store.embedded import free_ports
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +27,8 @@ def _listening(port: int) -> bool:
 
 @pytest.fixture
 def devstack_env(tmp_path):
-    ports = {"API_PORT": free_port(), "EMBEDDED_PG_PORT": free_port(), "TEMPORAL_DEV_PORT": free_port(),
-             "TEMPORAL_UI_PORT": free_port(), "EMULATOR": free_port()}
+    names = ("API_PORT", "EMBEDDED_PG_PORT", "TEMPORAL_DEV_PORT", "TEMPORAL_UI_PORT", "EMULATOR")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))  # distinct: one at a time may repeat
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env.update({k: str(v) for k, v in ports.items() if k != "EMULATOR"})
     env.update(QBO_DATA_DIR=str(tmp_path / "devdata"), QBO_EMULATOR_URL=f"http://127.0.0.1:{ports['EMULATOR']}")

@@ -31,6 +31,5 @@ def test_a_minute_of_chaos_loses_and_duplicates_nothing(tmp_path) -> None:
     assert did.get("qbo_our_payment_deleted", 0) + did.get("qbo_our_payment_voided", 0) >= 1, did
     changed = result["changed_in_qbo"]
     assert sum(n for kind, n in changed.items() if kind.startswith("payment ")) >= 1, changed
-    assert sum(changed.values()) >= 2, changed  # Deposits deleted too, most runs (not required: timing)
     assert sum(changed.values()) < result["platform_payments"] / 5, changed
     assert passed(result), result["details"]  # and no partner's workflow stuck
