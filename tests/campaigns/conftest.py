@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.api.conftest import api_settings, app_client, emu, new_partner  # noqa: F401
+from tests.api.conftest import api_settings, app_client, connected, emu, new_partner, worker  # noqa: F401
 from tests.api.test_webhooks import verifier  # noqa: F401
 from tests.campaigns.tally import table
 
