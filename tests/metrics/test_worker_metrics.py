@@ -16,6 +16,7 @@ from settings import TASK_QUEUE
 from store.embedded import free_port
 from tests.api.conftest import oauth_round_trip, running_app
 from tests.helpers import eventually
+from tests.metrics.names import dashboard_metric_names
 from tests.metrics.scrape import Samples, parse, value
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,5 +86,7 @@ async def test_worker_endpoints_count_what_the_worker_does(worker_process, api_s
     assert sdk_after is not None
     assert total(sdk_after, activities) > 0  # the SDK's exporter saw the onboarding's activities
     assert total(sdk_after, "temporal_worker_task_slots_available") > 0
+    dashboard = {n for n in dashboard_metric_names() if n.startswith("temporal_")}
+    assert dashboard and dashboard <= {n for n, _ in sdk_after}, dashboard - {n for n, _ in sdk_after}
     label_values = {v for samples in (service, sdk_after) for _, labels in samples for _, v in labels}
     assert pid not in label_values and realm not in label_values  # no partner on the worker's series
