@@ -56,6 +56,11 @@ class Settings(BaseModel):
     api_key: SecretStr | None = Field(None, description="one key, or several separated by commas (rotation)")
     sync_interval_seconds: int = 300
     log_level: str = "INFO"
+    # The worker's two Prometheus endpoints (README "Metrics"): the service's counters (prometheus_client)
+    # and the Temporal SDK's own exporter, a Rust server that can't share a port with Python's.
+    worker_metrics_port: int = 9464
+    worker_temporal_metrics_port: int = 9465
+    metrics_bind_host: str = Field("127.0.0.1", description="0.0.0.0 in containers, so Prometheus can scrape")
 
     @property
     def qbo_hosts(self) -> QboHosts:

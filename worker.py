@@ -54,11 +54,15 @@ def build_worker(client, pool, qbo, task_queue: str = TASK_QUEUE, **kwargs) -> W
 
 
 async def run(settings: Settings) -> None:
+    from metrics.worker import start_service_endpoint, temporal_runtime
     from qbo.client import QboApi
     from store.db import create_pool
     from store.housekeeping import housekeeping_loop
 
-    client = await connect_temporal(settings)
+    start_service_endpoint(settings)
+    client = await connect_temporal(settings, runtime=temporal_runtime(settings))
+    log.info("metrics on %s:%s (service) and :%s (Temporal SDK)", settings.metrics_bind_host,
+             settings.worker_metrics_port, settings.worker_temporal_metrics_port)
     pool = await create_pool(settings.database_url, max_size=20, wait_seconds=60)
     qbo = QboApi(settings, pool)
     stop = asyncio.Event()

@@ -16,6 +16,7 @@ from temporalio import activity
 
 from activities import own_postings as own
 from activities.errors import heartbeat, qbo_errors
+from metrics.service import SYNC_CYCLES
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
 from rules import (
@@ -137,11 +138,11 @@ class SyncActivities:
             async with qbo_errors():
                 staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
         except Exception as exc:
-            await repo.finish_run(self.pool, pid, run_id, {}, f"fetch failed: {exc}"[:500])
+            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {}, f"fetch failed: {exc}"[:500]), True)
             raise
         payments, payouts = await repo.pending_counts(self.pool, pid)
         if not staged and not payments and not payouts:
-            await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None)
+            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None), False)
         return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
                            pending_payments=payments, pending_payouts=payouts, cursor=cursor,
                            reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid))
@@ -303,4 +304,14 @@ class SyncActivities:
 
     @activity.defn
     async def finish_sync_run(self, input: FinishSyncRun) -> None:
-        await repo.finish_run(self.pool, input.partner_id, input.sync_run_id, input.counts, input.error)
+        trigger = await repo.finish_run(self.pool, input.partner_id, input.sync_run_id, input.counts, input.error)
+        _count_cycle(trigger, input.error is not None)
+
+
+_TRIGGERS = frozenset({"interval", "sync_now", "onboarding", "reconnected"})
+
+
+def _count_cycle(trigger: str | None, failed: bool) -> None:
+    """Count a cycle the run's first finish closed (`None`: a retry closing it again, not counted)."""
+    if trigger is not None:
+        SYNC_CYCLES.labels(trigger if trigger in _TRIGGERS else "other", "failed" if failed else "succeeded").inc()

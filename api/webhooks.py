@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
+from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
 from starter import partners as wf
 from store import platform_repo as repo
 
@@ -113,11 +114,15 @@ async def receive(request: Request) -> WebhookAck:
     body = await request.body()
     verifier = request.app.state.settings.qbo_webhook_verifier_token.get_secret_value()
     if not signature_ok(verifier, body, request.headers.get("intuit-signature")):
+        WEBHOOK_DELIVERIES.labels("bad_signature").inc()
         raise ApiError(401, "bad_signature", "intuit-signature does not match this body")
     events, ignored = parse_events(request.headers.get("content-type", ""), body)
     if ignored:
         log.warning("webhook delivery partly or wholly ignored: %s", ignored)
     new = await repo.record_webhook_events(request.app.state.pool, _unique(events))
+    WEBHOOK_DELIVERIES.labels("ignored" if ignored else "accepted").inc()
+    WEBHOOK_EVENTS.labels("new").inc(len(new))
+    WEBHOOK_EVENTS.labels("duplicate").inc(len(events) - len(new))
     if new:
         spawn_routing(request.app)
     return WebhookAck(received=len(events), new=len(new), ignored=ignored)
@@ -160,11 +165,13 @@ async def _route_batch(app: FastAPI, batch: int) -> tuple[int, int]:
     if unknown:
         log.info("webhook events for unknown realms ignored: %d", len(unknown))
         await repo.mark_webhook_events(pool, unknown, "unknown_realm")
+        WEBHOOK_EVENTS.labels("unknown_realm").inc(len(unknown))
     closed = len(unknown)
     for pid, ids in by_partner.items():
         result = await _signal(app, pid)
         if result is not None:
             await repo.mark_webhook_events(pool, ids, result)
+            WEBHOOK_EVENTS.labels(result).inc(len(ids))
             closed += len(ids)
     return len(rows), closed
 

@@ -27,6 +27,8 @@ def print_banner(stack: LocalStack, extra: list[str]) -> None:
         "QBO integration service is up.",
         f"  API            {stack.api_url}   (OpenAPI: {stack.api_url}/docs)",
         f"  Temporal UI    {stack.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+        f"  Metrics        {stack.api_url}/metrics, worker http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+        f" (Temporal SDK :{settings.worker_temporal_metrics_port})",
     ]
     if settings.qbo_env is QboEnv.EMULATOR:
         lines.append(f"  QBO emulator   {stack.emulator_url}")
@@ -47,6 +49,7 @@ def main() -> int:
         postgres_port=int(os.environ.get("EMBEDDED_PG_PORT", "5544")),
         temporal_port=int(os.environ.get("TEMPORAL_DEV_PORT", "7233")),
         temporal_ui_port=int(os.environ.get("TEMPORAL_UI_PORT", "8233")),
+        worker_metrics_port=settings.worker_metrics_port,
     )
     stack = LocalStack(config)
     code = 0

@@ -40,6 +40,9 @@ class StackConfig:
     emulator_port: int = 8010
     api_port: int = 8000
     workers: int = 1
+    # The first worker's metrics ports (service, then Temporal SDK); worker i uses base + 2i and + 2i + 1.
+    # None: free ports per worker (tests, benchmarks: beside a `make run`).
+    worker_metrics_port: int | None = 9464
     emulator_memory: bool = False
     log_dir: Path | None = None  # None: children's logs go to our stdout, prefixed
     env: dict[str, str] = field(default_factory=dict)  # extra environment for every child
@@ -49,7 +52,8 @@ class StackConfig:
         """Free ports and a throwaway folder: for tests and benchmarks beside anything else running."""
         names = ("temporal_port", "temporal_ui_port", "postgres_port", "emulator_port", "api_port")
         ports = dict(zip(names, free_ports(len(names)), strict=True))
-        return cls(data_dir=data_dir, emulator_memory=True, log_dir=data_dir / "logs", **{**ports, **overrides})
+        return cls(data_dir=data_dir, emulator_memory=True, log_dir=data_dir / "logs", worker_metrics_port=None,
+                   **{**ports, **overrides})
 
 
 class ChildDied(RuntimeError):
@@ -101,9 +105,9 @@ class LocalStack:
 
     # --- starting ------------------------------------------------------------------------------------
 
-    def spawn(self, name: str, argv: list[str], user: str | None = None) -> Child:
+    def spawn(self, name: str, argv: list[str], user: str | None = None, env: dict[str, str] | None = None) -> Child:
         log_path = str(self.config.log_dir / f"{name}.log") if self.config.log_dir else None
-        child = Child(name, argv, env=self.env, user=user, log_path=log_path).start()
+        child = Child(name, argv, env=env or self.env, user=user, log_path=log_path).start()
         self.children.append(child)
         return child
 
@@ -152,9 +156,24 @@ class LocalStack:
 
     def start_worker(self) -> Child:
         worker = self.spawn(f"worker{len(self.workers) + 1}" if self.config.workers > 1 else "worker",
-                            [sys.executable, str(ROOT / "worker.py")])
+                            [sys.executable, str(ROOT / "worker.py")], env=self.worker_env(len(self.workers)))
         self.workers.append(worker)
         return worker
+
+    def worker_env(self, index: int) -> dict[str, str]:
+        """Each worker process gets its own two metrics ports (they can't share one)."""
+        base = self.config.worker_metrics_port
+        ports = (base + 2 * index, base + 2 * index + 1) if base is not None else self._free_pair()
+        return {**self.env, "WORKER_METRICS_PORT": str(ports[0]), "WORKER_TEMPORAL_METRICS_PORT": str(ports[1])}
+
+    def _free_pair(self) -> tuple[int, int]:
+        """Two free ports that are none of the stack's own (the API's may not be bound yet)."""
+        c = self.config
+        taken = {c.temporal_port, c.temporal_ui_port, c.postgres_port, c.emulator_port, c.api_port}
+        while True:
+            first, second = free_ports(2)
+            if not {first, second} & taken:
+                return first, second
 
     def start_api(self) -> None:
         self.spawn("api", [sys.executable, "-m", "api"])
@@ -172,7 +191,7 @@ class LocalStack:
         if old.poll() is None:
             old.stop(signal.SIGKILL)
         self.children.remove(old)
-        replacement = Child(old.name, old.argv, env=self.env, log_path=old.log_path).start()
+        replacement = Child(old.name, old.argv, env=old.env, log_path=old.log_path).start()
         self.children.append(replacement)
         self.workers[index] = replacement
 

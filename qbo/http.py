@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from metrics.service import operation, record_qbo_call
 from qbo.errors import QboServerError, QboThrottled, QboTransportError
 from qbo.faults import error_for_fault, error_for_response, fault_from_json, oauth_error
 from qbo.jsonio import dumps, loads
@@ -96,13 +97,20 @@ class QboHttp:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _send(self, method: str, url: str, **kw: Any) -> httpx.Response:
+    async def _send(self, op: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        """The one place a request leaves the process, so every QBO call is counted here (`op` is the
+        bounded operation label, `metrics.service`)."""
+        started = time.monotonic()
         try:
-            return await self._client.request(method, url, **kw)
+            resp = await self._client.request(method, url, **kw)
         except httpx.TimeoutException as exc:
+            record_qbo_call(op, method, None, None)
             raise QboTransportError(f"QBO did not answer in time ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
+            record_qbo_call(op, method, None, None)
             raise QboTransportError(f"QBO unreachable ({type(exc).__name__})") from None
+        record_qbo_call(op, method, resp.status_code, time.monotonic() - started)
+        return resp
 
     async def api(
         self,
@@ -131,7 +139,7 @@ class QboHttp:
         limiter = self.limiters.get(realm_id)
         started = time.monotonic()
         async with limiter.slot():
-            resp = await self._send(method, url, params=query, headers=headers, content=content)
+            resp = await self._send(operation(path), method, url, params=query, headers=headers, content=content)
         tid = _tid(resp)
         log.debug(
             "QBO %s %s -> %s intuit_tid=%s %.0fms",
@@ -171,7 +179,7 @@ class QboHttp:
         headers = {"Authorization": self._basic(), "Content-Type": "application/x-www-form-urlencoded"}
         if hard_expiry:
             headers["x-include-refresh-token-hard-expires-in"] = "true"
-        resp = await self._send("POST", self.token_url, data=form, headers=headers)
+        resp = await self._send("oauth_token", "POST", self.token_url, data=form, headers=headers)
         tid = _tid(resp)
         log.debug(
             "QBO OAuth token grant=%s -> %s intuit_tid=%s", form.get("grant_type"), resp.status_code, tid
@@ -194,6 +202,7 @@ class QboHttp:
         """Revoke a refresh (or access) token: JSON `{"token": …}` with Basic auth (§10.4). 200 is success."""
         headers = {"Authorization": self._basic(), "Content-Type": "application/json"}
         resp = await self._send(
+            "oauth_revoke",
             "POST",
             self.revoke_url,
             content=dumps({"token": token.get_secret_value()}).encode(),

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from metrics.service import QBO_THROTTLE_COOLDOWNS
 from qbo.errors import QboThrottled
 
 
@@ -54,7 +55,9 @@ class RealmLimiter:
         return max(0.0, self._cooldown_until - self._clock())
 
     def throttled(self, retry_after: float | None) -> float:
-        """Record a 429; returns the cool-down applied (seconds)."""
+        """Record a 429; returns the cool-down applied (seconds). Counted, so ops see a fleet that
+        outgrows the per-process budget (README, "Several worker processes")."""
+        QBO_THROTTLE_COOLDOWNS.inc()
         seconds = (
             retry_after if retry_after is not None and retry_after >= 0 else self.limits.throttle_cooldown
         )

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from pydantic import SecretStr
 
+from metrics.service import QBO_TOKEN_REFRESHES
 from qbo.crypto import DecryptionError, TokenCipher
 from qbo.errors import QboAuthError, QboTransportError, QboValidationError
 from qbo.faults import is_invalid_grant
@@ -254,12 +255,18 @@ class TokenStore:
                     ) from None
                 except QboAuthError as exc:
                     if not is_invalid_grant(exc):
+                        QBO_TOKEN_REFRESHES.labels("error").inc()
                         raise
+                    QBO_TOKEN_REFRESHES.labels("invalid_grant").inc()
                     rejected = bytes(row["refresh_token_enc"])
                     log.warning(
                         "refresh token rejected for partner %s (invalid_grant); re-reading once", partner_id
                     )
                     continue  # commit nothing, release the lock, re-read
+                except Exception:
+                    QBO_TOKEN_REFRESHES.labels("error").inc()  # 5xx, 429, transport: retried by Temporal
+                    raise
+                QBO_TOKEN_REFRESHES.labels("ok").inc()
                 version = await self._store_refreshed(conn, partner_id, tokens)
             log.info(
                 "refreshed QBO tokens for partner %s realm %s (version %s)",

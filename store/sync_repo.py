@@ -91,13 +91,17 @@ async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
 
 async def finish_run(
     db: Any, partner_id: str, run_id: int, counts: dict[str, int], error: str | None
-) -> None:
+) -> str | None:
+    """Close the run. Returns its trigger when this call finished it (not when a retried activity finishes
+    it again), so the caller counts each cycle once (`qbo_sync_cycles_total`)."""
     async with db.acquire() as conn, conn.transaction():
-        await conn.execute(
+        row = await conn.fetchrow(
+            "WITH old AS (SELECT finished_at FROM sync_runs WHERE id = $2 AND partner_id = $1 FOR UPDATE) "
             "UPDATE sync_runs SET finished_at = now(), status = $3, counts = $4, error = $5, "
             "errors = CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END, "
             "conflicts = (SELECT count(*) FROM sync_log WHERE sync_run_id = $2 AND kind = 'conflict') "
-            "WHERE id = $2 AND partner_id = $1",
+            "FROM old WHERE id = $2 AND partner_id = $1 "
+            "RETURNING sync_runs.trigger, old.finished_at IS NULL AS first",
             partner_id, run_id, "failed" if error else "succeeded", counts, error,
         )
         if error is None:
@@ -105,6 +109,7 @@ async def finish_run(
                 "UPDATE qbo_connections SET last_synced_at = now(), updated_at = now() WHERE partner_id = $1",
                 partner_id,
             )
+    return row["trigger"] if row is not None and row["first"] else None
 
 
 # --- staging --------------------------------------------------------------------------------------------
