@@ -193,7 +193,7 @@ class Bookkeeper:
         (QBO refuses to change a deposited Payment, 6540)."""
         if self.service is None or self.pid is None:
             return None
-        posted = [p for p in await self.service.ok("GET", f"/partners/{self.pid}/payments")
+        posted = [p for p in await self.service.all(f"/partners/{self.pid}/payments")
                   if p["status"] == "posted" and p["qbo_payment_id"]]
         for p in rng.sample(posted, k=min(len(posted), 5)):
             qbo = await self.read("Payment", p["qbo_payment_id"])
@@ -224,7 +224,7 @@ class Bookkeeper:
         Payments go back to Undeposited Funds."""
         if self.service is None or self.pid is None:
             return None
-        deposited = [po for po in await self.service.ok("GET", f"/partners/{self.pid}/payouts")
+        deposited = [po for po in await self.service.all(f"/partners/{self.pid}/payouts")
                      if po["status"] == "deposited" and po["qbo_deposit_id"]]
         if not deposited:
             return None

@@ -52,8 +52,11 @@ class StackConfig:
         """Free ports and a throwaway folder: for tests and benchmarks beside anything else running."""
         names = ("temporal_port", "temporal_ui_port", "postgres_port", "emulator_port", "api_port")
         ports = dict(zip(names, free_ports(len(names)), strict=True))
+        # Its own emulator, whatever QBO_EMULATOR_URL the calling process has (the test suite's points at the
+        # session's emulator: the soak's injected faults used to land there).
+        env = {"QBO_EMULATOR_URL": f"http://127.0.0.1:{ports['emulator_port']}", **overrides.pop("env", {})}
         return cls(data_dir=data_dir, emulator_memory=True, log_dir=data_dir / "logs", worker_metrics_port=None,
-                   **{**ports, **overrides})
+                   env=env, **{**ports, **overrides})
 
 
 class ChildDied(RuntimeError):
