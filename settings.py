@@ -56,6 +56,7 @@ class Settings(BaseModel):
     api_key: SecretStr | None = Field(None, description="one key, or several separated by commas (rotation)")
     sync_interval_seconds: int = 300
     log_level: str = "INFO"
+    dashboard_enabled: bool | None = Field(None, description="the /dashboard pages; unset: on with the emulator only")
 
     @property
     def qbo_hosts(self) -> QboHosts:
@@ -91,6 +92,14 @@ class Settings(BaseModel):
         if self.qbo_env is not QboEnv.EMULATOR and not self.api_keys:
             raise RuntimeError(f"QBO_ENV={self.qbo_env.value} needs API_KEY (one key, or several separated by "
                                "commas): the API does not start unauthenticated against real QuickBooks")
+
+    @property
+    def dashboard_on(self) -> bool:
+        """The Integrations page is a demo and reference by default: served with the emulator, and against
+        real QBO only when DASHBOARD_ENABLED says so (it then sits behind the API-key login)."""
+        if self.dashboard_enabled is not None:
+            return self.dashboard_enabled
+        return self.qbo_env is QboEnv.EMULATOR
 
     @property
     def api_url(self) -> str:
