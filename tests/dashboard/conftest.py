@@ -41,11 +41,6 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _browser_first(chromium: str) -> None:
-    """Decide skip or fail before any server starts for a test that can't run."""
-
-
 @pytest.fixture
 async def browser_page(chromium: str) -> AsyncIterator:
     """A fresh browser context per test (its own cookies), laptop-sized."""

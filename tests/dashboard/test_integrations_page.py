@@ -7,10 +7,14 @@ import re
 import uuid
 
 import httpx
+import pytest
 from playwright.async_api import expect
 
 from tests.dashboard.conftest import reload_until
 from tests.helpers import eventually
+
+# First of each test's fixtures: skip (or fail under CI) before any server starts when there's no chromium.
+pytestmark = pytest.mark.usefixtures("chromium")
 
 
 async def _partner(api: httpx.AsyncClient, name: str) -> str:
