@@ -136,7 +136,7 @@ async def disconnect(request: Request, pid: str) -> Response:
     """Reached only from the confirm page (`pages.disconnect_confirm`)."""
     await existing_partner(pid, request)
     try:
-        await partners.disconnect(pid, request.app.state.pool, request.app.state.temporal)
+        await partners.disconnect(request, pid, request.app.state.pool, request.app.state.temporal)
     except ApiError as err:
         return await _refused(request, pid, err)
     return _back(pid, "disconnected")

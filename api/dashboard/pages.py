@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from api import partners, platform
 from api.dashboard.session import require_session, safe_next
 from api.deps import existing_partner
+from api.paging import PageRequest
 from rules.preferences import DEPOSIT_ACCOUNT_TYPES, PAYMENT_ACCOUNT_TYPES
 from store import platform_repo as repo
 
@@ -25,6 +26,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 guarded = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False,
                     dependencies=[Depends(require_session)])
+
+FIRST_PAGE = PageRequest(limit=200, after=None)  # the newest 200 of each list; the API pages the rest
 
 # What the partner reads beside the bank-account dropdown of "Set Up Accounts".
 RECOMMENDATION = ("Recommended: Undeposited Funds if you will turn on Create Deposits (each payout then "
@@ -61,9 +64,9 @@ async def partner_context(request: Request, pid: str) -> dict[str, Any]:
         "bank_accounts": [a for a in accounts if a.type in DEPOSIT_ACCOUNT_TYPES],
         "account_names": {a.id: a.name for a in accounts},
         "recommendation": RECOMMENDATION,
-        "invoices": await platform.list_invoices(pid, db, include_archived=False),
-        "payments": await platform.list_payments(pid, db),
-        "payouts": await platform.list_payouts(pid, db),
+        "invoices": (await platform.list_invoices(pid, db, FIRST_PAGE, include_archived=False)).items,
+        "payments": (await platform.list_payments(pid, db, FIRST_PAGE)).items,
+        "payouts": (await platform.list_payouts(pid, db, FIRST_PAGE)).items,
         "sync_runs": await partners.sync_runs(pid, db, limit=20),
         "connected": status.state in ("onboarding", "active", "needs_reconnect"),
         "errors": {}, "form": {}, "notice": request.query_params.get("done"), "login":

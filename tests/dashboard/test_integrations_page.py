@@ -122,7 +122,7 @@ async def test_payment_status_changes_after_a_sync(dashboard_url, api, emu, work
     page = browser_page
     pid = await _partner(api, f"Paying MSP {uuid.uuid4().hex[:6]}")
     await _connected_by_api(api, emu, pid)
-    invoice = next(i for i in (await api.get(f"/partners/{pid}/invoices")).json()
+    invoice = next(i for i in (await api.get(f"/partners/{pid}/invoices")).json()["items"]
                    if i["source"] == "qbo" and i["status"] != "paid" and float(i["balance"]) > 1)
     await page.goto(f"{dashboard_url}/dashboard/partners/{pid}")
     await expect(page.locator("#payments tbody")).to_contain_text("No payments yet.")
@@ -136,5 +136,5 @@ async def test_payment_status_changes_after_a_sync(dashboard_url, api, emu, work
     await reload_until(page, row.locator(".status"), "posted")
     await expect(row.locator(".status")).to_contain_text(re.compile(r"posted \(Payment \d+\)"))
     await shot(page, "5b-payment-posted")
-    posted = next(p for p in (await api.get(f"/partners/{pid}/payments")).json() if p["id"] == paid.json()["id"])
+    posted = next(p for p in (await api.get(f"/partners/{pid}/payments")).json()["items"] if p["id"] == paid.json()["id"])
     assert posted["status"] == "posted" and posted["qbo_payment_id"]
