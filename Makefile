@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(PY) -m devstack
 
 test: $(STAMP)
+	@bash tests/dashboard/ensure_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

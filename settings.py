@@ -61,6 +61,7 @@ class Settings(BaseModel):
     worker_metrics_port: int = 9464
     worker_temporal_metrics_port: int = 9465
     metrics_bind_host: str = Field("127.0.0.1", description="0.0.0.0 in containers, so Prometheus can scrape")
+    dashboard_enabled: bool | None = Field(None, description="the /dashboard pages; unset: on with the emulator only")
 
     @property
     def qbo_hosts(self) -> QboHosts:
@@ -96,6 +97,14 @@ class Settings(BaseModel):
         if self.qbo_env is not QboEnv.EMULATOR and not self.api_keys:
             raise RuntimeError(f"QBO_ENV={self.qbo_env.value} needs API_KEY (one key, or several separated by "
                                "commas): the API does not start unauthenticated against real QuickBooks")
+
+    @property
+    def dashboard_on(self) -> bool:
+        """The Integrations page is a demo and reference by default: served with the emulator, and against
+        real QBO only when DASHBOARD_ENABLED says so (it then sits behind the API-key login)."""
+        if self.dashboard_enabled is not None:
+            return self.dashboard_enabled
+        return self.qbo_env is QboEnv.EMULATOR
 
     @property
     def api_url(self) -> str:

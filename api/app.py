@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import metrics, oauth, partners, platform, webhooks
+from api import dashboard, metrics, oauth, partners, platform, webhooks
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from qbo.client import QboApi
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
     app.include_router(oauth.router)
     app.include_router(webhooks.router)
     app.include_router(metrics.router)
+    if settings.dashboard_on:
+        app.include_router(dashboard.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

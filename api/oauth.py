@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import logging
+from urllib.parse import quote
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
@@ -87,6 +88,11 @@ async def callback(request: Request, state: str = Query(min_length=1), code: str
         pid, realm, action = await _connect(request.app, state, code, realm_id, error)
     except ApiError as err:
         return _error_page(request, err)
+    if request.app.state.settings.dashboard_on and "text/html" in request.headers.get("accept", ""):
+        # A person in a browser goes back to the Integrations page, where the next step is.
+        back = RedirectResponse(f"/dashboard/partners/{quote(pid)}?done=connected", status_code=303)
+        back.delete_cookie(binding.name, path=COOKIE_PATH)
+        return back
     body = (f"<p>Partner <code>{html.escape(pid)}</code> is connected to QuickBooks company "
             f"<code>{html.escape(realm)}</code> ({html.escape(action)}). You can close this window.</p>")
     response = HTMLResponse(_PAGE.format(title="QuickBooks connected", body=body))

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from settings import split_keys
+from settings import get_settings, split_keys
 
 log = logging.getLogger("devstack")
 DEMO_PARTNER = "Demo MSP"
@@ -35,8 +35,11 @@ def seed_demo(stack, timeout: float = 180) -> list[str]:
                       type(exc).__name__, exc)
             return [f"  Demo           NOT ready: {type(exc).__name__}: {exc}"]
     base = f"{stack.api_url}/partners/{pid}"
+    page = [f"    dashboard    {stack.api_url}/dashboard/partners/{pid}   (the Integrations page)"] \
+        if get_settings().dashboard_on else []
     return [
         f"  Demo partner   {DEMO_PARTNER} ({pid}), connected to the emulated QuickBooks company '{DEMO_COMPANY}'",
+        *page,
         f"    status       GET {base}/qbo",
         f"    invoices     GET {base}/invoices",
         f"    payments     GET {base}/payments",

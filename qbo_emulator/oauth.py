@@ -174,23 +174,26 @@ def invalid_grant() -> JSONResponse:
     return JSONResponse({"error_description": "Token invalid", "error": "invalid_grant"}, status_code=400)
 
 
-@router.get("/connect/oauth2")
-async def authorize(request: Request) -> Response:
-    """Auto-approves when `realmId` is given; otherwise a page listing the companies to pick."""
-    emu = _emu(request)
-    q = request.query_params
+_CONSENT_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state")
+
+
+def _check_request(emu: Emulator, q) -> Response | None:  # noqa: ANN001 (query params or a parsed form)
     if q.get("client_id") != emu.client_id:
         return HTMLResponse("<h1>invalid_client</h1><p>Unknown client_id.</p>", status_code=400)
     if q.get("response_type", "code") != "code" or not q.get("redirect_uri"):
         return HTMLResponse("<h1>invalid_request</h1><p>response_type=code and redirect_uri are required.</p>",
                             status_code=400)
-    realm = q.get("realmId")
-    if not realm:
-        items = "".join(
-            f'<li><a href="{escape(str(request.url.include_query_params(realmId=r)))}">{escape(name)} ({r})</a></li>'
-            for r, name in emu.store.companies())
-        return HTMLResponse(f"<!doctype html><title>Connect to QuickBooks (emulator)</title>"
-                            f"<h1>Choose a company</h1><ul>{items or '<li>No companies yet</li>'}</ul>")
+    return None
+
+
+def _back_to_app(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
+    parts = urlsplit(redirect_uri)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
+
+
+def _grant(emu: Emulator, q, realm: str) -> Response:  # noqa: ANN001
+    """Approve: an authorization code for `realm`, and the browser back to the app's redirect URI."""
     if emu.store.company(realm) is None:
         return HTMLResponse(f"<h1>Unknown company {escape(realm)}</h1>", status_code=400)
     code = "AB" + secrets.token_urlsafe(30)
@@ -199,10 +202,59 @@ async def authorize(request: Request) -> Response:
                           "VALUES (?, ?, ?, ?, ?, ?)",
                           (code, realm, emu.client_id, q["redirect_uri"], q.get("scope", ""),
                            CLOCK.now_ms() + CODE_TTL_MS))
-    params = {"code": code, "state": q.get("state", ""), "realmId": realm}
-    parts = urlsplit(q["redirect_uri"])
-    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
-    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
+    return _back_to_app(q["redirect_uri"], {"code": code, "state": q.get("state", ""), "realmId": realm})
+
+
+def consent_page(emu: Emulator, q) -> str:  # noqa: ANN001
+    """Intuit's consent step as a person sees it: the companies this user can pick, then Approve (or
+    Cancel). A form that posts the chosen realm with the request's own parameters carried along."""
+    companies = emu.store.companies()
+    hidden = "".join(f'<input type="hidden" name="{f}" value="{escape(q.get(f, ""))}">' for f in _CONSENT_FIELDS)
+    choices = "".join(
+        f'<p><input type="radio" name="realmId" id="realm-{escape(r)}" value="{escape(r)}"{" checked" if n == 0 else ""}>'
+        f' <label for="realm-{escape(r)}">{escape(name)} <span class="muted">(company id {escape(r)})</span></label></p>'
+        for n, (r, name) in enumerate(companies))
+    body = (f'<form method="post" action="/connect/oauth2">{hidden}<fieldset><legend>Choose the QuickBooks '
+            f'company to connect</legend>{choices}</fieldset><p>The app will be able to read and write this '
+            f'company\'s customers, invoices, payments, deposits and accounts.</p>'
+            f'<p><button type="submit" name="decision" value="approve">Approve</button> '
+            f'<button type="submit" name="decision" value="deny" class="secondary">Cancel</button></p></form>'
+            if companies else "<p>No companies yet: create one with POST /_emulator/companies.</p>")
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Connect to QuickBooks (emulator)'
+            '</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;color:#1a1a1a}'
+            'fieldset{border:1px solid #c8c8c8;border-radius:6px}.muted{color:#4a4a4a}button{font:inherit;'
+            'padding:.45rem 1rem;border-radius:4px;border:1px solid #1d6b2f;background:#1d6b2f;color:#fff}'
+            'button.secondary{background:#fff;color:#1d6b2f}:focus-visible{outline:3px solid #f2a900}</style>'
+            '</head><body><h1>Connect your QuickBooks company</h1><p>An app (client '
+            f'<code>{escape(q.get("client_id", ""))}</code>) asks for access to your books.</p>{body}</body></html>')
+
+
+@router.get("/connect/oauth2")
+async def authorize(request: Request) -> Response:
+    """With `realmId` (scripts and tests) it approves at once; otherwise the consent page."""
+    emu = _emu(request)
+    q = request.query_params
+    if refused := _check_request(emu, q):
+        return refused
+    realm = q.get("realmId")
+    if not realm:
+        return HTMLResponse(consent_page(emu, q))
+    return _grant(emu, q, realm)
+
+
+@router.post("/connect/oauth2")
+async def consent(request: Request) -> Response:
+    """The consent page's form: Approve issues a code for the chosen company; Cancel answers the app
+    `error=access_denied`, as Intuit does."""
+    emu = _emu(request)
+    form = await read_form(request)
+    if refused := _check_request(emu, form):
+        return refused
+    if form.get("decision") != "approve":
+        return _back_to_app(form["redirect_uri"], {"error": "access_denied", "state": form.get("state", "")})
+    if not form.get("realmId"):
+        return HTMLResponse(consent_page(emu, form), status_code=400)
+    return _grant(emu, form, form["realmId"])
 
 
 @router.post("/oauth2/v1/tokens/bearer")

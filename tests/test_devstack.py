@@ -4,6 +4,7 @@ reuses the data, and a child that dies is reported rather than hidden."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,6 +48,10 @@ def _run_once(env: dict[str, str], ports: list[int], log_path: Path) -> None:
         assert health.status_code == 200 and health.json()["checks"] == {"postgres": "ok", "temporal": "ok"}
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 5  # temporal, postgres, emulator, worker, api
+        page = re.search(r"dashboard\s+(http://\S+/dashboard/partners/\S+)", log_path.read_text())
+        assert page, "the banner prints the demo partner's Integrations page"
+        shown = httpx.get(page.group(1), timeout=30)
+        assert shown.status_code == 200 and "Demo MSP" in shown.text, shown.text[:500]
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, log_path.read_text()

@@ -59,10 +59,26 @@ def test_code_exchange_is_single_use_and_checks_client(company: Api, admin: http
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
 
 
-def test_authorize_without_realm_lists_companies(company: Api, admin: httpx.Client) -> None:
-    r = admin.get("/connect/oauth2", params={"client_id": client_auth()[0], "response_type": "code",
-                                             "redirect_uri": REDIRECT, "state": "s"})
-    assert r.status_code == 200 and company.realm in r.text and "realmId=" in r.text
+def test_authorize_without_realm_is_a_consent_page_that_approves_the_chosen_company(
+        company: Api, admin: httpx.Client) -> None:
+    """As at Intuit: the companies to pick and an Approve button; the form posts the chosen realm and the
+    request's own parameters, and the app gets a code for that company (or access_denied on Cancel)."""
+    query = {"client_id": client_auth()[0], "response_type": "code", "redirect_uri": REDIRECT, "state": "s-1",
+             "scope": "com.intuit.quickbooks.accounting"}
+    page = admin.get("/connect/oauth2", params=query)
+    assert page.status_code == 200 and f'value="{company.realm}"' in page.text and ">Approve</button>" in page.text
+    approved = admin.post("/connect/oauth2", data={**query, "realmId": company.realm, "decision": "approve"})
+    assert approved.status_code == 302, approved.text
+    params = {k: v[0] for k, v in parse_qs(urlsplit(approved.headers["location"]).query).items()}
+    assert params["state"] == "s-1" and params["realmId"] == company.realm
+    tokens = exchange(admin, params["code"])
+    assert tokens.status_code == 200 and api_status(company, tokens.json()["access_token"]) == 200
+    denied = admin.post("/connect/oauth2", data={**query, "realmId": company.realm, "decision": "deny"})
+    params = {k: v[0] for k, v in parse_qs(urlsplit(denied.headers["location"]).query).items()}
+    assert denied.status_code == 302 and params == {"error": "access_denied", "state": "s-1"}
+    forged = admin.post("/connect/oauth2", data={**query, "client_id": "someone-else", "realmId": company.realm,
+                                                 "decision": "approve"})
+    assert forged.status_code == 400
 
 
 def test_refresh_rotates_and_old_token_has_grace(company: Api, admin: httpx.Client) -> None:
