@@ -30,15 +30,14 @@ from qbo.client import QboCompany, retry_request_id
 from qbo.errors import QboError, QboValidationError
 from qbo.models import Customer, Invoice, Payment, QboObject
 from rules.attention import AttentionCode, code_for_fault
-from rules.facts import InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
+from rules.facts import PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
 from rules.faults import FaultAction, classify_fault
 from rules.posting import (
+    REQUEST_ID_NS,
     PlatformPayment,
     PostingAction,
     PostingDecision,
-    VoidAction,
     build_payment,
-    decide_platform_void,
     decide_posting,
     decide_postings,
     payment_ref_num,
@@ -55,7 +54,6 @@ from workflows.models import DepositSummary, PostingInput, PostingSummary
 log = logging.getLogger("activities.posting")
 
 MAX_PER_RUN = 600  # payments per activity run (20 batches); the rest is `remaining` for the next cycle
-_BATCH_NS = uuid.UUID("1d6f0b3e-8a4c-4e2b-9c7d-5f3a2b1e0c9d")
 
 
 @dataclass
@@ -216,7 +214,7 @@ class _PostingRun:
         ids = [item.payment.id for item, _ in chunk]
         # QBO batch items carry no requestid of their own: the batch's is derived from its items (and their
         # retry generation), recorded on each row (what QBO saw), and committed before the request leaves.
-        request_id = str(uuid.uuid5(_BATCH_NS, "\n".join(_request_id(item) for item, _ in chunk)))
+        request_id = str(uuid.uuid5(REQUEST_ID_NS, "\n".join(_request_id(item) for item, _ in chunk)))
         await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
         ops = [BatchOp.create(item.payment.id, "Payment", body) for item, body in chunk]
         results = await self.company.batch(ops, request_id=request_id)
@@ -276,46 +274,3 @@ def _item(row: asyncpg.Record) -> _Item:
                               currency=row["inv_currency"].strip(), status=row["inv_status"],
                               qbo_deleted=row["inv_qbo_deleted"], has_platform_payments=True)
     return _Item(row=row, payment=payment, invoice=invoice)
-
-
-# --- two-way void (PRODUCT §3 "voided in the platform") -------------------------------------------------
-
-
-@dataclass
-class VoidResult:
-    action: str  # void_in_qbo | void_locally | already_void | reject
-    reason: str | None = None
-    voided: bool = False
-
-
-async def void_invoice_in_qbo(pool: asyncpg.Pool, qbo: Any, partner_id: str, invoice_id: str) -> VoidResult:
-    """Void a platform invoice: a QBO-sourced invoice with no payments is voided in QBO (operation=void)
-    and then in the platform; otherwise refused with `decide_platform_void`'s reason. Raises LookupError
-    for an unknown invoice and QboError for transport failures."""
-    row = await repo.invoice_with_payments(pool, partner_id, invoice_id)
-    if row is None:
-        raise LookupError(f"invoice {invoice_id} not found")
-    invoice = PlatformInvoice(
-        id=row["id"], source=row["source"], qbo_id=row["qbo_id"], amount=row["amount"], balance=row["balance"],
-        currency=row["currency"].strip(), status=InvoiceStatus(row["status"]), qbo_deleted=row["qbo_deleted"],
-        has_platform_payments=row["has_payments"])
-    decision = decide_platform_void(invoice)
-    if decision.action == VoidAction.VOID_LOCALLY:
-        await repo.mark_invoice_void(pool, invoice_id, None)
-        return VoidResult(decision.action.value, decision.reason, voided=True)
-    if decision.action != VoidAction.VOID_IN_QBO:
-        return VoidResult(decision.action.value, decision.reason, voided=False)
-    company = qbo.company(partner_id)
-    live = await company.read("Invoice", invoice.qbo_id or "")
-    if isinstance(live, Invoice) and live.Balance is not None and live.TotalAmt is not None \
-            and live.Balance < live.TotalAmt:
-        return VoidResult(VoidAction.REJECT.value, f"invoice has payments or credits applied in QBO (balance "
-                          f"{live.Balance} of {live.TotalAmt}); void it in QuickBooks after removing them")
-
-    async def void(current: QboObject, request_id: str) -> QboObject:
-        return await company.void("Invoice", current.Id, current.SyncToken or "0", request_id)
-
-    request_id = str(uuid.uuid5(_BATCH_NS, f"void-invoice:{invoice_id}:{live.SyncToken}"))
-    voided = await company.retry_stale_once("Invoice", live.Id, void, request_id)
-    await repo.mark_invoice_void(pool, invoice_id, int(voided.SyncToken) if voided.SyncToken else None)
-    return VoidResult(decision.action.value, None, voided=True)

@@ -24,7 +24,6 @@ from rules.preferences import Preferences
 from starter import partners as wf
 from store import platform_repo as repo
 from store import reconcile_repo
-from workflows.partner import PartnerIntegrationWorkflow
 
 log = logging.getLogger("api.partners")
 router = APIRouter(route_class=DecimalJsonRoute, dependencies=[Depends(require_api_key)], tags=["partners"],
@@ -70,8 +69,7 @@ async def _live_status(client: Client, pid: str):
     try:
         if not await workflow_running(client, pid):
             return None
-        return await wf.handle_for(client, pid).query(PartnerIntegrationWorkflow.status,
-                                                       rpc_timeout=timedelta(seconds=5))
+        return await wf.status(client, pid, rpc_timeout=timedelta(seconds=5))
     except Exception as exc:  # Temporal slow or down: the dashboard still gets the stored view
         log.warning("status query for %s failed (%s); answering from PostgreSQL", pid, type(exc).__name__)
         return None

@@ -17,6 +17,7 @@ from api.deps import PartnerId, Pool, Temporal, require_api_key
 from api.errors import ApiError, not_found
 from api.paging import Paging, page
 from rules.dates import local_date
+from services.void import void_invoice_in_qbo
 from starter import partners as wf
 from store import attention_repo
 from store import platform_repo as repo
@@ -83,10 +84,6 @@ async def create_payment(iid: str, body: s.PaymentIn, pid: PartnerId,
 async def void_invoice(iid: str, request: Request, pid: PartnerId) -> s.VoidOut:
     """Void in the platform: a QBO-sourced invoice without payments is voided in QBO first (§3); one with
     payments is refused (409) with the reason."""
-    try:
-        from activities.posting import void_invoice_in_qbo
-    except ImportError:
-        raise ApiError(501, "not_implemented", "voiding invoices is not available in this build") from None
     try:
         result = await void_invoice_in_qbo(request.app.state.pool, request.app.state.qbo, pid, iid)
     except LookupError:

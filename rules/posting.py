@@ -219,6 +219,11 @@ def build_payment(
 # --- Voiding from the platform --------------------------------------------------------------------------
 
 
+#: Namespace of the `requestid`s of posting batches and invoice voids: fixed, because a retried request must
+#: carry the id its first attempt carried (qbo-reference §7.5).
+REQUEST_ID_NS = uuid.UUID("1d6f0b3e-8a4c-4e2b-9c7d-5f3a2b1e0c9d")
+
+
 class VoidAction(StrEnum):
     VOID_IN_QBO = "void_in_qbo"
     VOID_LOCALLY = "void_locally"  # platform-created: voided in the platform only, never sent to QBO

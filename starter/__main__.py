@@ -11,7 +11,7 @@
     python -m starter revoke PID [--json]
 
 `list` reads PostgreSQL (the app's own table, not search attributes); `reconcile` runs the same paged
-reconciliation as the workflow's runs (activities/reconcile.py), here and now, and prints its report
+reconciliation as the workflow's runs (services/reconcile.py), here and now, and prints its report
 without storing it (the dashboard's `POST …/reconciliation` is the way that goes through the workflow and
 the realm's budget); `revoke` revokes the grant at Intuit and clears the stored tokens of a connection whose
 workflow is gone (refused while it runs: use `disconnect`); `rotate-keys` re-encrypts every stored token under the first key of
@@ -69,8 +69,8 @@ async def _list(settings) -> list[dict]:
 
 
 async def _reconcile(settings, partner_id: str) -> dict:
-    from activities.reconcile import reconcile
     from qbo.client import QboApi
+    from services.reconcile import reconcile
     from store.db import create_pool
 
     pool = await create_pool(settings.database_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -71,8 +72,8 @@ async def start_or_reconnect(client: Client, partner_id: str, realm_id: str, *, 
     return "started"
 
 
-async def status(client: Client, partner_id: str) -> PartnerStatus:
-    return await handle_for(client, partner_id).query(PartnerIntegrationWorkflow.status)
+async def status(client: Client, partner_id: str, rpc_timeout: timedelta | None = None) -> PartnerStatus:
+    return await handle_for(client, partner_id).query(PartnerIntegrationWorkflow.status, rpc_timeout=rpc_timeout)
 
 
 async def sync_now(client: Client, partner_id: str) -> None:

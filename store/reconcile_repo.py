@@ -1,7 +1,7 @@
 """SQL for reconciliation runs (PRODUCT.md §6) and the paged reads they make.
 
 The dashboard requests a run (`request_run`), the partner's workflow runs it (`start_run` … `finish_run`,
-activities/reconcile.py) and the dashboard reads the latest (`latest_run`). Reads are keyset pages of at
+services/reconcile.py) and the dashboard reads the latest (`latest_run`). Reads are keyset pages of at
 most `limit` rows, bounded to the connected realm, so a company with 100,000 invoices is checked with one
 QBO query per 1,000 invoices and never more than one page in memory.
 """

@@ -12,10 +12,10 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.posting import PostingActivities
-from activities.reconcile import reconcile
 from qbo.models import Account, Customer, Invoice
 from qbo.query import select
 from rules.invoices import derive_balance_status
+from services.reconcile import reconcile
 from tests.qbo.conftest import api, connect, emu  # noqa: F401  (fixtures, imported not copied)
 from workflows.models import PostingInput
 

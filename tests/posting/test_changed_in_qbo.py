@@ -14,9 +14,9 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.posting import PostingActivities
-from activities.reconcile import reconcile
 from rules.invoices import derive_balance_status
 from rules.posting import payment_ref_num
+from services.reconcile import reconcile
 from tests.sync.conftest import Synced, make_synced
 from workflows.models import PostingInput
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from activities.posting import void_invoice_in_qbo
 from qbo.models import Deposit
 from rules.deposits import deposit_memo
 from rules.posting import payment_ref_num
 from rules.preferences import FEE_ACCOUNT_NAME
+from services.void import void_invoice_in_qbo
 from tests.posting.conftest import World, no_mismatches
 
 D = Decimal

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from activities.posting import void_invoice_in_qbo
 from rules.posting import payment_ref_num
+from services.void import void_invoice_in_qbo
 from tests.posting.conftest import World
 
 OTHER_REALM = "4620816365000000001"

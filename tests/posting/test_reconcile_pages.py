@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities import reconcile as reconcile_mod
+from services import reconcile as reconcile_mod
 from tests.posting.conftest import World
 
 
