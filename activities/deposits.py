@@ -17,7 +17,7 @@ from decimal import Decimal
 import asyncpg
 
 from qbo.client import QboCompany
-from qbo.errors import QboValidationError
+from qbo.errors import QboStaleObject, QboValidationError
 from qbo.models import Account, Deposit
 from rules.attention import AttentionCode, code_for_fault
 from rules.deposits import (
@@ -83,7 +83,7 @@ async def _decide(
         field, name, body, key = _ACCOUNTS[decision.action]
         try:
             account_id = await _ensure_account(company, name, body(), f"{key}/{partner_id}")
-        except QboValidationError as exc:  # e.g. an inactive account of that name holds the name
+        except (QboValidationError, QboStaleObject) as exc:  # e.g. an inactive account of that name holds the name
             return prefs, DepositDecision(
                 action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.ACCOUNT_INACTIVE,
                 reason=f"could not create the account {name!r}: {exc.detail or exc.message}; reactivate it in "
@@ -109,7 +109,7 @@ async def _create_deposit(
     await repo.record_deposit_attempt(pool, payout.id, request_id)
     try:
         created = await company.create("Deposit", plan.body, request_id)
-    except QboValidationError as exc:
+    except (QboValidationError, QboStaleObject) as exc:
         fault = classify_fault(exc.code or "", detail=exc.detail or exc.message)
         if fault.action == FaultAction.NEEDS_ATTENTION:
             await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", fault.reason,

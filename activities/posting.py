@@ -27,7 +27,7 @@ from activities.errors import heartbeat, qbo_failures
 from qbo import query as q
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
 from qbo.client import QboCompany, retry_request_id
-from qbo.errors import QboError, QboValidationError
+from qbo.errors import QboError, QboStaleObject, QboValidationError
 from qbo.models import Customer, Invoice, Payment, QboObject
 from rules.attention import AttentionCode, code_for_fault
 from rules.facts import PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
@@ -248,7 +248,7 @@ class _PostingRun:
         body = self._body(item, prefs)
         try:
             outcome = await self.company.create_payment(body, retry_request_id(_request_id(item)))
-        except QboValidationError as exc:
+        except (QboValidationError, QboStaleObject) as exc:
             fault = classify_fault(exc.code or "", detail=exc.detail or exc.message, stale_retries_done=1)
             await self._attention(item, fault.reason, code_for_fault(exc.code))
             return

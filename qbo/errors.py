@@ -1,5 +1,28 @@
 """The exception hierarchy the activities raise and Temporal retry policies match.
 
+    QboError                      never raised itself; an unclassified fault is not retried blindly
+    ├── QboAuthError              not retryable: the partner must reconnect
+    ├── QboValidationError        not retryable: QBO will answer the same way every time
+    │   ├── QboNotFound
+    │   ├── QboDuplicate
+    │   ├── QboDeposited
+    │   ├── QboCdcWindowTooOld
+    │   ├── RealmMismatch         (a live connection would move to another company)
+    │   └── OAuthStateError       (a forged, expired or reused OAuth `state`)
+    └── QboTransientError         retryable: a later attempt may succeed
+        ├── QboUnauthorized       (internal: the client refreshes and retries once)
+        ├── QboThrottled          (Retry-After becomes the next retry delay)
+        ├── QboServerError
+        │   └── QboTransportError
+        ├── QboClientConfigError
+        └── QboStaleObject        (a fresh attempt re-reads the object)
+
+`retryable` is decided once per branch and every class below inherits it: a subclass never inverts its
+parent's meaning (`QboStaleObject` used to be a retryable `QboValidationError`; code that treats a 5010
+like a validation fault says so with `except (QboValidationError, QboStaleObject)`).
+`NON_RETRYABLE_TYPES` is derived from the classes, so a new class lands in the retry policies by where it
+sits in the tree, never by someone remembering a list (tests/qbo/test_error_hierarchy.py).
+
 Temporal matches retryable/non-retryable errors by the *type name* of an `ApplicationError`, so the class
 names below are a contract: renaming one silently changes retry behaviour. `to_application_error()` turns
 any `QboError` into an `ApplicationError` whose `type` is the class name and whose `non_retryable` flag
@@ -40,7 +63,8 @@ def scrub(text: str | None, secrets: tuple[str, ...] = ()) -> str | None:
 
 
 class QboError(Exception):
-    """Base class. `retryable` is the default for the class; Temporal uses it via `to_application_error`."""
+    """Base class, never raised itself. `retryable` is set once per branch (see the tree above) and read
+    by `to_application_error`; unclassified, it is False: a fault nobody understood is not retried blindly."""
 
     retryable: bool = False
 
@@ -103,53 +127,10 @@ class QboAuthError(QboError):
     retryable = False
 
 
-class QboUnauthorized(QboError):
-    """A 401 on an API call (3200 "Token expired", qbo-reference §8.1 item 2). Internal: the client refreshes
-    and retries once; if it is raised again it is converted to `QboAuthError`. Never escapes the client."""
-
-    retryable = True
-
-
-class QboThrottled(QboError):
-    """429 / 3001 ThrottleExceeded (qbo-reference §9), or the per-realm cool-down after one. Retryable;
-    `retry_after` (seconds) is a hint Temporal uses as the next retry delay."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
-
-
-class QboServerError(QboError):
-    """5xx, or a 200 that is not a QBO answer. Retryable (qbo-reference §8.3)."""
-
-    retryable = True
-
-
-class QboTransportError(QboServerError):
-    """No HTTP answer: connect error, timeout, broken connection. Retryable. For a write the outcome is
-    unknown: retry with the same `requestid` after a natural-key lookup (qbo-reference §7.5)."""
-
-
-class QboClientConfigError(QboError):
-    """Our app credentials are rejected by the token endpoint (`invalid_client`): every partner is affected and no partner
-    action helps. Retryable, so activities recover by themselves once the deployment is fixed."""
-
-    retryable = True
-
-
 class QboValidationError(QboError):
     """A 400 QBO will answer the same way every time (2010, 2020, 4001, 6000, …). Non-retryable."""
 
     retryable = False
-
-
-class QboStaleObject(QboValidationError):
-    """5010 Stale Object Error (qbo-reference §7.2). The client's `retry_stale_once` re-reads and retries once;
-    if it still escapes, a fresh activity attempt (which re-reads) may succeed, so it is retryable."""
-
-    retryable = True
 
 
 class QboNotFound(QboValidationError):
@@ -170,23 +151,71 @@ class QboCdcWindowTooOld(QboValidationError):
     the caller must run a full reconciliation sweep instead. Non-retryable."""
 
 
-ALL_ERROR_TYPES: tuple[type[QboError], ...] = (
-    QboError,
-    QboAuthError,
-    QboUnauthorized,
-    QboThrottled,
-    QboServerError,
-    QboTransportError,
-    QboClientConfigError,
-    QboValidationError,
-    QboStaleObject,
-    QboNotFound,
-    QboDuplicate,
-    QboDeposited,
-    QboCdcWindowTooOld,
-)
-#: Type names for `RetryPolicy(non_retryable_error_types=...)`.
-NON_RETRYABLE_TYPES: tuple[str, ...] = tuple(c.__name__ for c in ALL_ERROR_TYPES if not c.retryable)
+class RealmMismatch(QboValidationError):
+    """A live connection would move to another realm: refused (PRODUCT.md §5). Raised by qbo/tokens.py;
+    defined here so the derived retry list sees it whatever was imported first."""
+
+
+class OAuthStateError(QboValidationError):
+    """The callback's `state` is forged, expired, already used, or for another partner. Raised by
+    qbo/oauth.py; defined here for the same reason as `RealmMismatch`."""
+
+
+class QboTransientError(QboError):
+    """A failure a later attempt may not meet: the branch every retryable error sits under. Never raised
+    itself; it exists so the tree, not a flag on each leaf, says what Temporal retries."""
+
+    retryable = True
+
+
+class QboUnauthorized(QboTransientError):
+    """A 401 on an API call (3200 "Token expired", qbo-reference §8.1 item 2). Internal: the client refreshes
+    and retries once; if it is raised again it is converted to `QboAuthError`. Never escapes the client."""
+
+
+class QboThrottled(QboTransientError):
+    """429 / 3001 ThrottleExceeded (qbo-reference §9), or the per-realm cool-down after one. Retryable;
+    `retry_after` (seconds) is a hint Temporal uses as the next retry delay."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class QboServerError(QboTransientError):
+    """5xx, or a 200 that is not a QBO answer. Retryable (qbo-reference §8.3)."""
+
+
+class QboTransportError(QboServerError):
+    """No HTTP answer: connect error, timeout, broken connection. Retryable. For a write the outcome is
+    unknown: retry with the same `requestid` after a natural-key lookup (qbo-reference §7.5)."""
+
+
+class QboClientConfigError(QboTransientError):
+    """Our app credentials are rejected by the token endpoint (`invalid_client`): every partner is affected
+    and no partner action helps. Retryable, so activities recover by themselves once the deployment is fixed."""
+
+
+class QboStaleObject(QboTransientError):
+    """5010 Stale Object Error (qbo-reference §7.2): a 400, but not a validation fault, since the same request
+    on a fresh read succeeds. The client's `retry_stale_once` re-reads and retries once; if it still escapes,
+    a fresh activity attempt (which re-reads) may succeed, so it is retryable."""
+
+
+def error_classes(root: type[QboError] = QboError) -> tuple[type[QboError], ...]:
+    """`root` and every class below it, depth first in definition order. At import time of this module
+    that is exactly the classes above: nothing outside qbo/errors.py may subclass `QboError` (tested), so
+    the result does not depend on what else was imported, and workflow code reading it stays
+    deterministic."""
+    found: list[type[QboError]] = [root]
+    for sub in root.__subclasses__():
+        found += error_classes(sub)
+    return tuple(found)
+
+
+#: Type names for `RetryPolicy(non_retryable_error_types=...)`; recorded histories carry these names, so a
+#: class is never renamed.
+NON_RETRYABLE_TYPES: tuple[str, ...] = tuple(c.__name__ for c in error_classes() if not c.retryable)
 
 
 def to_application_error(exc: QboError) -> Any:

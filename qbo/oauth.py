@@ -25,14 +25,10 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from qbo.crypto import TokenCipher
-from qbo.errors import QboValidationError
+from qbo.errors import OAuthStateError
 from qbo.http import QboHttp
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
-
-
-class OAuthStateError(QboValidationError):
-    """The callback's `state` is forged, expired, already used, or for another partner."""
 
 
 class TokenSet(BaseModel):

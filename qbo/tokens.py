@@ -31,7 +31,7 @@ from pydantic import SecretStr
 
 from metrics.service import QBO_TOKEN_REFRESHES
 from qbo.crypto import DecryptionError, TokenCipher
-from qbo.errors import QboAuthError, QboTransportError, QboValidationError
+from qbo.errors import QboAuthError, QboStaleObject, QboTransportError, QboValidationError, RealmMismatch
 from qbo.faults import is_invalid_grant
 from qbo.oauth import OAuthClient, TokenSet
 
@@ -41,10 +41,6 @@ _COLUMNS = (
     "partner_id, realm_id, state, access_token_enc, refresh_token_enc, access_expires_at, "
     "refresh_expires_at, refresh_hard_expires_at, token_version"
 )
-
-
-class RealmMismatch(QboValidationError):
-    """A live connection would move to another realm: refused (PRODUCT.md §5)."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +310,7 @@ class TokenStore:
             if row["refresh_token_enc"] is not None:
                 try:
                     await self._oauth.revoke(self._dec(partner_id, "refresh", row["refresh_token_enc"]))
-                except (QboAuthError, QboValidationError) as exc:
+                except (QboAuthError, QboValidationError, QboStaleObject) as exc:
                     log.info("revoke for partner %s: token already unusable (%s)", partner_id, exc.code)
             await conn.execute(
                 """

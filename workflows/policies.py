@@ -4,7 +4,8 @@ Auth failures are not retried: the workflow moves to `needs_reconnect` and waits
 spinning. Validation and not-found faults won't succeed on retry either. Throttling and server errors
 back off (the client sets `next_retry_delay` on 429, qbo-reference §9). Every QBO step has a deadline
 (`schedule_to_close`), so a step that keeps failing ends the cycle with `last_error` and the next cycle
-tries again, instead of blocking the partner forever.
+tries again, instead of blocking the partner forever. Database-only steps retry whatever they raise until
+their deadline: nothing they raise is permanent (a `"BadInput"` type was listed once; nothing raised it).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from qbo.errors import NON_RETRYABLE_TYPES  # no I/O in that module: safe next to workflows
+# No I/O and nothing else of the project in that module: safe in the workflow sandbox. The list is derived
+# from the error classes when qbo.errors is imported, so it is the same on every worker and every replay.
+from qbo.errors import NON_RETRYABLE_TYPES
 
 AUTH_ERROR_TYPES = ["QboAuthError"]
-NON_RETRYABLE = [*NON_RETRYABLE_TYPES, "BadInput"]
+NON_RETRYABLE = list(NON_RETRYABLE_TYPES)
 
 QBO = dict(
     start_to_close_timeout=timedelta(minutes=2),
@@ -43,8 +46,7 @@ DB_ONLY = dict(
     start_to_close_timeout=timedelta(minutes=5),
     schedule_to_close_timeout=timedelta(minutes=30),
     heartbeat_timeout=timedelta(seconds=60),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                             non_retryable_error_types=["BadInput"]),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
 )
 
 
