@@ -7,9 +7,8 @@ activity must raise `to_application_error(exc)` rather than the client's excepti
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from temporalio import activity
@@ -20,24 +19,24 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@contextlib.asynccontextmanager
-async def qbo_errors() -> AsyncIterator[None]:
-    """QBO errors raised inside leave as ApplicationErrors typed for the workflow's retry policies."""
-    try:
-        yield
-    except QboError as exc:
-        raise to_application_error(exc) from None
-
-
 def qbo_failures(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Decorate an activity method (under `@activity.defn`) so QBO errors reach Temporal typed."""
+    """Decorate an activity method (under `@activity.defn`) so QBO errors reach Temporal typed. The one way
+    activities translate them: on the whole method, so no QBO call can be left outside a narrower block."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        async with qbo_errors():
+        try:
             return await fn(*args, **kwargs)
+        except QboError as exc:
+            raise temporal_failure(exc) from None
 
     return wrapper
+
+
+def temporal_failure(exc: BaseException) -> BaseException:
+    """What Temporal sees for `exc`: a QBO error becomes its typed ApplicationError (whose text starts with
+    the type name), anything else stays as it is. For code that records a failure before it leaves."""
+    return to_application_error(exc) if isinstance(exc, QboError) else exc
 
 
 def heartbeat(*details: object) -> None:

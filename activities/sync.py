@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 
 from activities import own_postings as own
-from activities.errors import heartbeat, qbo_errors
+from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
@@ -90,30 +90,30 @@ class SyncActivities:
     # --- backfill -----------------------------------------------------------------------------------
 
     @activity.defn
+    @qbo_failures
     async def backfill_chunk(self, input: BackfillInput) -> BackfillChunk:
         """Up to `max_pages` pages of one entity, resuming from the stored position."""
         pid, entity = input.partner_id, input.entity
         conn_info = await repo.load_connection(self.pool, pid)
         await repo.init_cursor(self.pool, pid)
         company = self.qbo.company(pid)
-        async with qbo_errors():
+        progress = await repo.load_progress(self.pool, pid, entity)
+        if progress is None:
+            total = await company.count(entity, include_inactive=True)
+            await repo.create_progress(self.pool, pid, entity, total)
             progress = await repo.load_progress(self.pool, pid, entity)
-            if progress is None:
-                total = await company.count(entity, include_inactive=True)
-                await repo.create_progress(self.pool, pid, entity, total)
-                progress = await repo.load_progress(self.pool, pid, entity)
-            staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]
-            if not done:
-                async for page in company.query_pages(
-                    entity, start_position=position, page_size=self.page_size, include_inactive=True
-                ):
-                    staged += await self._stage_page(pid, conn_info.realm_id, entity, page, position)
-                    position, done, pages = page.next_start_position, page.is_last, pages + 1
-                    heartbeat(entity, position)
-                    if self.after_page is not None:
-                        await self.after_page(entity, pages)
-                    if pages >= input.max_pages:
-                        break
+        staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]
+        if not done:
+            async for page in company.query_pages(
+                entity, start_position=position, page_size=self.page_size, include_inactive=True
+            ):
+                staged += await self._stage_page(pid, conn_info.realm_id, entity, page, position)
+                position, done, pages = page.next_start_position, page.is_last, pages + 1
+                heartbeat(entity, position)
+                if self.after_page is not None:
+                    await self.after_page(entity, pages)
+                if pages >= input.max_pages:
+                    break
         final = await repo.load_progress(self.pool, pid, entity)
         return BackfillChunk(entity=entity, staged=staged, fetched_total=final["fetched"], total=final["total"],
                              finished=final["done"])
@@ -129,16 +129,18 @@ class SyncActivities:
     # --- fetch --------------------------------------------------------------------------------------
 
     @activity.defn
+    @qbo_failures
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
         """Stage what changed in QBO (CDC, or a full sweep); finish the run itself when the cycle is idle."""
         pid = input.partner_id
         conn_info = await repo.load_connection(self.pool, pid)
         run_id = await repo.start_run(self.pool, pid, input.trigger)
         try:
-            async with qbo_errors():
-                staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
+            staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
         except Exception as exc:
-            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {}, f"fetch failed: {exc}"[:500]), True)
+            # The run records the failure as Temporal will see it ("QboThrottled: …"), the type name included.
+            error = f"fetch failed: {temporal_failure(exc)}"[:500]
+            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {}, error), True)
             raise
         payments, payouts = await repo.pending_counts(self.pool, pid)
         if not staged and not payments and not payouts:
