@@ -87,6 +87,7 @@ def _state_from(change: QboCustomerFacts) -> CustomerState:
 def _decide_tombstone(platform: PlatformCustomer | None, change: QboTombstone) -> CustomerDecision:
     if (nothing := tombstone_changes_nothing(platform, change, CustomerDecision)) is not None:
         return nothing
+    assert platform is not None  # tombstone_changes_nothing answered for a row the platform never saw
     assert platform.qbo_id is not None  # source=qbo rows always have one (CHECK in 0001_platform.sql)
     state = CustomerState(
         qbo_id=platform.qbo_id,

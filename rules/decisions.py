@@ -59,8 +59,9 @@ def tombstone_changes_nothing(platform: Any, change: Any, decision: type[D]) -> 
     """The two deletes that write nothing, alike for every entity: an object the platform never saw
     (created and deleted between two polls, qbo-reference §4), or one already recorded as deleted."""
     if platform is None:
-        return decision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id,
-                        reason="deleted in QBO before it was ever synced: nothing to archive")
+        return decision.model_validate({"action": SyncAction.NO_CHANGE, "qbo_id": change.qbo_id,
+                                        "reason": "deleted in QBO before it was ever synced: nothing to archive"})
     if platform.qbo_deleted:
-        return decision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id, reason="already deleted")
+        return decision.model_validate({"action": SyncAction.NO_CHANGE, "qbo_id": change.qbo_id,
+                                        "reason": "already deleted"})
     return None

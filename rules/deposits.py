@@ -120,10 +120,11 @@ def build_deposit(
     if note and total <= 0:
         raise DepositError(f"{note} That leaves {total} for the Deposit, which QBO cannot record: book the rest "
                            "by hand (e.g. the fee as a bank charge), then mark the payout settled.")
+    assert payout.arrival_date is not None  # _check_inputs raised DepositError otherwise
     body: dict[str, Any] = {
         "DepositToAccountRef": {"value": deposit_account_id},
         "PrivateNote": deposit_memo(payout.id),
-        "TxnDate": payout.arrival_date.isoformat(),  # checked in _check_inputs
+        "TxnDate": payout.arrival_date.isoformat(),
         "Line": lines,
     }
     if payout.currency:

@@ -42,6 +42,9 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+F = TypeVar("F", bound=Frozen)
+
+
 class InvoiceStatus(StrEnum):
     """PRODUCT.md §3: invoice status values; `archived` is a separate flag."""
 
@@ -195,7 +198,7 @@ def _flag(value: Any) -> bool:
     return value
 
 
-def _build(model: type[Frozen], label: str, /, **fields: Any) -> Any:
+def _build(model: type[F], label: str, /, **fields: Any) -> F:
     try:
         return model(**fields)
     except ValidationError as exc:
@@ -305,7 +308,8 @@ def newest_change(changes: Iterable[C]) -> C:
     for c in items:
         if isinstance(c, QboTombstone):
             return c
-    return max(items, key=lambda c: c.sync_token)  # type: ignore[union-attr]
+    # No tombstone is left here; the isinstance tells the type checker so, for every C.
+    return max(items, key=lambda c: -1 if isinstance(c, QboTombstone) else c.sync_token)
 
 
 __all__ = [

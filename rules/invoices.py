@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -188,8 +189,8 @@ def _conflict_reasons(
     platform: PlatformInvoice,
     change: QboInvoiceFacts,
     not_applied: tuple[str, ...],
-    kept: dict[str, object],
-    incoming: dict[str, object],
+    kept: Mapping[str, object],
+    incoming: Mapping[str, object],
     shortfall: Decimal,
 ) -> list[str]:
     """Human-readable reasons, one per problem, for the sync log (a person resolves them)."""
@@ -210,6 +211,7 @@ def _conflict_reasons(
 def _decide_tombstone(platform: PlatformInvoice | None, change: QboTombstone) -> InvoiceDecision:
     if (nothing := tombstone_changes_nothing(platform, change, InvoiceDecision)) is not None:
         return nothing
+    assert platform is not None  # tombstone_changes_nothing answered for a row the platform never saw
     assert platform.qbo_id is not None  # source=qbo rows always have one (CHECK in 0001_platform.sql)
     state = InvoiceState(
         qbo_id=platform.qbo_id,
