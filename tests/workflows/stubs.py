@@ -66,6 +66,9 @@ class StubActivities:
         #: When set, fetch_changes fails with it, like a QBO fault that is not about the tokens.
         self.fetch_error: str | None = None
         self.save_broken = False
+        #: Accounts QBO has beyond ACCOUNTS; `accounts_changed` is reported by the next fetch (then reset).
+        self.extra_accounts: list[AccountFacts] = []
+        self.accounts_changed = False
         #: When set, fetch_changes waits for it (to hold a cycle at its first step).
         self.fetch_gate: asyncio.Event | None = None
 
@@ -82,7 +85,8 @@ class StubActivities:
     @activity.defn(name="load_accounts")
     async def load_accounts(self, ref: PartnerRef) -> AccountsResult:
         self._qbo("load_accounts")
-        return AccountsResult(accounts=ACCOUNTS + ([CREATED_FEE_ACCOUNT] if self.fee_account_created else []))
+        return AccountsResult(accounts=ACCOUNTS + ([CREATED_FEE_ACCOUNT] if self.fee_account_created else [])
+                              + self.extra_accounts)
 
     @activity.defn(name="apply_default_preferences")
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
@@ -132,8 +136,9 @@ class StubActivities:
             await self.fetch_gate.wait()
         if self.fetch_error is not None:
             raise ApplicationError(self.fetch_error, type="QboValidationError", non_retryable=True)
+        changed, self.accounts_changed = self.accounts_changed, False
         return FetchResult(sync_run_id=self.calls["fetch_changes"], staged=0, pending_payments=self.pending_payments,
-                           cursor=datetime(2026, 1, 1, tzinfo=UTC))
+                           cursor=datetime(2026, 1, 1, tzinfo=UTC), accounts_changed=changed)
 
     @activity.defn(name="apply_staged")
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:

@@ -1,5 +1,5 @@
 """PartnerIntegrationWorkflow branches no other test reaches (issue 18, "Branches with no test at all"): a
-failure that is not about the tokens, the fire-and-forget signals `set_preferences` and `request_disconnect`
+failure that is not about the tokens, the accounts reloaded when a fetch says they changed, the fire-and-forget signals `set_preferences` and `request_disconnect`
 succeeding and failing, and preferences refused while the partner is being disconnected. Real Temporal dev
 server, the stub activities of stubs.py."""
 
@@ -10,6 +10,7 @@ import asyncio
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from rules.facts import AccountFacts
 from rules.preferences import Preferences
 from starter import partners
 from tests.helpers import eventually
@@ -127,3 +128,25 @@ async def test_preferences_and_a_second_disconnect_refused_while_disconnecting(r
     final = await handle.result()
     assert final.state is IntegrationState.DISCONNECTED and final.preferences == DEFAULTS
     assert stubs.saved_preferences == [] and stubs.calls["revoke_connection"] == 1 and stubs.revoked == [pid]
+
+
+async def test_accounts_changed_in_qbo_are_reloaded_for_the_validator(running, stubs) -> None:
+    """A fetch reporting Account changes (CDC) makes the cycle reload the accounts: a bank account created in
+    QBO after onboarding is refused as a deposit account before that cycle and accepted after it."""
+    client, pid, handle = running
+    stubs.extra_accounts = [AccountFacts(qbo_id="77", name="New Bank", account_type="Bank",
+                                         account_subtype="Checking", active=True)]
+    to_new_bank = DEPOSITS_TO_CHECKING.model_copy(update={"deposit_account_id": "77"})
+    with pytest.raises(WorkflowUpdateFailedError):
+        await partners.update_preferences(client, pid, to_new_bank)
+    loads, synced = stubs.calls["load_accounts"], (await _status(handle)).last_sync_at
+    stubs.accounts_changed = True
+    await partners.sync_now(client, pid)
+
+    async def cycle_done():
+        return (await _status(handle)).last_sync_at > synced
+
+    await eventually(cycle_done, what="the cycle that saw the Account changes")
+    assert stubs.calls["load_accounts"] == loads + 1
+    assert await partners.update_preferences(client, pid, to_new_bank) == to_new_bank
+    assert stubs.saved_preferences == [to_new_bank]
