@@ -31,8 +31,10 @@ async def retry_loop(app: FastAPI, every: float = 15.0) -> None:
                 await step(app)
 
 
-def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE) -> FastAPI:
-    """`task_queue`: where new partner workflows start (tests use one per test)."""
+def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE,
+               retry_every: float = 15.0) -> FastAPI:
+    """`task_queue`: where new partner workflows start (tests use one per test); `retry_every`: seconds between
+    turns of the retry loop (tests shorten it to watch the loop work)."""
     settings = settings or get_settings()
     settings.check_api()
 
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
         try:
             app.state.temporal = await connect_temporal(settings, lazy=True)
             app.state.webhook_tasks = set()
-            retry = asyncio.create_task(retry_loop(app))
+            retry = asyncio.create_task(retry_loop(app, retry_every))
             try:
                 yield
             finally:

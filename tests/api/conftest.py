@@ -24,10 +24,11 @@ def api_settings(settings, temporal_env):
 
 
 @asynccontextmanager
-async def running_app(settings, task_queue: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+async def running_app(settings, task_queue: str, **options: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """`options`: further keyword arguments of `create_app` (e.g. `retry_every`)."""
     from api.app import create_app
 
-    app = create_app(settings, task_queue=task_queue)
+    app = create_app(settings, task_queue=task_queue, **options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=60) as http:

@@ -364,3 +364,65 @@ async def test_fuzzed_ids_are_404_or_4xx(app_client, world, db_pool, pid, iid) -
                           None if path.endswith("void") or path.endswith("invoices") else {"amount": "1.00"})
         assert not judge("api fuzzed path ids", resp) or pid == world.pid
     assert await snapshot(db_pool, world.pid) == before
+
+
+# --- preferences on a CONNECTED partner: the bodies reach the workflow's validator ---------------------------
+
+ZONES = ["UTC", "America/New_York", "Europe/Paris", "Asia/Kolkata", "", " America/Chicago "]
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.data())
+async def test_fuzzed_preferences_on_a_connected_partner(app_client, connected, db_pool, data) -> None:
+    """The partner has a running workflow and real QBO accounts, so valid-looking bodies get past the 409 and
+    the schema to the workflow's validator: each ends 200 (applied: the answer, the stored row and the live
+    status all say what was sent) or a 4xx that changed nothing, the stored row nor the workflow's state."""
+    from rules.preferences import Preferences
+
+    pid = connected["pid"]
+    accounts = connected["status"]["accounts"]
+    ids = [a["id"] for a in accounts]
+    banks = [a["id"] for a in accounts if a["type"] == "Bank"]
+    assert ids and banks, accounts
+    plausible = {
+        "payment_account_id": st.sampled_from([*ids, None, "", "99999"]),
+        "create_deposits": st.booleans(),
+        "deposit_account_id": st.sampled_from([*banks, *ids, None]),
+        "fee_account_id": st.sampled_from([*ids, None, "99999"]),
+        "time_zone": st.sampled_from(ZONES),
+    }
+    if data.draw(st.integers(0, 5), label="anything at all") == 0:
+        payload = data.draw(json_values, label="payload")
+    else:
+        keys = data.draw(st.lists(st.sampled_from(FIELDS["preferences"]), unique=True, min_size=1), label="keys")
+        payload = {k: data.draw(st.one_of(plausible[k], plausible[k], json_values), label=k) for k in keys}
+    path = f"/partners/{pid}/qbo/preferences"
+
+    async def live() -> dict:
+        return (await app_client.get(f"/partners/{pid}/qbo")).json()["preferences"]
+
+    before, live_before = await snapshot(db_pool, pid), await live()
+    resp = await send(app_client, "PUT", path, payload)
+    if not judge("api preferences bodies (connected partner, hypothesis)", resp):
+        assert resp.status_code != 409, resp.text  # connected: the body itself was refused
+        assert await snapshot(db_pool, pid) == before, payload
+        assert await live() == live_before, payload
+        return
+    assert resp.status_code == 200, resp.text
+    applied = resp.json()
+    sent = Preferences.model_validate(payload).model_dump()
+    for key in payload:
+        if sent[key] is not None:  # an absent account id may be filled by the workflow (the fee account)
+            assert applied[key] == sent[key], (key, payload, applied)
+    assert applied["create_deposits"] == sent["create_deposits"] and applied["time_zone"] == sent["time_zone"]
+    if applied["create_deposits"]:
+        assert applied["deposit_account_id"] in ids, applied
+    changes = diff(before, await snapshot(db_pool, pid))
+    assert set(changes) <= {"qbo_connections"}, changes
+    for old, new in zip(*changes.get("qbo_connections", ([], [])), strict=True):
+        assert old["partner_id"] == new["partner_id"] == pid, changes
+        assert {k for k in new if new[k] != old[k]} == {"preferences"}, changes
+    stored = await db_pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", pid)
+    assert Preferences.model_validate(stored).model_dump() == applied
+    assert await live() == applied
+    record("api preferences accepted writes (connected partner)", "rows checked")

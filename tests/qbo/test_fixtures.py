@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from qbo import batch as batch_mod
-from qbo.envelopes import cdc_entities, entity_from_envelope, query_result
+from qbo.envelopes import QueryResult, cdc_entities, entity_from_envelope, query_result
 from qbo.errors import (
     QboDuplicate,
+    QboError,
     QboNotFound,
     QboStaleObject,
     QboThrottled,
@@ -85,6 +86,48 @@ def _parse(name: str) -> Any:
     return None
 
 
+def _outcome(result: Any) -> Any:
+    """A non-entity parse result reduced to the facts a fixture pins: the exception's type and code, the rows'
+    entity and Ids, the batch items in order, the tokens' values."""
+    if isinstance(result, QboError):
+        return (type(result).__name__, result.code, result.retryable)
+    if isinstance(result, QueryResult):
+        return ("query", result.entity, [item.Id for item in result.items], result.total_count)
+    if isinstance(result, dict):  # CDC: per entity, the Ids
+        return ("cdc", {entity: [item.Id for item in items] for entity, items in result.items()})
+    if isinstance(result, list):  # batch: per bId, the object's Id, the query's Ids or the fault
+        return ("batch", [(r.key, r.object.Id if r.object else None,
+                           [i.Id for i in r.query.items] if r.query else None,
+                           (type(r.error).__name__, r.error.code) if r.error else None) for r in result])
+    if isinstance(result, TokenSet):
+        return ("tokens", result.access_token.get_secret_value(), result.refresh_token.get_secret_value(),
+                result.expires_in, result.x_refresh_token_expires_in, result.x_refresh_token_hard_expires_in)
+    return ("unexpected", type(result).__name__)
+
+# What each non-entity fixture (fault, query, CDC, batch, token) must parse to, read off the fixture itself.
+OUTCOMES: dict[str, Any] = {
+    "batch_response_with_610_and_5010_faults.json": ("batch", [
+        ("bid1", "71", None, None), ("bid2", None, None, ("QboNotFound", "610")),
+        ("bid3", None, None, ("QboStaleObject", "5010")), ("bid4", None, ["17", "11"], None)]),
+    "cdc_response_estimates.json": ("cdc", {"Estimate": ["48", "46", "41", "100"]}),
+    "fault_400_duplicate_name_6240.json": ("QboDuplicate", "6240", False),
+    "fault_400_duplicate_name_6240_taxrate.json": ("QboDuplicate", "6240", False),
+    "fault_400_invalid_id_2030.json": ("QboNotFound", "2030", False),
+    "fault_400_invalid_query_4001.json": ("QboValidationError", "4001", False),
+    "fault_400_unsupported_operation_500.json": ("QboValidationError", "500", False),
+    "fault_400_unsupported_property_2010.json": ("QboValidationError", "2010", False),
+    "fault_401_token_expired_3200.json": ("QboUnauthorized", "3200", True),
+    "oauth_refresh_invalid_grant_error.json": ("QboAuthError", "invalid_grant", False),
+    "oauth_token_response.json": ("tokens", "sample_access_token", "sample_refresh_token", 3600, 8726400, None),
+    "oauth_token_response_with_hard_expiry.json": (
+        "tokens", "eyJhbGciOiJkaXIi..sample", "RT1-39-H3-1785429816rcysb9dns1ofreknypnm", 3600, 8726400, 156032154),
+    "query_count_response.json": ("query", None, [], 41),
+    "query_customer_by_displayname_escaped_quote.json": ("query", "Customer", ["1"], None),
+    "query_customer_page_maxresults2.json": ("query", "Customer", ["5", "6"], None),
+    "query_empty_page_past_end.json": ("query", None, [], None),
+}
+
+
 # Fixtures that are not QBO API answers for this client, with the reason (a new fixture must be placed).
 NOT_CLIENT_PAYLOADS = {
     "webhook_cloudevents_notification_blog_2025.json": "webhook body: parsed by the API's webhook endpoint",
@@ -130,6 +173,9 @@ def test_json_fixture_parses(name: str) -> None:
         if not isinstance(result, Tombstone):
             assert result.SyncToken is not None
             assert result.MetaData is not None and result.MetaData.LastUpdatedTime.tzinfo is not None
+    else:  # a fault, query, CDC, batch or token answer: it must parse to what the fixture says
+        assert name in OUTCOMES, f"{name}: add its expected outcome to OUTCOMES"
+        assert _outcome(result) == OUTCOMES[name]
 
 
 @pytest.mark.parametrize("name", sorted(REQUEST_BODIES))

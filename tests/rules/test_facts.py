@@ -187,7 +187,31 @@ def test_fuzz_parse_customer_raises_only_bad_payload(raw: Any) -> None:
                             "AccountSubType": "UndepositedFunds", "Active": True},
                            ["Id", "Name", "AccountType", "AccountSubType", "Active"]))
 def test_fuzz_parse_account_raises_only_bad_payload(raw: Any) -> None:
-    try:
-        parse_account(raw)
-    except BadQboPayload:
-        pass
+    """Valid input parses to exactly its fields; invalid input raises BadQboPayload, never anything else."""
+    expected = _account_oracle(raw)
+    if expected is None:
+        with pytest.raises(BadQboPayload):
+            parse_account(raw)
+    else:
+        assert parse_account(raw).model_dump() == expected
+
+
+def _account_oracle(raw: Any) -> dict[str, Any] | None:
+    """What parse_account must answer for `raw`, written independently of it: the fields, or None (refused)."""
+    if not isinstance(raw, dict):
+        return None
+    obj = raw["Account"] if "Id" not in raw and isinstance(raw.get("Account"), dict) else raw
+    qbo_id, name, kind = obj.get("Id"), obj.get("Name"), obj.get("AccountType")
+    subtype, active = obj.get("AccountSubType"), obj.get("Active")
+    if isinstance(qbo_id, int) and not isinstance(qbo_id, bool):
+        qbo_id = str(qbo_id)
+    if not isinstance(qbo_id, str) or not qbo_id.strip() or len(qbo_id) > 64:
+        return None
+    if not isinstance(name, str) or not isinstance(kind, str):
+        return None
+    if subtype is not None and not isinstance(subtype, str):
+        return None
+    if active is not None and not isinstance(active, bool):
+        return None
+    return {"qbo_id": qbo_id.strip(), "name": name, "account_type": kind, "account_subtype": subtype,
+            "active": active is not False}

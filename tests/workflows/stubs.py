@@ -61,6 +61,16 @@ class StubActivities:
         self.saved_preferences: list[Preferences] = []
         #: When set, apply_default_preferences waits for it (to hold onboarding at that step).
         self.defaults_gate: asyncio.Event | None = None
+        #: When set, revoke_connection waits for it (to hold a disconnect in progress).
+        self.revoke_gate: asyncio.Event | None = None
+        #: When set, fetch_changes fails with it, like a QBO fault that is not about the tokens.
+        self.fetch_error: str | None = None
+        self.save_broken = False
+        #: Accounts QBO has beyond ACCOUNTS; `accounts_changed` is reported by the next fetch (then reset).
+        self.extra_accounts: list[AccountFacts] = []
+        self.accounts_changed = False
+        #: When set, fetch_changes waits for it (to hold a cycle at its first step).
+        self.fetch_gate: asyncio.Event | None = None
 
     def _qbo(self, name: str) -> None:
         self.calls[name] += 1
@@ -75,7 +85,8 @@ class StubActivities:
     @activity.defn(name="load_accounts")
     async def load_accounts(self, ref: PartnerRef) -> AccountsResult:
         self._qbo("load_accounts")
-        return AccountsResult(accounts=ACCOUNTS + ([CREATED_FEE_ACCOUNT] if self.fee_account_created else []))
+        return AccountsResult(accounts=ACCOUNTS + ([CREATED_FEE_ACCOUNT] if self.fee_account_created else [])
+                              + self.extra_accounts)
 
     @activity.defn(name="apply_default_preferences")
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
@@ -90,6 +101,9 @@ class StubActivities:
     @activity.defn(name="save_preferences")
     async def save_preferences(self, input: PreferencesInput) -> Preferences:
         self.calls["save_preferences"] += 1
+        if self.save_broken:
+            raise ApplicationError("QBO refused to create the fee account", type="QboValidationError",
+                                   non_retryable=True)
         self.saved_preferences.append(input.preferences)
         return input.preferences
 
@@ -101,6 +115,8 @@ class StubActivities:
     @activity.defn(name="revoke_connection")
     async def revoke_connection(self, ref: PartnerRef) -> None:
         self.calls["revoke_connection"] += 1
+        if self.revoke_gate is not None:
+            await self.revoke_gate.wait()
         if self.revoke_broken:
             raise ApplicationError("Intuit's revoke endpoint keeps failing", type="RevokeFailed", non_retryable=True)
         self.revoked.append(ref.partner_id)
@@ -116,8 +132,13 @@ class StubActivities:
     @activity.defn(name="fetch_changes")
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
         self._qbo("fetch_changes")
+        if self.fetch_gate is not None:
+            await self.fetch_gate.wait()
+        if self.fetch_error is not None:
+            raise ApplicationError(self.fetch_error, type="QboValidationError", non_retryable=True)
+        changed, self.accounts_changed = self.accounts_changed, False
         return FetchResult(sync_run_id=self.calls["fetch_changes"], staged=0, pending_payments=self.pending_payments,
-                           cursor=datetime(2026, 1, 1, tzinfo=UTC))
+                           cursor=datetime(2026, 1, 1, tzinfo=UTC), accounts_changed=changed)
 
     @activity.defn(name="apply_staged")
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
