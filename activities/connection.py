@@ -5,16 +5,16 @@ this process: inputs and results carry ids and small facts only."""
 from __future__ import annotations
 
 import logging
-import uuid
 
 import asyncpg
 from temporalio import activity
 
+from activities.accounts import ensure_fee_account
 from activities.errors import qbo_failures
 from qbo.client import QboApi
 from qbo.models import Account
 from rules.facts import AccountFacts
-from rules.preferences import FEE_ACCOUNT_NAME, Preferences, default_preferences, fee_account_body
+from rules.preferences import Preferences, default_preferences
 from workflows.models import (
     AccountsResult,
     CompanyResult,
@@ -106,15 +106,9 @@ class ConnectionActivities:
                              account_subtype=r["account_subtype"], active=r["active"]) for r in rows]
 
     async def _ensure_fee_account(self, partner_id: str) -> str:
-        company = self.qbo.company(partner_id)
-        found = await company.find("Account", [("Name", "=", FEE_ACCOUNT_NAME)])
-        active = [a for a in found if isinstance(a, Account) and a.Active is not False]
-        if active:
-            return active[0].Id
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-fee-account/{partner_id}"))
-        created = await company.create("Account", fee_account_body(), request_id)
-        log.info("created fee account %s for partner %s", created.Id, partner_id)
-        return created.Id
+        account_id = await ensure_fee_account(self.qbo.company(partner_id))
+        log.info("fee account %s for partner %s", account_id, partner_id)
+        return account_id
 
     async def _store_preferences(self, partner_id: str, prefs: Preferences) -> None:
         await self.pool.execute(

@@ -10,15 +10,15 @@ deposits are switched on later: a preference change applies from then on, PRODUC
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 
 import asyncpg
 
+from activities.accounts import FEE_ACCOUNT_KEY, OTHER_INCOME_ACCOUNT_KEY, ensure_account
 from qbo.client import QboCompany
 from qbo.errors import QboStaleObject, QboValidationError
-from qbo.models import Account, Deposit
+from qbo.models import Deposit
 from rules.attention import AttentionCode, code_for_fault
 from rules.deposits import (
     DepositAction,
@@ -82,7 +82,7 @@ async def _decide(
             return prefs, decision
         field, name, body, key = _ACCOUNTS[decision.action]
         try:
-            account_id = await _ensure_account(company, name, body(), f"{key}/{partner_id}")
+            account_id = await ensure_account(company, name, body(), key)
         except (QboValidationError, QboStaleObject) as exc:  # e.g. an inactive account of that name holds the name
             return prefs, DepositDecision(
                 action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.ACCOUNT_INACTIVE,
@@ -93,9 +93,9 @@ async def _decide(
 
 
 _ACCOUNTS = {
-    DepositAction.CREATE_FEE_ACCOUNT: ("fee_account_id", FEE_ACCOUNT_NAME, fee_account_body, "qbo-fee-account"),
+    DepositAction.CREATE_FEE_ACCOUNT: ("fee_account_id", FEE_ACCOUNT_NAME, fee_account_body, FEE_ACCOUNT_KEY),
     DepositAction.CREATE_OTHER_INCOME_ACCOUNT: ("other_income_account_id", OTHER_INCOME_ACCOUNT_NAME,
-                                                other_income_account_body, "qbo-other-income-account"),
+                                                other_income_account_body, OTHER_INCOME_ACCOUNT_KEY),
 }
 
 
@@ -135,13 +135,3 @@ async def find_deposit(company: QboCompany, payout_id: str) -> str | None:
     found = [d for d in await company.find("Deposit", [("PrivateNote", "=", memo)])
              if isinstance(d, Deposit) and d.PrivateNote == memo]
     return min(found, key=lambda d: int(d.Id) if d.Id.isdigit() else 0).Id if found else None
-
-
-async def _ensure_account(company: QboCompany, name: str, body: dict[str, str], key: str) -> str:
-    """An account found by name (active), else created with a requestid derived from `key`: for the fee
-    account the same as `activities.connection`'s, so QBO replays rather than creating a second one."""
-    found = await company.find("Account", [("Name", "=", name)])
-    active = [a for a in found if isinstance(a, Account) and a.Active is not False]
-    if active:
-        return min(active, key=lambda a: int(a.Id) if a.Id.isdigit() else 0).Id
-    return (await company.create("Account", body, str(uuid.uuid5(uuid.NAMESPACE_URL, key)))).Id

@@ -205,19 +205,18 @@ class Bookkeeper:
 
     async def delete_our_payment(self, rng: random.Random) -> str | None:
         """A bookkeeper deletes a Payment we posted (a duplicate in their eyes, a refund booked by hand)."""
-        qbo = await self.our_payment(rng)
-        if qbo is None:
-            return None
-        await self.post("Payment", {"Id": qbo["Id"], "SyncToken": qbo["SyncToken"]}, operation="delete")
-        return "qbo_our_payment_deleted"
+        return await self._change_our_payment(rng, "delete", "qbo_our_payment_deleted")
 
     async def void_our_payment(self, rng: random.Random) -> str | None:
         """A bookkeeper voids a Payment we posted: it stays in QBO with TotalAmt 0 and our PaymentRefNum."""
+        return await self._change_our_payment(rng, "void", "qbo_our_payment_voided")
+
+    async def _change_our_payment(self, rng: random.Random, operation: str, action: str) -> str | None:
         qbo = await self.our_payment(rng)
         if qbo is None:
             return None
-        await self.post("Payment", {"Id": qbo["Id"], "SyncToken": qbo["SyncToken"]}, operation="void")
-        return "qbo_our_payment_voided"
+        await self.post("Payment", {"Id": qbo["Id"], "SyncToken": qbo["SyncToken"]}, operation=operation)
+        return action
 
     async def delete_our_deposit(self, rng: random.Random) -> str | None:
         """A bookkeeper deletes the Deposit of a payout the platform records `deposited` under that Id; its

@@ -38,13 +38,19 @@ async def test_retry_puts_a_parked_payment_back_in_line_once(app_client, new_par
     assert logged[0]["details"]["previous_reason"] == "customer 7 is inactive in QBO"
 
 
-async def test_retry_of_an_item_not_needing_attention_is_409(app_client, new_partner, db_pool) -> None:
+async def _posted_payment_in_a_payout(app_client, new_partner, db_pool) -> tuple[str, dict, dict]:
+    """A partner with a payment recorded as posted to QBO (id 9) and a pending payout of it."""
     pid = await new_partner()
     iid = await qbo_invoice(db_pool, pid, "50.00")
     pay = (await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "20.00"})).json()
     await db_pool.execute("UPDATE payments SET status = 'posted', qbo_payment_id = '9' WHERE id = $1", pay["id"])
     payout = (await app_client.post(f"/partners/{pid}/payouts",
                                     json={"payment_ids": [pay["id"]], "fee_amount": "1.00"})).json()
+    return pid, pay, payout
+
+
+async def test_retry_of_an_item_not_needing_attention_is_409(app_client, new_partner, db_pool) -> None:
+    pid, pay, payout = await _posted_payment_in_a_payout(app_client, new_partner, db_pool)
     before = await snapshot(db_pool, pid)
     assert_error(await app_client.post(f"/partners/{pid}/payments/{pay['id']}/retry"), 409, "conflict", "posted")
     assert_error(await app_client.post(f"/partners/{pid}/payouts/{payout['id']}/retry"), 409, "conflict", "pending")
@@ -78,12 +84,7 @@ async def test_retry_of_unknown_or_another_partners_ids_is_404(app_client, new_p
 async def test_lists_show_what_a_person_changed_in_qbo(app_client, new_partner, db_pool) -> None:
     """The dashboard (and the chaos soak's check) tell a posting deleted or voided in QuickBooks from other
     parked items by `qbo_change`; a retry clears it with the rest of the cause."""
-    pid = await new_partner()
-    iid = await qbo_invoice(db_pool, pid, "50.00")
-    pay = (await app_client.post(f"/partners/{pid}/invoices/{iid}/payments", json={"amount": "20.00"})).json()
-    await db_pool.execute("UPDATE payments SET status = 'posted', qbo_payment_id = '9' WHERE id = $1", pay["id"])
-    payout = (await app_client.post(f"/partners/{pid}/payouts",
-                                    json={"payment_ids": [pay["id"]], "fee_amount": "1.00"})).json()
+    pid, pay, payout = await _posted_payment_in_a_payout(app_client, new_partner, db_pool)
     listed = (await app_client.get(f"/partners/{pid}/payments")).json()["items"]
     assert [p["qbo_change"] for p in listed] == [None]
     await db_pool.execute(
