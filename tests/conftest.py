@@ -6,6 +6,7 @@ two suites can run side by side.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import subprocess
@@ -46,6 +47,63 @@ from tests.helpers import wait_until  # noqa: E402
 @pytest.fixture(scope="session")
 def run_dir() -> Path:
     return _RUN_DIR
+
+
+# --- Scheduling (README "Tests") ----------------------------------------------------------------------
+
+# The files whose tests wait longest on real time (stacks of real processes, the chaos soak, the bench
+# smoke): run first, so that under `make test`'s pytest-xdist (`--dist loadfile --no-loadscope-reorder`,
+# files handed out in this order) they overlap with the hundreds of short tests instead of trailing alone.
+# Longest first. Serial runs keep the same order; no test depends on another's.
+SLOW_FIRST = (
+    "tests/chaos/test_chaos_soak.py",
+    "tests/test_devstack.py",
+    "tests/e2e/test_real_processes.py",
+    "tests/campaigns/test_api_hostile.py",
+    "tests/test_bench_smoke.py",
+    "tests/e2e/test_rotate_keys.py",
+    "tests/e2e/test_cli.py",
+    "tests/emulator/test_persistence.py",
+    "tests/workflows/test_time_skipping.py",
+    "tests/metrics/test_worker_metrics.py",
+    "tests/dashboard/test_integrations_page.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
+
+
+# The bad-input campaigns' counts (tests/campaigns/tally.py) live in the process that ran the campaign: under
+# pytest-xdist each worker hands its counts to the controller, which prints the one table.
+def pytest_sessionfinish(session) -> None:
+    if hasattr(session.config, "workeroutput"):
+        from tests.campaigns.tally import table
+
+        session.config.workeroutput["campaign_counts"] = table()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    from tests.campaigns.tally import merge
+
+    merge(getattr(node, "workeroutput", {}).get("campaign_counts", {}))
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    from tests.campaigns.tally import table
+
+    counts = table()
+    if not counts or hasattr(config, "workerinput"):
+        return
+    terminalreporter.section("bad-input campaigns")
+    for name, row in counts.items():
+        rest = ", ".join(f"{k} {v}" for k, v in row.items() if k != "tried")
+        terminalreporter.write_line(f"{name}: {row['tried']} hostile inputs tried ({rest})")
+    if path := os.environ.get("CAMPAIGN_COUNTS"):
+        with open(path, "w") as fh:
+            json.dump(counts, fh, indent=2)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------

@@ -17,3 +17,11 @@ def record(campaign: str, outcome: str) -> None:
 
 def table() -> dict[str, dict[str, int]]:
     return {name: {"tried": sum(c.values()), **dict(sorted(c.items()))} for name, c in sorted(COUNTS.items())}
+
+
+def merge(counts: dict[str, dict[str, int]]) -> None:
+    """Add a `table()` from another process (a pytest-xdist worker) to this one's counts."""
+    for name, row in counts.items():
+        for outcome, n in row.items():
+            if outcome != "tried":
+                COUNTS[name][outcome] += n
