@@ -59,6 +59,11 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
 
     def init(self) -> None:
+        if self.user and self.data_dir.exists():
+            # At every start, not only the first: pytest resets /tmp/pytest-of-<user> to 0700 whenever any
+            # session starts (another suite beside this one), which locked the postgres user out of a data
+            # directory kept there between two starts ("could not access directory ...: Permission denied").
+            ensure_prefix_permissions(self.data_dir)
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
