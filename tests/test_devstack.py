@@ -33,7 +33,25 @@ def devstack_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env.update({k: str(v) for k, v in ports.items() if k != "EMULATOR"})
     env.update(QBO_DATA_DIR=str(tmp_path / "devdata"), QBO_EMULATOR_URL=f"http://127.0.0.1:{ports['EMULATOR']}")
-    return env, [p for p in ports.values()]
+    # The worker's two metrics ports (base, base + 1) too: `make run`'s fixed 9464 collides with another
+    # suite's devstack test running beside this one (README "Tests": suites run side by side).
+    metrics = _free_pair(set(ports.values()))
+    env["WORKER_METRICS_PORT"] = str(metrics)
+    return env, [*ports.values(), metrics, metrics + 1]
+
+
+def _free_pair(taken: set[int]) -> int:
+    """A free port whose successor is free too (the worker binds base and base + 1)."""
+    while True:
+        (base,) = free_ports(1)
+        if {base, base + 1} & taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+        return base
 
 
 def _run_once(env: dict[str, str], ports: list[int], log_path: Path) -> None:
