@@ -41,18 +41,28 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture
-async def browser_page(chromium: str) -> AsyncIterator:
-    """A fresh browser context per test (its own cookies), laptop-sized."""
+@pytest.fixture(scope="session")
+async def browser(chromium: str) -> AsyncIterator:
+    """One chromium for the session: launching it is the costly part (README "Tests"); tests don't share
+    anything of it but the process, each gets its own context."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        launched = await pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            yield await context.new_page()
+            yield launched
         finally:
-            await browser.close()
+            await launched.close()
+
+
+@pytest.fixture
+async def browser_page(browser) -> AsyncIterator:
+    """A fresh browser context per test (its own cookies, storage and cache), laptop-sized."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
 
 
 @pytest.fixture
