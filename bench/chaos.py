@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from bench.chaos_actors import (
+    POSTING_CHANGES,
     Bookkeeper,
     ServiceApi,
     Tally,
@@ -102,9 +103,12 @@ class Chaos:
 
 
 async def run(duration: float, partners: int, seed: int, data_dir: Path,
-              settle_limit: float = 300, kill_window: float = 1.0) -> dict[str, Any]:
+              settle_limit: float = 300, kill_window: float = 1.0, every_change: bool = False) -> dict[str, Any]:
     """The soak; `kill_window` is the fraction of it during which workers are killed (an activity lost
-    with a killed worker is retried only when its start-to-close timeout lapses, up to 2 minutes later)."""
+    with a killed worker is retried only when its start-to-close timeout lapses, up to 2 minutes later).
+    `every_change`: partner i's bookkeeper owes the i-th change to our postings (delete a Payment, void
+    one, delete a Deposit, round-robin), made as soon as there is one to change, so a short soak covers
+    each whatever the random draws (`make test`'s 60 s soak)."""
     rng = random.Random(seed)
     config = StackConfig.ephemeral(data_dir, workers=2, env={"SYNC_INTERVAL_SECONDS": "5", "LOG_LEVEL": "WARNING"})
     stack = LocalStack(config)
@@ -131,7 +135,9 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
         chaos = Chaos(stack, random.Random(rng.random()), start, until, kill_window)
         loops = [chaos.faults(emulator), chaos.kill_workers(), chaos.restart_postgres()]
         loops += [platform_traffic(api, c["pid"], random.Random(rng.random()), until, tally) for c in connected]
-        loops += [bookkeeper_traffic(b, random.Random(rng.random()), until, tally) for b in books]
+        owed = list(POSTING_CHANGES)
+        loops += [bookkeeper_traffic(b, random.Random(rng.random()), until, tally,
+                                     owed[i % len(owed)] if every_change else None) for i, b in enumerate(books)]
         loops.append(wrong_company_clicks(api, {c["pid"]: c["realm"] for c in connected},
                                           random.Random(rng.random()), until, tally))
         await asyncio.gather(*loops)

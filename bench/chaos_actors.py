@@ -319,23 +319,39 @@ INVOICE_CHANGES = {"edit_invoice": 3, "partial_payment": 3, "new_invoice": 2, "v
 POSTING_CHANGES = {"delete_our_payment": 0.5, "void_our_payment": 0.5, "delete_our_deposit": 1.0}
 
 
-async def bookkeeper_traffic(books: Bookkeeper, rng: random.Random, until: float, tally: Tally) -> None:
+async def bookkeeper_traffic(books: Bookkeeper, rng: random.Random, until: float, tally: Tally,
+                             owed: str | None = None) -> None:
     """QBO-side changes: edits, partial payments, new invoices, voids (rarer: they strand platform payments),
-    and Payments and Deposits this service posted deleted or voided (as rare)."""
+    and Payments and Deposits this service posted deleted or voided (as rare).
+
+    `owed`: one change of POSTING_CHANGES this bookkeeper makes for sure, tried at each turn until it is
+    done (None while there is nothing of ours to change yet), so that a short soak exercises it whatever the
+    timing (the 60 s soak of `make test` once drew no Payment deletion or void at all)."""
     weights = INVOICE_CHANGES | POSTING_CHANGES
     for _ in range(MAX_ACTIONS_PER_LOOP):
         if time.monotonic() >= until:
             return
         await asyncio.sleep(rng.uniform(1.5, 5))
         name = rng.choices(list(weights), weights=list(weights.values()))[0]
-        try:
-            done = await _one_change(books, rng, name)
-            if done:
-                tally.did(done)
-        except httpx.HTTPStatusError as exc:  # the faults hit the bookkeeper too; a 400 is a lost race
-            tally.failed(f"{_side(exc)} {exc.response.status_code}")
-        except httpx.TransportError as exc:
-            tally.failed(f"{_side(exc)} {type(exc).__name__}")
+        if owed and await _change(books, rng, owed, tally):
+            owed = None
+            continue
+        await _change(books, rng, name, tally)
+
+
+async def _change(books: Bookkeeper, rng: random.Random, name: str, tally: Tally) -> bool:
+    """Make the named change and count it; False when there was nothing to change or QBO refused."""
+    try:
+        done = await _one_change(books, rng, name)
+    except httpx.HTTPStatusError as exc:  # the faults hit the bookkeeper too; a 400 is a lost race
+        tally.failed(f"{_side(exc)} {exc.response.status_code}")
+        return False
+    except httpx.TransportError as exc:
+        tally.failed(f"{_side(exc)} {type(exc).__name__}")
+        return False
+    if done:
+        tally.did(done)
+    return bool(done)
 
 
 def _side(exc: httpx.HTTPError) -> str:
