@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,17 @@ from tests.helpers import wait_until  # noqa: E402
 @pytest.fixture(scope="session")
 def run_dir() -> Path:
     return _RUN_DIR
+
+
+@pytest.fixture
+def stack_dir(run_dir: Path) -> Iterator[Path]:
+    """A fresh folder for a stack's data (PostgreSQL's among it), outside /tmp/pytest-of-<user>: pytest
+    resets that folder to 0700 whenever any session starts on the machine (another suite beside this one),
+    and an initdb running as the `embedded_postgres` user at that moment failed (seen twice under load).
+    Removed after the test (pytest's own tmp_path retention doesn't reach it)."""
+    path = Path(tempfile.mkdtemp(prefix="stack-", dir=run_dir))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 # --- Scheduling (README "Tests") ----------------------------------------------------------------------

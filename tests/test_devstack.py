@@ -27,12 +27,12 @@ def _listening(port: int) -> bool:
 
 
 @pytest.fixture
-def devstack_env(tmp_path):
+def devstack_env(stack_dir):
     names = ("API_PORT", "EMBEDDED_PG_PORT", "TEMPORAL_DEV_PORT", "TEMPORAL_UI_PORT", "EMULATOR")
     ports = dict(zip(names, free_ports(len(names)), strict=True))  # distinct: one at a time may repeat
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env.update({k: str(v) for k, v in ports.items() if k != "EMULATOR"})
-    env.update(QBO_DATA_DIR=str(tmp_path / "devdata"), QBO_EMULATOR_URL=f"http://127.0.0.1:{ports['EMULATOR']}")
+    env.update(QBO_DATA_DIR=str(stack_dir / "devdata"), QBO_EMULATOR_URL=f"http://127.0.0.1:{ports['EMULATOR']}")
     # The worker's two metrics ports (base, base + 1) too: `make run`'s fixed 9464 collides with another
     # suite's devstack test running beside this one (README "Tests": suites run side by side).
     metrics = _free_pair(set(ports.values()))

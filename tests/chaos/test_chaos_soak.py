@@ -15,10 +15,10 @@ from bench.chaos import ZEROS, passed, run
 
 
 @pytest.mark.timeout(480)
-def test_a_minute_of_chaos_loses_and_duplicates_nothing(tmp_path) -> None:
+def test_a_minute_of_chaos_loses_and_duplicates_nothing(stack_dir) -> None:
     # every_change: each kind of change to our postings is owed by one partner's bookkeeper (one Payment
     # deleted, one voided, one Deposit deleted as soon as there is one), not left to the random draws alone.
-    result = asyncio.run(run(duration=60, partners=4, seed=7, data_dir=tmp_path / "stack",
+    result = asyncio.run(run(duration=60, partners=4, seed=7, data_dir=stack_dir,
                              settle_limit=150, kill_window=0.5, every_change=True))
     assert result["worker_kills"] >= 1 and result["postgres_restarts"] == 1
     assert result["faults_injected"] > 0

@@ -10,8 +10,11 @@ an active partner with a deposit, once.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -27,8 +30,10 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[LocalStack]:
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"))
+def stack(run_dir) -> Iterator[LocalStack]:
+    # Outside /tmp/pytest-of-<user>, as tests/conftest.py's `stack_dir` says why (module scope here).
+    folder = Path(tempfile.mkdtemp(prefix="stack-", dir=run_dir))
+    config = StackConfig.ephemeral(folder)
     config.env["SYNC_INTERVAL_SECONDS"] = "3600"  # only the webhook can bring a QBO change in time
     with pytest.MonkeyPatch.context() as mp:  # our own processes, not the session's shared ones
         for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "QBO_EMULATOR_URL", "QBO_REDIRECT_URI", "API_KEY"):
@@ -44,6 +49,7 @@ def stack(tmp_path_factory) -> Iterator[LocalStack]:
         raise
     finally:
         local.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
