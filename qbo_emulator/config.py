@@ -25,6 +25,9 @@ class EmulatorConfig(BaseModel):
     refresh_grace_seconds: float = 86400.0  # §10.3: superseded refresh token stays valid 24 h
     access_token_ttl_seconds: float = 3600.0
     refresh_latency_seconds: float = 0.0  # a slow token endpoint: a refresh of this realm's token answers late
+    # An Intuit outage (5xx) or throttle (429) at the token and revoke endpoints: refreshes and revokes of this
+    # realm's tokens get this status and change nothing (0: answer normally).
+    oauth_fault_status: int = Field(0, ge=0, le=599)
     refresh_token_ttl_seconds: float = 8726400.0  # rolling lifetime, fx:oauth_token_response
     refresh_token_hard_ttl_seconds: float = 5 * 365 * 86400.0  # §10.3, 5-year hard limit
     requestid_replay: Literal["replay", "ignore"] = "replay"  # §7.5; "ignore" = QBO failing to dedupe
