@@ -38,6 +38,9 @@ class EmulatorConfig(BaseModel):
     throttle_batch_per_minute: int = 40  # §9
     throttle_clock_frozen: bool = False  # windows stand still: a limit test is not a test of machine speed
     batch_max_items: int = 30  # §7.6
+    # Every write item of a batch answers a Fault with this code instead of running (request still 200, §7.6):
+    # "3001" throttled, "3200" token, "" a Fault with no code, any other code as given; None: off.
+    batch_item_fault_code: str | None = None
     duplicate_docnumber_check: bool = True  # §5.1: company preference "warn on duplicate numbers"
     inactive_name_suffix: bool = True  # §5.2: " (deleted)" appended on deactivation (seen on Account)
     allow_negative_deposit: bool = False  # §6.3: unverified for the API; the UI refuses it

@@ -82,6 +82,14 @@ async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]
         " WHERE id = $1 AND status = 'pending'", attempts)
 
 
+async def next_request_generation(pool: asyncpg.Pool, payment_id: str) -> None:
+    """A pending payment whose create QBO answered with a Fault (so did not apply) gets a new requestid
+    generation: QBO replays a reused requestid's answer (qbo-reference §7.5), fault included, so resending
+    under the old one could never succeed."""
+    await pool.execute("UPDATE payments SET retry_generation = retry_generation + 1, updated_at = now()"
+                       " WHERE id = $1 AND status = 'pending'", payment_id)
+
+
 async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
                       qbo_view: tuple[Decimal, Decimal] | None = None,
                       deposit_to_account_id: str | None = None) -> None:
