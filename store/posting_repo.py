@@ -56,6 +56,13 @@ async def load_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences:
     return Preferences.model_validate(raw or {})
 
 
+async def stored_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences | None:
+    """The preferences the partner has, or None before onboarding stored any (a new partner, or one that
+    connected another company: store/connection_repo.py clears them then)."""
+    raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return Preferences.model_validate(raw) if raw else None
+
+
 async def save_account_pref(pool: asyncpg.Pool, partner_id: str, field: str, account_id: str) -> None:
     """Set one account preference (`fee_account_id`, `other_income_account_id`) an activity created."""
     await pool.execute(

@@ -172,14 +172,16 @@ async def test_a_company_live_for_another_partner_is_refused_and_never_revoked(a
 
 async def test_reconnect_after_disconnect_resumes_the_same_company(app_client, connected, emu, db_pool,
                                                                    temporal_env) -> None:
-    """Disconnect, then connect the same company again: a new workflow run onboards it, the partner's invoices
-    are the same rows (not set aside as another company's), and a payment recorded while disconnected is
-    posted into it."""
+    """Disconnect, then connect the same company again: a new workflow run onboards it with the preferences the
+    partner chose (not the defaults), the partner's invoices are the same rows (not set aside as another
+    company's), and a payment recorded while disconnected is posted into it."""
     from starter.partners import handle_for
 
     pid, realm = connected["pid"], connected["realm"]
     first_run = (await handle_for(temporal_env.client, pid).describe()).run_id
     invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
+    chosen = (await app_client.get(f"/partners/{pid}/qbo")).json()["preferences"] | {"time_zone": "Europe/Paris"}
+    assert (await app_client.put(f"/partners/{pid}/qbo/preferences", json=chosen)).status_code == 200
     assert (await app_client.post(f"/partners/{pid}/qbo/disconnect")).status_code == 200
     waiting = (await app_client.post(f"/partners/{pid}/invoices/{invoices[0]['id']}/payments",
                                      json={"amount": "2.00"})).json()
@@ -199,6 +201,7 @@ async def test_reconnect_after_disconnect_resumes_the_same_company(app_client, c
     assert payment["qbo_payment_id"] and (await emu.requests(realm))["by_operation"].get("batch")
     status = (await app_client.get(f"/partners/{pid}/qbo")).json()
     assert status["state"] == "active" and status["realm_id"] == realm
+    assert status["preferences"] == chosen, "a disconnect keeps the data (§5): the partner's choices come back"
     again = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
     assert {i["id"] for i in again} == {i["id"] for i in invoices}
     assert await db_pool.fetchval("SELECT count(*) FROM sync_log WHERE partner_id = $1 AND entity = 'Connection'",
