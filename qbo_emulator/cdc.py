@@ -29,7 +29,7 @@ def _entities(raw: str) -> list[tuple[str, bool]]:
         if not part:
             continue
         etype = BY_PATH.get(part.lower())
-        if etype is not None and etype.name != "CompanyInfo":
+        if etype is not None and etype.name not in ("CompanyInfo", "Preferences"):
             out.append((etype.name, True))
         elif part.lower() in OTHER_BY_LOWER:
             out.append((OTHER_BY_LOWER[part.lower()], False))
