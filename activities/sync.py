@@ -51,6 +51,7 @@ SYNCED = ("Customer", "Invoice")  # apply order: invoices resolve their customer
 CDC_ENTITIES = ("Customer", "Invoice", "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
+PREFS_MAX_AGE = timedelta(hours=12)  # Preferences are re-read by the daily sweep (and after their webhook)
 APPLY_BATCH = 500
 _SUMMARY_FIELD = {
     SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
@@ -152,10 +153,13 @@ class SyncActivities:
                            currency=await currency_facts(self.pool, pid))
 
     async def _refresh_currency_prefs(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> None:
-        """Read Preferences on a full sweep, when never read (a connection older than this code), or after a
-        `Preferences` webhook since the last read; otherwise no call (docs/currency.md)."""
-        if (full_sweep or conn_info.home_currency is None
-                or await repo.preferences_event_since(self.pool, conn_info.realm_id, conn_info.currency_prefs_read_at)):
+        """Read Preferences when never read (a connection older than this code), after a `Preferences` webhook
+        since the last read, or on a full sweep when the last read is older than PREFS_MAX_AGE (the first
+        sweep after onboarding does not read them again); otherwise no call (docs/currency.md)."""
+        read_at = conn_info.currency_prefs_read_at
+        stale = read_at is None or datetime.now(UTC) - read_at > PREFS_MAX_AGE
+        if (conn_info.home_currency is None or (full_sweep and stale)
+                or await repo.preferences_event_since(self.pool, conn_info.realm_id, read_at)):
             await read_currency_prefs(self.pool, self.qbo.company(pid), pid)
 
     async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
