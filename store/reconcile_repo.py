@@ -60,7 +60,7 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
     except those QBO had and a person changed there: `qbo_change`, migration 0007)."""
     return await pool.fetch(
         "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted,"
-        " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
+        " COALESCE((SELECT sum(p.amount - p.netted_amount) FROM payments p WHERE p.invoice_id = i.id"
         "           AND p.status IN ('pending', 'needs_attention') AND p.qbo_change IS NULL), 0) AS unposted"
         f" FROM invoices i {_CONNECTED.format(t='i', r='i.realm_id')}"
         " WHERE i.partner_id = $1 AND i.source = 'qbo' AND i.id > $2 ORDER BY i.id LIMIT $3",

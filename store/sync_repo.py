@@ -274,7 +274,7 @@ async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: 
         "i.amount, i.balance, i.currency, i.due_date, i.status, i.archived, i.qbo_deleted, "
         # Not yet in QBO: pending or needs_attention, except postings QBO had and a person removed or changed
         # there (qbo_change, migration 0007): QBO's Balance already tells the truth about those.
-        "COALESCE(sum(p.amount) FILTER (WHERE p.status IN ('pending', 'needs_attention') "
+        "COALESCE(sum(p.amount - p.netted_amount) FILTER (WHERE p.status IN ('pending', 'needs_attention') "
         "  AND p.qbo_change IS NULL), 0) "
         "  AS unposted_payments_total, count(p.id) > 0 AS has_platform_payments "
         "FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id "
