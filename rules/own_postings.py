@@ -114,6 +114,8 @@ def decide_own_posting(ours: OwnPosting, seen: QboPostingFacts | QboTombstone) -
         return OwnPostingDecision(**base, change=QboChange.DELETED,
                                   reason=_reason(ours, "was deleted in QuickBooks", seen.last_updated))
     token = {"sync_token": seen.sync_token}
+    if seen.voided and ours.entity == "Payment" and ours.amount == 0:
+        return OwnPostingDecision(**base, **token, change=None)  # refunded in full: we voided it (docs/refunds.md)
     if seen.voided:
         return OwnPostingDecision(**base, **token, change=QboChange.VOIDED,
                                   reason=_reason(ours, "was voided in QuickBooks", seen.last_updated))

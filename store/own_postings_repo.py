@@ -17,7 +17,8 @@ import asyncpg
 # Candidates: our postings that still stand, by QBO id. Payments are bound to the realm through their invoice
 # (a partner's records of one realm are never checked against another, PRODUCT.md §3).
 _PAYMENTS = (
-    "SELECT p.id, p.qbo_payment_id AS qbo_id, p.amount, i.qbo_id AS invoice_qbo_id, "
+    # what our Payment holds now: its amount less the refunds netted into it or reduced from it (0013)
+    "SELECT p.id, p.qbo_payment_id AS qbo_id, COALESCE(p.qbo_amount, p.amount) AS amount, i.qbo_id AS invoice_qbo_id, "
     "(i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p "
     "JOIN invoices i ON i.id = p.invoice_id AND i.realm_id = $2 "
     "WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_change IS NULL AND p.qbo_payment_id IS NOT NULL"

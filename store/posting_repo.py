@@ -25,8 +25,8 @@ from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
 
 _PENDING_PAYMENTS = """
-SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.retry_generation,
-       p.paid_at,
+SELECT p.id, p.invoice_id, p.amount, p.netted_amount, p.currency, p.status, p.qbo_payment_id, p.attempts,
+       p.retry_generation, p.paid_at,
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
@@ -75,11 +75,17 @@ async def count_pending_payments(pool: asyncpg.Pool, partner_id: str) -> int:
         "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id)
 
 
-async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> None:
-    """Step 1 of a create, committed before QBO sees it: attempts++ and the requestid used."""
-    await pool.executemany(
-        "UPDATE payments SET attempts = attempts + 1, qbo_request_id = $2, updated_at = now()"
-        " WHERE id = $1 AND status = 'pending'", attempts)
+async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> dict[str, Decimal]:
+    """Step 1 of a create, committed before QBO sees it: attempts++ and the requestid used. Returns the amount
+    each still-pending payment is to be sent for: its amount less the refunds netted into it, frozen from
+    here on (a refund is netted only while attempts = 0, under the same row lock: store/refunds_repo.py).
+    A payment refunded in full meanwhile is no longer pending and is left out."""
+    rows = await pool.fetch(
+        "UPDATE payments p SET attempts = attempts + 1, qbo_request_id = v.rid, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[]) AS v(id, rid) WHERE p.id = v.id AND p.status = 'pending'"
+        " RETURNING p.id, p.amount - p.netted_amount AS amount",
+        [a[0] for a in attempts], [a[1] for a in attempts])
+    return {r["id"]: r["amount"] for r in rows}
 
 
 async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,

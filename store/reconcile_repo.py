@@ -70,7 +70,7 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
 async def posted_payments_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: int) -> list[asyncpg.Record]:
     """Payments QBO should hold as we posted them, with the QBO invoice each applies to."""
     return await pool.fetch(
-        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
+        "SELECT p.id, COALESCE(p.qbo_amount, p.amount) AS amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
         " (i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p"
         f" JOIN invoices i ON i.id = p.invoice_id {_CONNECTED.format(t='p', r='i.realm_id')}"
         " WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_payment_id IS NOT NULL AND p.id > $2"

@@ -1,0 +1,183 @@
+"""Refunds booked in QBO by the posting activity, against the emulator and PostgreSQL (docs/refunds.md):
+netted before the payment reached QBO, the Payment reduced or voided before deposit (the invoice reopens
+in both systems), a RefundReceipt from the clearing account after deposit; exactly once when the worker
+dies after QBO accepted (lookup before resend), and 6540 met half-way books a RefundReceipt."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from activities.accounts import ensure_account
+from qbo.models import Deposit, Payment
+from rules.posting import payment_ref_num
+from rules.refunds import CLEARING_ACCOUNT_KEY, CLEARING_ACCOUNT_NAME, clearing_account_body, refund_memo
+from store import refunds_repo
+from tests.posting.conftest import World, no_mismatches
+from tests.posting.test_crash_and_deposits import Killed, _KilledAfter
+
+D = Decimal
+
+
+async def _refund(world: World, pay_id: str, amount: str, kind: str = "refund") -> str:
+    row = await refunds_repo.create_refund(world.pool, world.partner, pay_id, D(amount), kind, None)
+    return row["id"]
+
+
+async def _refund_row(world: World, rid: str) -> Any:
+    return await world.pool.fetchrow("SELECT * FROM refunds WHERE id = $1", rid)
+
+
+async def _platform_invoice(world: World, iid: str) -> tuple[Decimal, str]:
+    row = await world.pool.fetchrow("SELECT balance, status FROM invoices WHERE id = $1", iid)
+    return row["balance"], row["status"]
+
+
+async def _qbo_payment(world: World, pay_id: str) -> Payment:
+    qbo_id = (await world.payment(pay_id))["qbo_payment_id"]
+    found = await world.company.read("Payment", qbo_id)
+    assert isinstance(found, Payment)
+    return found
+
+
+async def test_partial_then_full_refund_before_deposit_reopens_the_invoice(world: World) -> None:
+    inv = await world.new_invoice("100.00")
+    pay = await world.pay(inv, "100.00")
+    assert (await world.post()).posted == 1
+    first = await _refund(world, pay, "40.00")
+    summary = await world.post()
+    assert (summary.refunds_booked, summary.refunds_needs_attention) == (1, 0)
+    assert ((await _refund_row(world, first))["status"], (await _refund_row(world, first))["booking"]) == \
+        ("posted", "reduced")
+    qbo = await _qbo_payment(world, pay)
+    assert qbo.TotalAmt == D("60.00") and [ln.Amount for ln in qbo.Line] == [D("60.00")]
+    assert (await world.qbo_invoice(inv)).Balance == D("40.00")
+    assert await _platform_invoice(world, inv) == (D("40.00"), "partially_paid")
+    assert (await world.payment(pay))["qbo_amount"] == D("60.00")
+    await no_mismatches(world)
+    rest = await _refund(world, pay, "60.00", kind="chargeback")
+    assert (await world.post()).refunds_booked == 1
+    assert (await _refund_row(world, rest))["booking"] == "voided"
+    qbo = await _qbo_payment(world, pay)
+    assert qbo.is_voided and len(await world.qbo_payments(payment_ref_num(pay))) == 1
+    assert (await world.qbo_invoice(inv)).Balance == D("100.00")
+    assert await _platform_invoice(world, inv) == (D("100.00"), "open")
+    report = await world.reconcile()
+    assert (report["invoice_mismatches"], report["payment_mismatches"]) == (0, 0), report["details"]
+
+
+async def test_a_refund_before_the_payment_reached_qbo_never_reaches_it(world: World) -> None:
+    inv, whole = await world.new_invoice("100.00"), await world.new_invoice("50.00")
+    pay, gone = await world.pay(inv, "100.00"), await world.pay(whole, "50.00")
+    await _refund(world, pay, "25.00")
+    await _refund(world, gone, "50.00")
+    summary = await world.post()
+    assert (summary.posted, summary.refunds_booked) == (1, 0)  # netted refunds are booked by the payment
+    assert (await _qbo_payment(world, pay)).TotalAmt == D("75.00")
+    assert await world.qbo_payments(payment_ref_num(gone)) == []  # refunded in full: never in QBO
+    assert (await world.payment(gone))["status"] == "refunded"
+    assert (await world.qbo_invoice(inv)).Balance == D("25.00")
+    assert await _platform_invoice(world, inv) == (D("25.00"), "partially_paid")
+    assert await _platform_invoice(world, whole) == (D("50.00"), "open")
+    await no_mismatches(world)
+
+
+async def test_refund_after_deposit_is_a_refund_receipt_and_the_invoice_stays_paid(world: World) -> None:
+    bank = await world.bank_account()
+    await world.set_prefs(create_deposits=True, deposit_account_id=bank)
+    inv = await world.new_invoice("120.00")
+    pay = await world.pay(inv, "120.00")
+    payout = await world.payout([pay], "0.00")
+    await world.post()
+    assert (await world.deposit()).deposited == 1
+    rid = await _refund(world, pay, "20.00", kind="chargeback")
+    assert (await world.post()).refunds_booked == 1
+    row = await _refund_row(world, rid)
+    assert (row["status"], row["booking"]) == ("posted", "refund_receipt") and row["qbo_refund_receipt_id"]
+    receipt = (await world.company.read("RefundReceipt", row["qbo_refund_receipt_id"])).wire()
+    assert D(str(receipt["TotalAmt"])) == D("20.00") and receipt["PrivateNote"] == refund_memo(rid)
+    clearing = await world.company.read("Account", receipt["DepositToAccountRef"]["value"])
+    assert clearing.Name == CLEARING_ACCOUNT_NAME and clearing.wire()["AccountType"] == "Other Current Asset"
+    assert (await _qbo_payment(world, pay)).TotalAmt == D("120.00")  # the deposited Payment is untouched
+    assert (await world.qbo_invoice(inv)).Balance == 0 and await _platform_invoice(world, inv) == (D("0.00"), "paid")
+    dep = await world.company.read("Deposit", (await world.payout_row(payout))["qbo_deposit_id"])
+    assert isinstance(dep, Deposit) and dep.TotalAmt == D("120.00")
+    await no_mismatches(world)
+
+
+@pytest.mark.parametrize("method", ["sparse_update", "void"])
+async def test_killed_after_qbo_changed_the_payment_is_booked_once(world: World, method: str) -> None:
+    await world.emu.config(world.realm, requestid_replay="ignore")  # QBO fails to dedupe: the lookup must
+    inv = await world.new_invoice("80.00")
+    pay = await world.pay(inv, "80.00")
+    await world.post()
+    rid = await _refund(world, pay, "30.00" if method == "sparse_update" else "80.00")
+    with pytest.raises(Killed):
+        await world.post(_KilledAfter(world.api, method))
+    assert (await _refund_row(world, rid))["status"] == "pending"
+    assert (await world.post()).refunds_booked == 1  # the retry finds it booked and sends nothing
+    qbo = await _qbo_payment(world, pay)
+    expected = D("50.00") if method == "sparse_update" else D("0")
+    assert qbo.TotalAmt == expected and (await world.payment(pay))["qbo_amount"] == expected
+    assert (await world.qbo_invoice(inv)).Balance == D("80.00") - expected
+    await no_mismatches(world)
+
+
+async def test_refund_receipt_killed_after_create_is_created_once(world: World) -> None:
+    await world.emu.config(world.realm, requestid_replay="ignore")
+    bank = await world.bank_account()
+    await world.set_prefs(create_deposits=True, deposit_account_id=bank)
+    inv = await world.new_invoice("60.00")
+    pay = await world.pay(inv, "60.00")
+    await world.payout([pay], "0.00")
+    await world.post()
+    await world.deposit()
+    rid = await _refund(world, pay, "60.00")
+    # the clearing account exists already, so the create the worker dies after is the RefundReceipt's
+    await ensure_account(world.company, CLEARING_ACCOUNT_NAME, clearing_account_body(), CLEARING_ACCOUNT_KEY)
+    with pytest.raises(Killed):
+        await world.post(_KilledAfter(world.api, "create"))
+    assert (await world.post()).refunds_booked == 1
+    found = await world.company.find("RefundReceipt", [("PrivateNote", "=", refund_memo(rid))])
+    assert [o.Id for o in found] == [(await _refund_row(world, rid))["qbo_refund_receipt_id"]]
+
+
+class _DepositedMeanwhile:
+    """The real client, but the Payment is swept into a Deposit between the refund's read and its update."""
+
+    def __init__(self, api: Any, bank: str) -> None:
+        self.api, self.bank = api, bank
+
+    def company(self, partner_id: str) -> Any:
+        real, bank = self.api.company(partner_id), self.bank
+
+        class Company:
+            def __getattr__(self, name: str) -> Any:
+                attr = getattr(real, name)
+                if name != "sparse_update":
+                    return attr
+
+                async def call(entity: str, body: dict[str, Any], request_id: str) -> Any:
+                    live = await real.read("Payment", body["Id"])
+                    await real.create("Deposit", {"DepositToAccountRef": {"value": bank}, "Line": [
+                        {"Amount": live.TotalAmt, "LinkedTxn": [{"TxnId": live.Id, "TxnType": "Payment",
+                                                                 "TxnLineId": "0"}]}]}, "sweep-" + live.Id)
+                    return await attr(entity, body, request_id)
+
+                return call
+
+        return Company()
+
+
+async def test_a_payment_deposited_meanwhile_gets_a_refund_receipt(world: World) -> None:
+    inv = await world.new_invoice("90.00")
+    pay = await world.pay(inv, "90.00")
+    await world.post()
+    rid = await _refund(world, pay, "10.00")
+    assert (await world.post(_DepositedMeanwhile(world.api, await world.bank_account()))).refunds_booked == 1
+    row = await _refund_row(world, rid)
+    assert row["booking"] == "refund_receipt" and row["qbo_refund_receipt_id"]
+    assert (await _qbo_payment(world, pay)).TotalAmt == D("90.00")
+    assert (await world.qbo_invoice(inv)).Balance == 0
