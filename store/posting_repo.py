@@ -153,7 +153,8 @@ async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id
 
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
+        "SELECT id, gross_amount, refund_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id,"
+        " retry_generation,"
         " waiting_reason, arrival_date FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
@@ -169,10 +170,24 @@ async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Re
     return await pool.fetch(
         "SELECT p.id, p.amount, p.status, p.qbo_payment_id, p.attention_reason, p.qbo_deposit_to_account_id,"
         " (p.qbo_deposit_to_account_id IS NOT NULL AND a.account_subtype IS DISTINCT FROM 'UndepositedFunds')"
-        "   AS deposited_to_bank"
+        "   AS deposited_to_bank, p.qbo_amount,"
+        # refunds booked against the payment (its QBO amount excludes them) that this payout does not carry
+        " (SELECT COALESCE(sum(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id"
+        "   AND r.booking IN ('netted', 'reduced', 'voided') AND NOT EXISTS (SELECT 1 FROM payout_refunds pr"
+        "   WHERE pr.refund_id = r.id AND pr.payout_id = pp.payout_id)) AS refunds_elsewhere"
         " FROM payout_payments pp JOIN payments p ON p.id = pp.payment_id"
         " LEFT JOIN qbo_accounts a ON a.partner_id = p.partner_id AND a.qbo_id = p.qbo_deposit_to_account_id"
         " WHERE pp.payout_id = $1 ORDER BY p.id", payout_id)
+
+
+async def payout_refunds(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Record]:
+    """The refunds the payout carries, with how each was booked and whether its payment is in the payout."""
+    return await pool.fetch(
+        "SELECT r.id, r.payment_id, r.amount, r.status, r.booking, r.attention_reason,"
+        " EXISTS (SELECT 1 FROM payout_payments pp WHERE pp.payout_id = pr.payout_id"
+        "   AND pp.payment_id = r.payment_id) AS payment_in_payout"
+        " FROM payout_refunds pr JOIN refunds r ON r.id = pr.refund_id WHERE pr.payout_id = $1 ORDER BY r.id",
+        payout_id)
 
 
 async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id: str) -> None:

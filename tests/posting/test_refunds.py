@@ -5,6 +5,7 @@ dies after QBO accepted (lookup before resend), and 6540 met half-way books a Re
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from activities.accounts import ensure_account
 from qbo.models import Deposit, Payment
 from rules.posting import payment_ref_num
 from rules.refunds import CLEARING_ACCOUNT_KEY, CLEARING_ACCOUNT_NAME, clearing_account_body, refund_memo
-from store import refunds_repo
+from store import platform_repo, refunds_repo
 from tests.posting.conftest import World, no_mismatches
 from tests.posting.test_crash_and_deposits import Killed, _KilledAfter
 
@@ -181,3 +182,77 @@ async def test_a_payment_deposited_meanwhile_gets_a_refund_receipt(world: World)
     assert row["booking"] == "refund_receipt" and row["qbo_refund_receipt_id"]
     assert (await _qbo_payment(world, pay)).TotalAmt == D("90.00")
     assert (await world.qbo_invoice(inv)).Balance == 0
+
+
+async def _payout(world: World, payment_ids: list[str], fee: str, refund_ids: list[str] | None = None) -> str:
+    row = await platform_repo.create_payout(world.pool, world.partner, payment_ids, D(fee), date(2027, 1, 4),
+                                            refund_ids or [])
+    return row["id"]
+
+
+async def _deposit_of(world: World, payout: str) -> Deposit:
+    row = await world.payout_row(payout)
+    assert row["status"] == "deposited", row
+    dep = await world.company.read("Deposit", row["qbo_deposit_id"])
+    assert isinstance(dep, Deposit) and dep.TotalAmt == row["net_amount"]
+    return dep
+
+
+async def _deposits_on(world: World) -> None:
+    await world.set_prefs(create_deposits=True, deposit_account_id=await world.bank_account())
+
+
+async def test_payout_with_a_refund_and_a_chargeback_and_its_fee_matches_its_deposit(world: World) -> None:
+    await _deposits_on(world)
+    inv1, inv2 = await world.new_invoice("100.00"), await world.new_invoice("50.00")
+    p1, p2 = await world.pay(inv1, "100.00"), await world.pay(inv2, "50.00")
+    await world.post()
+    r1 = await _refund(world, p1, "30.00")
+    c1 = await _refund(world, p2, "50.00", kind="chargeback")
+    payout = await _payout(world, [p1, p2], "15.00", [r1, c1])  # 15.00 = processing + chargeback fee
+    assert (await world.deposit()).waiting == 1  # the refunds are not booked yet
+    assert "refund" in (await world.payout_row(payout))["waiting_reason"]
+    assert (await world.post()).refunds_booked == 2
+    assert (await world.deposit()).deposited == 1
+    dep = await _deposit_of(world, payout)
+    assert dep.TotalAmt == D("55.00")  # 150 − 30 − 50 − 15
+    assert [(ln.Amount, bool(ln.LinkedTxn)) for ln in dep.Line] == [(D("70.00"), True), (D("-15.00"), False)]
+    await no_mismatches(world)
+
+
+async def test_a_refund_after_deposit_is_taken_from_the_next_payout(world: World) -> None:
+    await _deposits_on(world)
+    inv3, inv4 = await world.new_invoice("200.00"), await world.new_invoice("100.00")
+    p3 = await world.pay(inv3, "200.00")
+    await world.post()
+    first = await _payout(world, [p3], "0.00")
+    await world.deposit()
+    r3 = await _refund(world, p3, "40.00")
+    p4 = await world.pay(inv4, "100.00")
+    second = await _payout(world, [p4], "2.00", [r3])
+    await world.post()
+    assert (await world.deposit()).deposited == 1
+    dep = await _deposit_of(world, second)
+    clearing = await world.company.find("Account", [("Name", "=", CLEARING_ACCOUNT_NAME)])
+    assert dep.TotalAmt == D("58.00") and (await _deposit_of(world, first)).TotalAmt == D("200.00")
+    account_lines = [(ln.Amount, ln.wire()["DepositLineDetail"]["AccountRef"]["value"]) for ln in dep.Line
+                     if ln.DetailType == "DepositLineDetail"]
+    assert (D("-40.00"), clearing[0].Id) in account_lines
+    await no_mismatches(world)
+
+
+async def test_a_reduction_paid_out_in_another_payout_balances_through_the_clearing_account(world: World) -> None:
+    await _deposits_on(world)
+    inv5, inv6 = await world.new_invoice("100.00"), await world.new_invoice("50.00")
+    p5, p6 = await world.pay(inv5, "100.00"), await world.pay(inv6, "50.00")
+    await world.post()
+    r5 = await _refund(world, p5, "20.00")
+    await world.post()  # reduced to 80 before any payout
+    x = await _payout(world, [p5], "1.00")
+    y = await _payout(world, [p6], "0.00", [r5])
+    assert (await world.deposit()).deposited == 2
+    dep_x, dep_y = await _deposit_of(world, x), await _deposit_of(world, y)
+    assert (dep_x.TotalAmt, dep_y.TotalAmt) == (D("99.00"), D("30.00"))
+    assert sorted(ln.Amount for ln in dep_x.Line) == [D("-1.00"), D("20.00"), D("80.00")]
+    assert sorted(ln.Amount for ln in dep_y.Line) == [D("-20.00"), D("50.00")]
+    await no_mismatches(world)
