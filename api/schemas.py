@@ -201,6 +201,8 @@ class Reconciliation(BaseModel):
     details_truncated: bool = False
     payments_checked: int = 0
     payment_mismatches: int = 0  # posted payments whose QBO Payment is gone, voided or edited, not yet flagged
+    refunds_checked: int = 0
+    refund_mismatches: int = 0  # refunds booked as RefundReceipts that QBO no longer holds as booked
     payments_changed_in_qbo: int = 0  # flagged needs_attention: a person changed our Payment in QBO
     payouts_changed_in_qbo: int = 0  # flagged needs_attention: a person deleted or changed our Deposit
     details: list[dict[str, Any]] = []

@@ -256,3 +256,36 @@ async def test_a_reduction_paid_out_in_another_payout_balances_through_the_clear
     assert sorted(ln.Amount for ln in dep_x.Line) == [D("-1.00"), D("20.00"), D("80.00")]
     assert sorted(ln.Amount for ln in dep_y.Line) == [D("-20.00"), D("50.00")]
     await no_mismatches(world)
+
+
+async def test_reconciliation_agrees_on_refunded_invoices_and_payouts_with_refunds(world: World) -> None:
+    """Live read: every refunded invoice, every payout with refunds and every RefundReceipt agree; a receipt a
+    person deleted in QBO is reported."""
+    await _deposits_on(world)
+    inv1, inv2, inv3 = (await world.new_invoice("100.00"), await world.new_invoice("60.00"),
+                        await world.new_invoice("200.00"))
+    p1, p2, p3 = await world.pay(inv1, "100.00"), await world.pay(inv2, "60.00"), await world.pay(inv3, "200.00")
+    netted = await _refund(world, p3, "15.00")  # before p3 reached QBO
+    await world.post()
+    r1 = await _refund(world, p1, "25.00")
+    await world.post()
+    first = await _payout(world, [p1, p2], "3.00", [r1])
+    await world.deposit()
+    r2 = await _refund(world, p2, "60.00", kind="chargeback")  # after deposit: a RefundReceipt
+    second = await _payout(world, [p3], "0.50", [netted, r2])
+    await world.post()
+    await world.deposit()
+    assert [(await world.payout_row(o))["status"] for o in (first, second)] == ["deposited", "deposited"]
+    # platform balances: inv1 reopened by 25, inv2 paid (the chargeback after deposit), inv3 reopened by 15
+    assert [await _platform_invoice(world, i) for i in (inv1, inv2, inv3)] == [
+        (D("25.00"), "partially_paid"), (D("0.00"), "paid"), (D("15.00"), "partially_paid")]
+    report = await world.reconcile()
+    assert {k: report[k] for k in ("invoice_mismatches", "deposit_mismatches", "payment_mismatches",
+                                   "refund_mismatches", "unknown_deposits")} == dict.fromkeys(
+        ("invoice_mismatches", "deposit_mismatches", "payment_mismatches", "refund_mismatches", "unknown_deposits"), 0), \
+        report["details"]
+    assert (report["refunds_checked"], report["payouts_checked"]) == (1, 2)
+    receipt = await world.company.read("RefundReceipt", (await _refund_row(world, r2))["qbo_refund_receipt_id"])
+    await world.company.delete("RefundReceipt", receipt.Id, receipt.SyncToken or "0", "planted-" + receipt.Id)
+    report = await world.reconcile()
+    assert report["refund_mismatches"] == 1 and report["details"][0]["id"] == r2
