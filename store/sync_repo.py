@@ -79,9 +79,11 @@ async def start_run(db: Any, partner_id: str, trigger: str) -> int:
 
 async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
     """Work for the posting steps: pending items, plus parked ones whose cause may have cleared (the
-    posting step puts those back in line, store/attention_repo.py)."""
+    posting step puts those back in line, store/attention_repo.py). Pending refunds count as payment work:
+    the payment posting step books them (activities/refunds.py)."""
     row = await db.fetchrow(
-        "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending') AS payments, "
+        "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending')"
+        " + (SELECT count(*) FROM refunds WHERE partner_id = $1 AND status = 'pending') AS payments, "
         "(SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts",
         partner_id,
     )
