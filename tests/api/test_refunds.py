@@ -121,3 +121,17 @@ async def test_payout_net_of_refunds(app_client, new_partner, db_pool) -> None:
     assert listed["refund_ids"] == sorted([r1, r2]) and listed["payment_ids"] == sorted([a, b])
     refunds = (await app_client.get(f"/partners/{pid}/payments")).json()["items"][0]["refunds"]
     assert {r["payout_id"] for r in refunds} == {body["id"]}
+
+
+async def test_refunds_are_counted_in_the_fleet_gauges(app_client, new_partner, db_pool) -> None:
+    from tests.metrics.scrape import scrape, value
+
+    pid = await new_partner()
+    iid = await qbo_invoice(db_pool, pid, "100.00")
+    pay_id = await _pay(app_client, pid, iid, "100.00")
+    await _as_posted(db_pool, pay_id)
+    before = await scrape(app_client)
+    assert (await _refund(app_client, pid, pay_id, "10.00")).status_code == 201
+    after = await scrape(app_client)
+    assert value(after, "qbo_postings", kind="refund", status="pending") == \
+        value(before, "qbo_postings", kind="refund", status="pending") + 1
