@@ -97,3 +97,20 @@ def test_refund_receipt_body_and_request_ids() -> None:
     assert body["DepositToAccountRef"] == {"value": "88"} and body["PrivateNote"] == "Alternative Payments refund rf_1"
     assert body["Line"][0]["Amount"] == D("40.00") and body["Line"][0]["Description"].startswith("Chargeback")
     assert refund_request_id("rf_1") == refund_request_id("rf_1") != refund_request_id("rf_1", 1)
+
+
+def test_a_refund_qbo_applied_but_we_did_not_record_is_not_a_bookkeepers_change() -> None:
+    """The worker died after QBO reduced (or voided) our Payment: the sync must not flag it changed."""
+    from rules.own_postings import OwnPosting, QboPostingFacts, decide_own_posting
+
+    ours = OwnPosting(entity="Payment", platform_id="pay_1", qbo_id="9", amount=D("100.00"), invoice_qbo_id="12",
+                      refunds_in_flight={"rf_1": D("40.00")})
+    reduced = QboPostingFacts(entity="Payment", qbo_id="9", sync_token=1, total=D("60.00"), voided=False,
+                              applied={"12": D("60.00")}, note="Alternative Payments payment pay_1 | refund rf_1 40.00")
+    assert decide_own_posting(ours, reduced).change is None
+    by_person = reduced.model_copy(update={"note": "edited"})
+    assert decide_own_posting(ours, by_person).change is not None
+    voided = QboPostingFacts(entity="Payment", qbo_id="9", sync_token=2, total=D("0"), voided=True, note="Voided")
+    whole = ours.model_copy(update={"refunds_in_flight": {"rf_2": D("100.00")}})
+    assert decide_own_posting(whole, voided).change is None
+    assert decide_own_posting(ours, voided).change is not None
