@@ -289,3 +289,27 @@ async def test_reconciliation_agrees_on_refunded_invoices_and_payouts_with_refun
     await world.company.delete("RefundReceipt", receipt.Id, receipt.SyncToken or "0", "planted-" + receipt.Id)
     report = await world.reconcile()
     assert report["refund_mismatches"] == 1 and report["details"][0]["id"] == r2
+
+
+async def test_a_refund_netted_while_the_posting_was_reading_is_not_sent(world: World, monkeypatch) -> None:
+    """The posting read the payment (100) before a refund was netted into it (30): the amount sent is the one
+    frozen when the first attempt is recorded, 70, and QBO never sees the refunded part."""
+    from store import posting_repo
+
+    inv = await world.new_invoice("100.00")
+    pay = await world.pay(inv, "100.00")
+    read = posting_repo.pending_payments
+
+    async def read_then_refund(pool, partner_id, limit):
+        rows = await read(pool, partner_id, limit)
+        if not await world.pool.fetchval("SELECT count(*) FROM refunds WHERE payment_id = $1", pay):
+            await _refund(world, pay, "30.00")  # attempts is still 0: netted into the payment
+        return rows
+
+    monkeypatch.setattr(posting_repo, "pending_payments", read_then_refund)
+    assert (await world.post()).posted == 1
+    assert (await _qbo_payment(world, pay)).TotalAmt == D("70.00")
+    assert (await world.payment(pay))["qbo_amount"] == D("70.00")
+    assert (await world.qbo_invoice(inv)).Balance == D("30.00")
+    assert await _platform_invoice(world, inv) == (D("30.00"), "partially_paid")
+    await no_mismatches(world)
