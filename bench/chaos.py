@@ -39,10 +39,10 @@ from bench.chaos_actors import (
     Tally,
     bookkeeper_traffic,
     connect_partner,
-    platform_traffic,
     wrong_company_clicks,
 )
 from bench.chaos_check import check_partner, settle
+from bench.chaos_platform import platform_traffic
 from devstack.stack import LocalStack, StackConfig
 from settings import split_keys
 
