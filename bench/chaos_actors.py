@@ -29,6 +29,15 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
+AGAINST_PAYMENT = ("netted", "reduced", "voided")  # docs/refunds.md: bookings that take the refund out of it
+
+
+def qbo_amount(p: dict) -> Decimal:
+    """What a platform payment's QBO Payment must hold: its amount less the refunds booked against it."""
+    return money(p["amount"]) - sum((money(r["amount"]) for r in p.get("refunds", [])
+                                     if r["status"] == "posted" and r["booking"] in AGAINST_PAYMENT), money(0))
+
+
 @dataclass
 class Tally:
     """What the actors did and which errors they met (reported, not judged)."""
@@ -189,8 +198,8 @@ class Bookkeeper:
     async def our_payment(self, rng: random.Random) -> dict | None:
         """A QBO Payment this service posted that a bookkeeper can still delete or void: the platform records
         it `posted` under that Id (a posting the service doesn't know it made yet is the exactly-once
-        layers' case, not this one), it still carries our PaymentRefNum and amount, and no Deposit locks it
-        (QBO refuses to change a deposited Payment, 6540)."""
+        layers' case, not this one), it still carries our PaymentRefNum and amount (less the refunds booked
+        against it), and no Deposit locks it (QBO refuses to change a deposited Payment, 6540)."""
         if self.service is None or self.pid is None:
             return None
         posted = [p for p in await self.service.all(f"/partners/{self.pid}/payments")
@@ -199,7 +208,7 @@ class Bookkeeper:
             qbo = await self.read("Payment", p["qbo_payment_id"])
             deposited = any(lt.get("TxnType") == "Deposit" for lt in qbo.get("LinkedTxn", []))
             if (qbo.get("PaymentRefNum") == payment_ref_num(p["id"]) and not deposited
-                    and money(qbo["TotalAmt"]) == money(p["amount"])):
+                    and money(qbo["TotalAmt"]) == qbo_amount(p) > 0):
                 return qbo
         return None
 

@@ -30,7 +30,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.chaos_actors import Bookkeeper, ServiceApi, money
+from bench.chaos_actors import Bookkeeper, ServiceApi, money, qbo_amount
 from rules.deposits import deposit_memo
 from rules.posting import payment_ref_num
 from rules.refunds import refund_memo
@@ -216,15 +216,6 @@ class PostingChanges:
 def _voided(payment: dict) -> bool:
     """qbo-reference §5.3: a voided Payment keeps its Id and PaymentRefNum with TotalAmt 0, PrivateNote Voided."""
     return money(payment["TotalAmt"]) == 0 and (payment.get("PrivateNote") or "").startswith("Voided")
-
-
-AGAINST_PAYMENT = ("netted", "reduced", "voided")  # docs/refunds.md: bookings that take the refund out of it
-
-
-def qbo_amount(p: dict) -> Any:
-    """What the payment's QBO Payment must hold: its amount less the refunds booked against it."""
-    return money(p["amount"]) - sum((money(r["amount"]) for r in p.get("refunds", [])
-                                     if r["status"] == "posted" and r["booking"] in AGAINST_PAYMENT), money(0))
 
 
 def _payment_change(p: dict, qbo_by_id: dict[str, dict]) -> str | None:
