@@ -26,7 +26,7 @@ from activities.deposits import deposit_payout
 from activities.errors import heartbeat, qbo_failures
 from qbo import query as q
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
-from qbo.client import QboCompany, retry_request_id
+from qbo.client import QboApi, QboCompany, retry_request_id
 from qbo.errors import QboError, QboStaleObject, QboValidationError
 from qbo.models import Customer, Invoice, Payment, QboObject
 from rules.attention import AttentionCode, code_for_fault
@@ -70,7 +70,7 @@ class _Item:
 
 
 class PostingActivities:
-    def __init__(self, pool, qbo) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi) -> None:
         self.pool = pool
         self.qbo = qbo
 

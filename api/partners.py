@@ -22,6 +22,7 @@ from qbo.jsonio import loads
 from rules.dates import time_zone_problem
 from rules.preferences import Preferences
 from starter import partners as wf
+from starter.partners import PartnerStatus
 from store import platform_repo as repo
 from store import reconcile_repo
 
@@ -64,7 +65,7 @@ async def workflow_running(client: Client, pid: str) -> bool:
     return desc.status is not None and desc.status.name == "RUNNING"
 
 
-async def _live_status(client: Client, pid: str):
+async def _live_status(client: Client, pid: str) -> PartnerStatus | None:
     """The workflow's `status` query when it runs, else None (PostgreSQL answers instead)."""
     try:
         if not await workflow_running(client, pid):

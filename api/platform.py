@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from temporalio.client import Client
 
@@ -132,7 +133,7 @@ async def retry_payout(payout_id: str, pid: PartnerId, db: Pool, client: Tempora
     return await _retry(db, client, pid, "payouts", payout_id)
 
 
-async def _retry(db, client: Client, pid: str, table: str, item_id: str) -> s.RetryAccepted:
+async def _retry(db: asyncpg.Pool, client: Client, pid: str, table: str, item_id: str) -> s.RetryAccepted:
     what = table[:-1]
     outcome = await attention_repo.retry(db, pid, table, item_id)
     if outcome == "not_found":

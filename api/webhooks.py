@@ -136,7 +136,7 @@ def _unique(events: list[Event]) -> list[Event]:
 
 
 def spawn_routing(app: FastAPI) -> None:
-    tasks: set[asyncio.Task] = app.state.webhook_tasks
+    tasks: set[asyncio.Task[int]] = app.state.webhook_tasks
     task = asyncio.create_task(route_pending(app))
     tasks.add(task)
     task.add_done_callback(tasks.discard)

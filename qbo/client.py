@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 
 from qbo import batch as batch_mod
 from qbo import cdc as cdc_mod
@@ -29,7 +30,8 @@ from qbo.http import QboHttp, QboResponse
 from qbo.limiter import LimiterRegistry, Limits
 from qbo.models import CompanyInfo, Payment, QboObject, Tombstone, canonical_entity
 from qbo.oauth import OAuthClient, TokenSet
-from qbo.tokens import TokenStore
+from qbo.tokens import MAX_CONCURRENT_REFRESHES, REFRESH_MARGIN, REFRESH_TIMEOUT, TokenStore
+from settings import Settings
 
 log = logging.getLogger("qbo.client")
 
@@ -65,14 +67,14 @@ class QboApi:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         pool: asyncpg.Pool,
         *,
         limits: Limits | None = None,
-        transport: Any = None,
-        refresh_margin: Any = None,
-        refresh_timeout: float | None = None,
-        max_concurrent_refreshes: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        refresh_margin: timedelta = REFRESH_MARGIN,
+        refresh_timeout: float = REFRESH_TIMEOUT,
+        max_concurrent_refreshes: int = MAX_CONCURRENT_REFRESHES,
         cdc_cap: int = cdc_mod.CDC_CAP,
     ) -> None:
         hosts = settings.qbo_hosts
@@ -93,10 +95,8 @@ class QboApi:
             redirect_uri=settings.qbo_redirect_uri,
             authorize_url=hosts.authorize_url,
         )
-        given = {"refresh_margin": refresh_margin, "refresh_timeout": refresh_timeout,
-                 "max_concurrent_refreshes": max_concurrent_refreshes}
-        kw = {k: v for k, v in given.items() if v is not None}
-        self.tokens = TokenStore(pool, self.cipher, self.oauth, **kw)
+        self.tokens = TokenStore(pool, self.cipher, self.oauth, refresh_margin=refresh_margin,
+                                 refresh_timeout=refresh_timeout, max_concurrent_refreshes=max_concurrent_refreshes)
         self.pool = pool
         self.cdc_cap = cdc_cap  # QBO's 1000 (§4); smaller only to test against an emulator set the same way
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from qbo import query as q
-from qbo.client import QboCompany
+from qbo.client import QboApi, QboCompany
 from qbo.jsonio import dumps, loads
 from qbo.models import Deposit, Invoice, Payment, QboObject
 from rules.deposits import deposit_memo
@@ -54,7 +54,7 @@ def _no_progress(*details: object) -> None:
 MISMATCH_KEYS = ("invoice_mismatches", "deposit_mismatches", "payment_mismatches", "unknown_deposits")
 
 
-async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
+async def reconcile(pool: asyncpg.Pool, qbo: QboApi, partner_id: str,
                     progress: Progress = _no_progress) -> dict[str, Any]:
     """The report of one reconciliation, read now (also `python -m starter reconcile PID`). `progress` is
     called after each page (the activity passes its heartbeat, so a dead worker is noticed per page)."""

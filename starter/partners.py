@@ -17,7 +17,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from rules.preferences import Preferences
 from settings import TASK_QUEUE
 from workflows import search_attributes as sa
-from workflows.models import DisconnectRequest, IntegrationState, PartnerStatus, PartnerWorkflowInput
+from workflows.models import DisconnectRequest, IntegrationState, PartnerWorkflowInput
+
+# Re-exported: the API reads the workflow's status through the starter (README, Architecture: `api/` may
+# import `starter`, not `workflows`).
+from workflows.models import PartnerStatus as PartnerStatus
 from workflows.partner import PartnerIntegrationWorkflow
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
@@ -23,6 +22,7 @@ from rules.attention import AttentionCode
 from rules.preferences import Preferences
 from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
+from store.db import Conn
 
 _PENDING_PAYMENTS = """
 SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.retry_generation,
@@ -71,8 +71,8 @@ async def pending_payments(pool: asyncpg.Pool, partner_id: str, limit: int) -> l
 
 
 async def count_pending_payments(pool: asyncpg.Pool, partner_id: str) -> int:
-    return await pool.fetchval(
-        "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id)
+    return int(await pool.fetchval(
+        "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id))
 
 
 async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> None:
@@ -109,7 +109,7 @@ _WAITING_CLEARED = ", waiting_reason = NULL"
 
 
 async def _park(
-    conn: Any, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
+    conn: Conn, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
     qbo_id: str | None,
 ) -> None:
     """needs_attention with its cause. The sync_log row is written only when the reason is new for the
@@ -127,7 +127,7 @@ async def _park(
 
 
 async def log_attention(
-    conn: Any, partner_id: str, entity: str, platform_id: str, reason: str, qbo_id: str | None = None,
+    conn: Conn, partner_id: str, entity: str, platform_id: str, reason: str, qbo_id: str | None = None,
     sync_run_id: int | None = None,
 ) -> None:
     await conn.execute(

@@ -9,7 +9,9 @@ I/O and keep QBO data in PostgreSQL, so history holds ids, counts and cursors, n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -22,15 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from rules.preferences import Preferences, validate_preferences
     from workflows import search_attributes as sa
     from workflows.models import (
-        AccountsResult,
         ApplyInput,
-        ApplySummary,
         BackfillInput,
-        CompanyResult,
         ConnectionStateInput,
-        DepositSummary,
         DisconnectRequest,
-        FetchResult,
         FinishSyncRun,
         IntegrationState,
         PartnerRef,
@@ -38,10 +35,8 @@ with workflow.unsafe.imports_passed_through():
         PartnerStatus,
         PartnerWorkflowInput,
         PostingInput,
-        PostingSummary,
         PreferencesInput,
         Progress,
-        ReconcileSummary,
         SyncRunStart,
     )
     from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, is_auth_failure
@@ -51,6 +46,10 @@ FULL_SWEEP_EVERY = timedelta(hours=24)
 # server doesn't): ~12 events per idle cycle keeps every run well under the 4,096-event suggestion.
 MAX_CYCLES_PER_RUN = 250
 BACKFILL_ENTITIES = ("Customer", "Invoice")
+
+ActivitiesT = TypeVar("ActivitiesT")
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
 
 
 class Disconnected(Exception):
@@ -123,7 +122,7 @@ class PartnerIntegrationWorkflow:
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested() or self.cycles_this_run >= MAX_CYCLES_PER_RUN
 
-    async def _guarded(self, step) -> None:
+    async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run onboarding or a cycle; turn auth failures into `needs_reconnect`, others into last_error."""
         try:
             await step()
@@ -150,9 +149,9 @@ class PartnerIntegrationWorkflow:
 
     async def _onboard(self) -> None:
         ref = PartnerRef(partner_id=self.s.partner_id)
-        company: CompanyResult = await self._call(ConnectionActivities.verify_company, ref, "verify company", QBO)
+        company = await self._call(ConnectionActivities.verify_company, ref, "verify company", QBO)
         self.s.company_name = company.company_name
-        accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
+        accounts = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
         self.s.accounts = accounts.accounts
         await self._default_preferences_serialised(ref)
         for entity in BACKFILL_ENTITIES:
@@ -203,23 +202,23 @@ class PartnerIntegrationWorkflow:
         now = workflow.now()
         full_sweep = self.s.last_full_sweep_at is None or now - self.s.last_full_sweep_at >= FULL_SWEEP_EVERY
         pid = self.s.partner_id
-        fetch: FetchResult = await self._call(
+        fetch = await self._call(
             SyncActivities.fetch_changes, SyncRunStart(partner_id=pid, trigger=trigger, full_sweep=full_sweep),
             f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
         if full_sweep:
             self.s.last_full_sweep_at = now
         counts = {"staged": fetch.staged}
         if fetch.accounts_changed:
-            accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
+            accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
                                                         "reload accounts", QBO)
             self.s.accounts = accounts.accounts
         if fetch.staged:
-            applied: ApplySummary = await self._call(
+            applied = await self._call(
                 SyncActivities.apply_staged, ApplyInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"apply {fetch.staged} staged changes", DB_ONLY)
             counts |= {k: v for k, v in applied.model_dump().items() if v}
         if fetch.pending_payments:
-            posted: PostingSummary = await self._call(
+            posted = await self._call(
                 PostingActivities.post_payments, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"post {fetch.pending_payments} pending payments", POSTING)
             self.s.pending_postings = posted.remaining
@@ -230,7 +229,7 @@ class PartnerIntegrationWorkflow:
         # With deposits off, pending payouts are settled as `not_synced` by the same activity (added later,
         # hence the patch: older histories never scheduled it in that case).
         if fetch.pending_payouts and (deposits_on or workflow.patched("settle-payouts-when-deposits-off")):
-            deposits: DepositSummary = await self._call(
+            deposits = await self._call(
                 PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"create deposits for {fetch.pending_payouts} payouts", POSTING)
             counts |= {"deposits_created": deposits.deposited, "payouts_waiting": deposits.waiting}
@@ -245,7 +244,7 @@ class PartnerIntegrationWorkflow:
     async def _reconcile(self, counts: dict[str, int]) -> None:
         """A requested reconciliation run, after this cycle's postings (PRODUCT.md §6): paged, through the
         realm's limiter like every other call; the report goes to PostgreSQL, not into history."""
-        summary: ReconcileSummary = await self._call(
+        summary = await self._call(
             ReconcileActivities.run_reconciliation, PartnerRef(partner_id=self.s.partner_id),
             "reconcile with QBO", LONG_QBO)
         if summary.run_id is not None:
@@ -266,8 +265,9 @@ class PartnerIntegrationWorkflow:
     @workflow.query
     def status(self) -> PartnerStatus:
         done = sum(p.done for p in self.s.backfill.values())
-        totals = [p.total for p in self.s.backfill.values()]
-        total = sum(totals) if totals and None not in totals and len(totals) == len(BACKFILL_ENTITIES) else None
+        totals = [p.total for p in self.s.backfill.values() if p.total is not None]
+        counted = len(totals) == len(self.s.backfill) == len(BACKFILL_ENTITIES)  # every entity counted
+        total = sum(totals) if counted else None
         return PartnerStatus(
             partner_id=self.s.partner_id, realm_id=self.s.realm_id, state=self.s.state, step=self.s.step,
             company_name=self.s.company_name, backfill={"done": done, "total": total},
@@ -340,7 +340,7 @@ class PartnerIntegrationWorkflow:
 
     async def _apply_preferences(self, preferences: Preferences) -> Preferences:
         async with self.lock:
-            applied: Preferences = await self._call(
+            applied = await self._call(
                 ConnectionActivities.save_preferences,
                 PreferencesInput(partner_id=self.s.partner_id, preferences=preferences), "save preferences", QBO,
                 step=False)
@@ -356,7 +356,7 @@ class PartnerIntegrationWorkflow:
         if preferences.fee_account_id in known or preferences.fee_account_id is None:
             return
         if workflow.patched("reload-accounts-after-fee-account"):
-            accounts: AccountsResult = await self._call(
+            accounts = await self._call(
                 ConnectionActivities.load_accounts, PartnerRef(partner_id=self.s.partner_id),
                 "reload accounts (fee account created)", QBO, step=False)
             self.s.accounts = accounts.accounts
@@ -376,14 +376,16 @@ class PartnerIntegrationWorkflow:
 
     # --- plumbing ------------------------------------------------------------------------------------
 
-    async def _call(self, activity, arg, what: str, policy, *, step: bool = True):
-        """Run one activity with its policy and a readable summary for the Temporal UI."""
+    async def _call(self, activity: Callable[[ActivitiesT, ArgT], Awaitable[ResultT]], arg: ArgT, what: str,
+                    config: workflow.ActivityConfig, *, step: bool = True) -> ResultT:
+        """Run one activity with its options and a readable summary for the Temporal UI; typed by the
+        activity method, so callers get its result type."""
         if step:
             if self.s.disconnect_requested:
                 raise Disconnected()
             self.s.step = what
-        return await workflow.execute_activity_method(
-            activity, arg, summary=f"partner {self.s.partner_id}: {what}", **policy)
+        summary = workflow.ActivityConfig(summary=f"partner {self.s.partner_id}: {what}")
+        return await workflow.execute_activity_method(activity, arg, **(config | summary))
 
     async def _set_state(self, state: IntegrationState, last_error: str | None = None) -> None:
         self.s.state = state
@@ -391,10 +393,9 @@ class PartnerIntegrationWorkflow:
             self.s.last_error = last_error
         self.s.step = state.value
         self._upsert_search_attributes()
-        await workflow.execute_activity_method(
-            ConnectionActivities.set_connection_state,
-            ConnectionStateInput(partner_id=self.s.partner_id, state=state, last_error=last_error),
-            summary=f"partner {self.s.partner_id}: state → {state.value}", **DB_ONLY)
+        await self._call(ConnectionActivities.set_connection_state,
+                         ConnectionStateInput(partner_id=self.s.partner_id, state=state, last_error=last_error),
+                         f"state → {state.value}", DB_ONLY, step=False)
 
     def _upsert_search_attributes(self) -> None:
         workflow.upsert_search_attributes([
