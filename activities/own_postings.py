@@ -17,10 +17,10 @@ from collections.abc import Callable
 import asyncpg
 
 from activities.errors import heartbeat
-from qbo import query as q
 from qbo.client import QboCompany
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject
+from qbo.query import MAX_PAGE
 from rules.facts import BadQboPayload, QboTombstone
 from rules.own_postings import OwnPosting, QboPostingFacts, decide_own_posting, parse_posting
 from store import own_postings_repo as repo
@@ -42,8 +42,8 @@ async def stage_by_lookup(pool: asyncpg.Pool, company: QboCompany, partner_id: s
     each Id QBO no longer has. For when CDC cannot be trusted to carry deletes."""
     ids = [r["qbo_id"] for r in await repo.candidates(pool, partner_id, realm_id, entity)]
     staged = 0
-    for start in range(0, len(ids), q.MAX_PAGE):
-        chunk = ids[start:start + q.MAX_PAGE]
+    for start in range(0, len(ids), MAX_PAGE):
+        chunk = ids[start:start + MAX_PAGE]
         found = await company.find(entity, [("Id", "IN", chunk)])
         seen = {o.Id for o in found}
         objects = [to_staged(o) for o in found] + [_tombstone(i) for i in chunk if i not in seen]

@@ -20,7 +20,7 @@ from activities import own_postings as own
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.client import QboApi
-from qbo.envelopes import Page
+from qbo.envelopes import QueryPage
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
 from rules import (
@@ -123,7 +123,7 @@ class SyncActivities:
         return BackfillChunk(entity=entity, staged=staged, fetched_total=final["fetched"], total=final["total"],
                              finished=final["done"])
 
-    async def _stage_page(self, pid: str, realm: str, entity: str, page: Page, position: int) -> int:
+    async def _stage_page(self, pid: str, realm: str, entity: str, page: QueryPage, position: int) -> int:
         objects = [to_staged(o) for o in page.items]
         async with self.pool.acquire() as conn, conn.transaction():
             staged = await repo.stage(conn, pid, realm, entity, objects)

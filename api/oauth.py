@@ -34,7 +34,7 @@ from qbo.errors import OAuthStateError, QboError, QboServerError, QboThrottled, 
 from qbo.oauth import BrowserBinding, TokenSet
 from rules.connection import ConnectAction, decide_connect, valid_realm_id
 from settings import Settings
-from starter import partners as wf
+from starter import partners as partner_workflows
 from store import connection_repo
 from store import platform_repo as repo
 
@@ -198,7 +198,7 @@ async def start_pending(app: FastAPI, pid: str, realm_id: str) -> str | None:
     """Start (or signal `reconnected` to) the partner's workflow and clear `workflow_pending`; None when
     Temporal can't be reached: the tokens are stored, the retry loop tries again (`start_pending_workflows`)."""
     try:
-        action = await wf.start_or_reconnect(app.state.temporal, pid, realm_id,
+        action = await partner_workflows.start_or_reconnect(app.state.temporal, pid, realm_id,
                                              sync_interval_seconds=app.state.settings.sync_interval_seconds,
                                              task_queue=app.state.task_queue)
     except Exception as exc:  # Temporal down or slow: never lose the connection over it

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from qbo_emulator.webhooks import sign
-from starter import partners as wf
+from starter import partners as partner_workflows
 from tests.api.conftest import assert_error
 from tests.helpers import eventually
 
@@ -40,7 +40,7 @@ async def connected_partner(db_pool, temporal_env, task_queue) -> tuple[str, str
     await db_pool.execute("INSERT INTO partners (id, name) VALUES ($1, 'Hooked')", pid)
     await db_pool.execute("INSERT INTO qbo_connections (partner_id, realm_id, state) VALUES ($1, $2, 'active')",
                           pid, realm)
-    await wf.start_or_reconnect(temporal_env.client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
+    await partner_workflows.start_or_reconnect(temporal_env.client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
     return pid, realm
 
 
@@ -59,7 +59,7 @@ async def route_result(db_pool, event_id: str) -> str | None:
 
 
 async def signals(temporal_env, pid: str) -> int:
-    history = await wf.handle_for(temporal_env.client, pid).fetch_history()
+    history = await partner_workflows.handle_for(temporal_env.client, pid).fetch_history()
     return sum(1 for e in history.events if e.HasField("workflow_execution_signaled_event_attributes"))
 
 
