@@ -8,8 +8,10 @@ A probe says why it is not done yet by asserting, as sdk-python's `assert_eventu
         return status                                # done: the value `eventually` returns
 
 and a timeout re-raises the probe's last AssertionError (pytest shows it with the values compared), noted
-with what was awaited and for how long. The older form still works: a probe that returns a falsy value
-is not done yet, and a timeout then reports the last value.
+with what was awaited and for how long. An AssertionError only ever means "not yet": a probe that must end
+the test at once (the worker died, a request that should block returned) calls `pytest.fail(...)`. The
+older form still works: a probe that returns a falsy value is not done yet, and a timeout then reports
+the last value.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ import asyncio
 import uuid
 from datetime import timedelta as td
 
+import pytest
+
 from store.housekeeping import housekeeping_loop, purge
 from tests.helpers import eventually
 
@@ -52,8 +54,10 @@ async def test_the_worker_loop_purges_on_its_schedule(db_pool) -> None:
         ids = await _seed(db_pool)  # after the first pass: only a later, scheduled pass removes them
 
         async def purged() -> bool:
-            assert not loop.done(), loop
-            return await _left(db_pool, ids) == {"fresh_state", "recent_event", "unrouted_event"}
+            if loop.done():  # fails at once: an assert in a probe would only mean "not yet"
+                pytest.fail(f"the housekeeping loop ended: {loop}")
+            assert await _left(db_pool, ids) == {"fresh_state", "recent_event", "unrouted_event"}
+            return True
 
         await eventually(purged, what="a scheduled pass to purge the old rows")
     finally:

@@ -130,7 +130,7 @@ async def test_temporal_down_still_fast_and_not_lost(app_client, verifier, db_po
         finally:  # the route timeout cancels this; it can't end before the webhook was answered
             await released.wait()
 
-    monkeypatch.setattr(webhooks.wf, "sync_now", hang)
+    monkeypatch.setattr(webhooks.partner_workflows, "sync_now", hang)
     monkeypatch.setattr(webhooks, "ROUTE_TIMEOUT", 0.5)
     event = cloudevent(realm)
     answer = asyncio.create_task(post(app_client, verifier, [event]))

@@ -17,7 +17,7 @@ from rules.preferences import Preferences
 from starter import partners
 from tests.helpers import eventually
 from tests.workflows.stubs import StubActivities
-from workflows.models import IntegrationState
+from workflows.models import IntegrationState, PartnerStatus
 from workflows.partner import PartnerIntegrationWorkflow
 
 Scenario = Callable[[Client, str, StubActivities, str], Awaitable[WorkflowHandle]]
@@ -31,8 +31,11 @@ async def _start(client: Client, task_queue: str, interval: int = 3600) -> tuple
     return pid, handle
 
 
-async def _synced(handle: WorkflowHandle) -> bool:
-    return (await handle.query(PartnerIntegrationWorkflow.status)).last_sync_at is not None
+async def _synced(handle: WorkflowHandle) -> PartnerStatus:
+    status = await handle.query(PartnerIntegrationWorkflow.status)
+    assert status.last_sync_at is not None, f"no cycle finished yet: {status.state}, step {status.step!r}, " \
+                                            f"last_error {status.last_error!r}"
+    return status
 
 
 async def onboarding_and_cycles(client, task_queue, stubs, _):
@@ -124,16 +127,21 @@ async def continue_as_new(client, task_queue, stubs, _):
     return client.get_workflow_handle(handle.id, run_id=first_run)
 
 
-async def _new_run(handle, first_run):
-    return (await handle.describe()).run_id != first_run
+async def _new_run(handle: WorkflowHandle, first_run: str) -> str:
+    run_id = (await handle.describe()).run_id
+    assert run_id is not None and run_id != first_run, f"still the first run {first_run}"
+    return run_id
 
 
-async def _state(handle, state):
-    return (await handle.query(PartnerIntegrationWorkflow.status)).state is state
+async def _state(handle: WorkflowHandle, state: IntegrationState) -> PartnerStatus:
+    status = await handle.query(PartnerIntegrationWorkflow.status)
+    assert status.state is state, f"{status.state}, step {status.step!r}, last_error {status.last_error!r}"
+    return status
 
 
-async def _gt(value, than):
-    return value > than
+async def _gt(value: int, than: int) -> bool:
+    assert value > than, f"{value} calls, waiting for more than {than}"
+    return True
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -14,7 +14,7 @@ from rules.facts import AccountFacts
 from rules.preferences import Preferences
 from starter import partners
 from tests.helpers import eventually
-from tests.workflows.test_partner_workflow import _async, _last_error_mentions, _status, running, stubs
+from tests.workflows.test_partner_workflow import _called, _last_error_mentions, _status, running, stubs
 from workflows.models import DisconnectRequest, IntegrationState
 from workflows.partner import PartnerIntegrationWorkflow
 
@@ -42,7 +42,8 @@ async def test_a_non_auth_failure_is_recorded_and_the_loop_goes_on(running, stub
 
     async def recovered():
         status = await _status(handle)
-        return status if status.last_sync_at > first.last_sync_at else None
+        assert status.last_sync_at > first.last_sync_at
+        return status
 
     status = await eventually(recovered, what="a good cycle after the failed one")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
@@ -64,12 +65,13 @@ async def test_set_preferences_signal_applies_or_records_why_not(running, stubs)
 
     async def applied():
         status = await _status(handle)
-        return status if status.preferences == DEPOSITS_TO_CHECKING else None
+        assert status.preferences == DEPOSITS_TO_CHECKING
+        return status
 
     await eventually(applied, what="the signalled preferences applied")
     assert stubs.saved_preferences == [DEPOSITS_TO_CHECKING]
     # deposits turned on wake the loop for a cycle (the workflow survived the failed save)
-    await eventually(lambda: _async(stubs.calls["fetch_changes"] > fetched), what="a cycle after deposits on")
+    await eventually(lambda: _called(stubs, "fetch_changes", more_than=fetched), what="a cycle after deposits on")
 
 
 async def test_request_disconnect_signal_fails_then_succeeds(running, stubs) -> None:
@@ -85,14 +87,15 @@ async def test_request_disconnect_signal_fails_then_succeeds(running, stubs) -> 
         failed = await eventually(lambda: _last_error_mentions(handle, "disconnect: RevokeFailed"),
                                   what="the failed disconnect recorded")
         assert failed.state is IntegrationState.ACTIVE and stubs.revoked == []
-        await eventually(lambda: _async(stubs.calls["fetch_changes"] == fetched + 1),
+        await eventually(lambda: _called(stubs, "fetch_changes", exactly=fetched + 1),
                          what="the cycle the disconnect woke")
     finally:
         stubs.fetch_gate.set()
 
     async def synced_again():
         status = await _status(handle)
-        return status if status.last_sync_at > before.last_sync_at else None
+        assert status.last_sync_at > before.last_sync_at
+        return status
 
     status = await eventually(synced_again, what="the woken cycle to finish")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
@@ -111,7 +114,7 @@ async def test_preferences_and_a_second_disconnect_refused_while_disconnecting(r
     stubs.revoke_gate = asyncio.Event()
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="first"))
     try:
-        await eventually(lambda: _async(stubs.calls["revoke_connection"] == 1), what="the revoke to start")
+        await eventually(lambda: _called(stubs, "revoke_connection", exactly=1), what="the revoke to start")
         # the signal first: were it accepted, it would wait for the disconnect's lock and this would time out
         # (an accepted update would instead block this test until the revoke is released)
         await handle.signal(PartnerIntegrationWorkflow.set_preferences, DEPOSITS_TO_CHECKING)
@@ -144,7 +147,8 @@ async def test_accounts_changed_in_qbo_are_reloaded_for_the_validator(running, s
     await partners.sync_now(client, pid)
 
     async def cycle_done():
-        return (await _status(handle)).last_sync_at > synced
+        assert (await _status(handle)).last_sync_at > synced
+        return True
 
     await eventually(cycle_done, what="the cycle that saw the Account changes")
     assert stubs.calls["load_accounts"] == loads + 1

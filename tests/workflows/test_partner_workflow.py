@@ -43,11 +43,15 @@ async def _status(handle):
 
 
 async def _state_is(handle, state):
-    return (await _status(handle)).state is state
+    status = await _status(handle)
+    assert status.state is state, f"{status.state}, step {status.step!r}, last_error {status.last_error!r}"
+    return status
 
 
 async def _synced(handle):
-    return (await _status(handle)).last_sync_at is not None
+    status = await _status(handle)
+    assert status.last_sync_at is not None, f"no cycle finished yet: {status.state}, step {status.step!r}"
+    return status
 
 
 async def test_onboarding_backfills_then_runs_the_first_cycle(running, stubs):
@@ -65,7 +69,7 @@ async def test_sync_now_wakes_the_loop_at_once(running, stubs):
     client, pid, handle = running
     before = stubs.calls["fetch_changes"]
     await partners.sync_now(client, pid)
-    await eventually(lambda: _async(stubs.calls["fetch_changes"] > before), what="a cycle after sync_now")
+    await eventually(lambda: _called(stubs, "fetch_changes", more_than=before), what="a cycle after sync_now")
 
 
 async def test_rejected_preferences_update_leaves_no_trace_in_history(running, stubs):
@@ -127,7 +131,8 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
         events = (await handle.fetch_history()).events[seen:]
         signals = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
         done = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
-        return events if len(signals) == 2 and done and done[-1] > signals[-1] else None
+        assert len(signals) == 2 and done and done[-1] > signals[-1]
+        return events
 
     after = await eventually(both_signals_handled, what="the worker to handle both sync_now signals")
     kinds = [EventType.Name(e.event_type) for e in after]
@@ -135,7 +140,7 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
     assert stubs.calls["fetch_changes"] == attempts
     stubs.auth_broken = False
     await handle.signal(PartnerIntegrationWorkflow.reconnected)
-    await eventually(lambda: _async(stubs.calls["post_payments"] == 1), what="pending postings replayed")
+    await eventually(lambda: _called(stubs, "post_payments", exactly=1), what="pending postings replayed")
     status = await _status(handle)
     assert status.state is IntegrationState.ACTIVE and status.pending_postings == 0
     assert stubs.states[-2:] == ["needs_reconnect", "active"]
@@ -143,11 +148,21 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
 
 async def _last_error_mentions(handle, text):
     status = await _status(handle)
-    return status if status.last_error and text in status.last_error else None
+    assert text in (status.last_error or ""), f"last_error is {status.last_error!r}"
+    return status
 
 
 async def _async(value):
     return value
+
+
+async def _called(stubs, activity: str, *, more_than: int | None = None, exactly: int | None = None) -> bool:
+    calls = stubs.calls[activity]
+    if more_than is not None:
+        assert calls > more_than, f"{activity} ran {calls} times, waiting for more than {more_than}"
+    if exactly is not None:
+        assert calls == exactly, f"{activity} ran {calls} times, waiting for {exactly}"
+    return True
 
 
 async def test_a_fee_account_created_at_onboarding_is_known_to_the_validator(temporal_env, task_queue):
@@ -174,7 +189,8 @@ async def test_reconnect_while_active_runs_one_cycle_then_sleeps(running, stubs)
         events = (await handle.fetch_history()).events
         completed = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
         timers = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED]
-        return stubs.calls["fetch_changes"] == before + 1 and timers and completed and timers[-1] > completed[-1]
+        assert stubs.calls["fetch_changes"] == before + 1 and timers and completed and timers[-1] > completed[-1]
+        return True
 
     await eventually(asleep_after_one_more_cycle, what="one cycle after reconnected, then the interval timer")
     assert stubs.calls["fetch_changes"] == before + 1
@@ -188,7 +204,7 @@ async def test_a_disconnect_that_cannot_revoke_leaves_the_partner_connected(runn
     assert (await _status(handle)).state is IntegrationState.ACTIVE
     before = stubs.calls["fetch_changes"]
     await partners.sync_now(client, pid)
-    await eventually(lambda: _async(stubs.calls["fetch_changes"] > before), what="syncing still works")
+    await eventually(lambda: _called(stubs, "fetch_changes", more_than=before), what="syncing still works")
     stubs.revoke_broken = False
     assert (await partners.disconnect(client, pid)).state is IntegrationState.DISCONNECTED
     assert (await handle.result()).state is IntegrationState.DISCONNECTED

@@ -80,4 +80,6 @@ async def test_needs_reconnect_waits_weeks_without_activity_attempts(ts_env, tas
 
 
 async def _active(handle):
-    return (await handle.query(PartnerIntegrationWorkflow.status)).state is IntegrationState.ACTIVE
+    status = await handle.query(PartnerIntegrationWorkflow.status)
+    assert status.state is IntegrationState.ACTIVE, f"{status.state}, step {status.step!r}"
+    return status
