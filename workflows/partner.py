@@ -1,9 +1,11 @@
 """PartnerIntegrationWorkflow: one long-running entity workflow per partner (PRODUCT.md §5).
 
 Shape (temporal-notes §0.6, samples-python `safe_message_handlers`): all state in one `PartnerState`
-built in `@workflow.init`; handlers that await are serialised by a lock; handlers are drained before
-continue-as-new and before completing. The workflow only decides *what* to do next; activities do the
-I/O and keep QBO data in PostgreSQL, so history holds ids, counts and cursors, never a page of QBO data.
+built in `@workflow.init` (what messages asked for in its `requests`); handlers that await are serialised
+by a lock; handlers are drained before continue-as-new and before completing. The main loop takes the
+steps workflows/lifecycle.py decides (the state machine, pure and tested on its own). The workflow only
+decides *what* to do next; activities do the I/O and keep QBO data in PostgreSQL, so history holds ids,
+counts and cursors, never a page of QBO data.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.connection import ConnectionActivities
@@ -22,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
     from rules.preferences import Preferences, validate_preferences
-    from workflows import search_attributes
+    from workflows import lifecycle, search_attributes
+    from workflows.lifecycle import Phase, Step
     from workflows.models import (
         ApplyInput,
         BackfillInput,
@@ -37,9 +40,10 @@ with workflow.unsafe.imports_passed_through():
         PostingInput,
         PreferencesInput,
         Progress,
+        Requests,
         SyncRunStart,
     )
-    from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, is_auth_failure
+    from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, describe_failure, is_auth_failure
 
 FULL_SWEEP_EVERY = timedelta(hours=24)
 # Continue-as-new after this many cycles even if the server never suggests it (the time-skipping test
@@ -56,10 +60,6 @@ class Disconnected(Exception):
     """Raised inside a cycle when a disconnect arrived: stop quietly, the handler does the rest."""
 
 
-class NeedsReconnect(Exception):
-    """Raised inside a cycle when QBO refused our tokens: wait for `reconnected`, no busy retry."""
-
-
 @workflow.defn
 class PartnerIntegrationWorkflow:
     @workflow.init
@@ -73,51 +73,55 @@ class PartnerIntegrationWorkflow:
 
     @workflow.run
     async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        """Take the steps workflows/lifecycle.py decides, one at a time, until the partner is disconnected."""
         self._upsert_search_attributes()
-        while not await self._disconnected():
-            if self.partner.state is IntegrationState.NEEDS_RECONNECT:
-                await workflow.wait_condition(lambda: self.partner.reconnect_requested or self.partner.disconnect_requested)
-                if await self._disconnected():
-                    break
-                if self.partner.disconnect_requested:
-                    continue  # a disconnect failed: still waiting for a reconnect
-                await self._resume_after_reconnect()
-            elif self.partner.onboarded:
-                await self._sleep_until_woken()
-            if await self._disconnected():
-                break
-            if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(PartnerWorkflowInput(
-                    partner_id=self.partner.partner_id, realm_id=self.partner.realm_id,
-                    sync_interval_seconds=int(self.interval.total_seconds()), state=self.partner))
-            await self._guarded(self._onboard if not self.partner.onboarded else self._sync_cycle)
+        phase, checked = Phase.ROUND, False
+        while (step := lifecycle.next_step(self._view(phase, checked))) is not Step.STOP:
+            await self._take(step)
+            phase, checked = lifecycle.PHASE_AFTER.get(step, phase), step is Step.AWAIT_DISCONNECT
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
-    async def _disconnected(self) -> bool:
-        """True once a disconnect has completed. While one is in progress, wait for its outcome: a revoke
-        that fails for good leaves the partner connected (the caller is told and may try again)."""
-        if self.partner.disconnect_requested:
-            await workflow.wait_condition(
-                lambda: self.partner.state is IntegrationState.DISCONNECTED or not self.partner.disconnect_requested)
-        return self.partner.state is IntegrationState.DISCONNECTED
+    def _view(self, phase: Phase, disconnect_checked: bool) -> lifecycle.LoopView:
+        return lifecycle.LoopView(
+            state=self.partner.state, onboarded=self.partner.onboarded, disconnecting=self.requests.disconnect,
+            phase=phase, disconnect_checked=disconnect_checked, continue_as_new_due=self._should_continue_as_new())
+
+    async def _take(self, step: Step) -> None:
+        requests = self.requests
+        if step is Step.AWAIT_DISCONNECT:  # a revoke that fails for good leaves the partner connected
+            await workflow.wait_condition(lambda: lifecycle.disconnect_settled(self.partner.state, requests))
+        elif step is Step.AWAIT_RECONNECT:
+            await workflow.wait_condition(lambda: lifecycle.reconnect_answered(requests))
+        elif step is Step.RESUME:
+            await self._resume_after_reconnect()
+        elif step is Step.SLEEP:
+            await self._sleep_until_woken()
+        elif step is Step.CONTINUE_AS_NEW:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(PartnerWorkflowInput(
+                partner_id=self.partner.partner_id, realm_id=self.partner.realm_id,
+                sync_interval_seconds=int(self.interval.total_seconds()), state=self.partner))
+        elif step is Step.ONBOARD or step is Step.CYCLE:
+            await self._guarded(self._onboard if step is Step.ONBOARD else self._sync_cycle)
+        # ONBOARDING_DUE, NEW_ROUND: nothing to do, only the phase moves
+
+    @property
+    def requests(self) -> Requests:
+        return self.partner.requests
 
     async def _sleep_until_woken(self) -> None:
         """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect)."""
         try:
-            await workflow.wait_condition(self._woken, timeout=self.interval, timeout_summary="next scheduled sync")
+            await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
+                                          timeout=self.interval, timeout_summary="next scheduled sync")
         except TimeoutError:
             pass  # the interval elapsed: a scheduled cycle
-        if self.partner.reconnect_requested and workflow.patched("reconnect-while-active"):
+        if self.requests.reconnect and workflow.patched("reconnect-while-active"):
             # A reconnect while the connection works (new tokens from the dashboard): one cycle, then
-            # back to sleep. Leaving the flag set would keep `_woken` true and spin the loop.
-            self.partner.reconnect_requested = False
-            self.partner.sync_requested, self.partner.sync_trigger = True, "reconnected"
-
-    def _woken(self) -> bool:
-        return (self.partner.sync_requested or self.partner.disconnect_requested or self.partner.reconnect_requested
-                or self.partner.reconcile_requested or self._should_continue_as_new())
+            # back to sleep. Leaving the request in place would keep `wakes` true and spin the loop.
+            self.requests.reconnect = False
+            self.requests.sync_for("reconnected")
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested() or self.cycles_this_run >= MAX_CYCLES_PER_RUN
@@ -128,22 +132,20 @@ class PartnerIntegrationWorkflow:
             await step()
         except Disconnected:
             pass
-        except NeedsReconnect as exc:
-            await self._set_state(IntegrationState.NEEDS_RECONNECT, last_error=str(exc))
         except ActivityError as err:
-            if self.partner.disconnect_requested:
+            if self.requests.disconnect:
                 return
             if is_auth_failure(err):
-                await self._set_state(IntegrationState.NEEDS_RECONNECT, last_error=_describe(err))
+                await self._set_state(IntegrationState.NEEDS_RECONNECT, last_error=describe_failure(err))
                 return
-            self.partner.last_error = _describe(err)
+            self.partner.last_error = describe_failure(err)
             workflow.logger.warning("partner %s: %s failed: %s", self.partner.partner_id, self.partner.step, self.partner.last_error)
 
     async def _resume_after_reconnect(self) -> None:
-        self.partner.reconnect_requested = False
+        self.requests.reconnect = False
         await self._set_state(IntegrationState.ACTIVE if self.partner.onboarded else IntegrationState.ONBOARDING)
         self.partner.last_error = None
-        self.partner.sync_requested, self.partner.sync_trigger = True, "reconnected"
+        self.requests.sync_for("reconnected")
 
     # --- onboarding ----------------------------------------------------------------------------------
 
@@ -158,7 +160,7 @@ class PartnerIntegrationWorkflow:
             await self._backfill(entity)
         self.partner.onboarded = True
         await self._set_state(IntegrationState.ACTIVE)
-        self.partner.sync_requested, self.partner.sync_trigger = True, "onboarding"
+        self.requests.sync_for("onboarding")
 
     async def _default_preferences_serialised(self, ref: PartnerRef) -> None:
         """Under the handlers' lock: an `update_preferences` accepted meanwhile either runs first (and the
@@ -194,11 +196,7 @@ class PartnerIntegrationWorkflow:
     # --- the sync cycle (§5) -------------------------------------------------------------------------
 
     async def _sync_cycle(self) -> None:
-        trigger, self.partner.sync_requested = self.partner.sync_trigger, False
-        # Cleared up front like sync_requested (a failing cycle must not keep the loop awake); the open run
-        # in PostgreSQL is seen again by the next fetch (`FetchResult.reconcile_requested`).
-        reconcile, self.partner.reconcile_requested = self.partner.reconcile_requested, False
-        self.partner.sync_trigger = "interval"
+        trigger, reconcile = self.requests.take_cycle()
         now = workflow.now()
         full_sweep = self.partner.last_full_sweep_at is None or now - self.partner.last_full_sweep_at >= FULL_SWEEP_EVERY
         pid = self.partner.partner_id
@@ -276,17 +274,16 @@ class PartnerIntegrationWorkflow:
 
     @workflow.signal
     def sync_now(self) -> None:
-        if not self.partner.sync_requested:
-            self.partner.sync_requested, self.partner.sync_trigger = True, "sync_now"
+        self.requests.sync_now()
 
     @workflow.signal
     def reconnected(self) -> None:
-        self.partner.reconnect_requested = True
+        self.requests.reconnect = True
 
     @workflow.signal
     def reconcile(self) -> None:
         """A reconciliation run was requested (its row waits in PostgreSQL): run it in the next cycle."""
-        self.partner.reconcile_requested = True
+        self.requests.reconcile = True
 
     @workflow.update
     async def update_preferences(self, preferences: Preferences) -> Preferences:
@@ -308,7 +305,7 @@ class PartnerIntegrationWorkflow:
         try:
             await self._apply_preferences(preferences)
         except ActivityError as err:  # a signal has no caller to fail: record it, never fail the workflow
-            self.partner.last_error = "preferences not saved: " + _describe(err)
+            self.partner.last_error = "preferences not saved: " + describe_failure(err)
 
     @workflow.update
     async def disconnect(self, request: DisconnectRequest) -> PartnerStatus:
@@ -317,22 +314,22 @@ class PartnerIntegrationWorkflow:
 
     @disconnect.validator
     def _validate_disconnect(self, request: DisconnectRequest) -> None:
-        if self.partner.disconnect_requested:
+        if self.requests.disconnect:
             raise ValueError("already disconnected")
 
     @workflow.signal
     async def request_disconnect(self, request: DisconnectRequest) -> None:
         """Fire-and-forget twin of `disconnect`."""
-        if self.partner.disconnect_requested:
+        if self.requests.disconnect:
             self.partner.last_error = "disconnect ignored: already disconnected"
             return
         try:
             await self._disconnect(request)
         except ActivityError as err:
-            self.partner.last_error = "disconnect: " + _describe(err)
+            self.partner.last_error = "disconnect: " + describe_failure(err)
 
     def _preference_problems(self, preferences: Preferences) -> list[str]:
-        if self.partner.disconnect_requested or self.partner.state is IntegrationState.DISCONNECTED:
+        if self.requests.disconnect or self.partner.state is IntegrationState.DISCONNECTED:
             return ["the partner is disconnected"]
         if not self.partner.accounts:
             return ["the partner's QBO accounts are not loaded yet; try again once onboarding has verified the company"]
@@ -346,7 +343,7 @@ class PartnerIntegrationWorkflow:
                 step=False)
             self.partner.preferences = applied
             await self._reload_accounts_if_unknown(applied)
-            self.partner.sync_requested = self.partner.sync_requested or applied.create_deposits
+            self.requests.sync = self.requests.sync or applied.create_deposits
             return applied
 
     async def _reload_accounts_if_unknown(self, preferences: Preferences) -> None:
@@ -362,13 +359,13 @@ class PartnerIntegrationWorkflow:
             self.partner.accounts = accounts.accounts
 
     async def _disconnect(self, request: DisconnectRequest) -> None:
-        self.partner.disconnect_requested = True
+        self.requests.disconnect = True
         async with self.lock:
             try:
                 await self._call(ConnectionActivities.revoke_connection, PartnerRef(partner_id=self.partner.partner_id),
                                  f"disconnect: {request.reason}", DB_ONLY, step=False)
             except ActivityError:
-                self.partner.disconnect_requested = False
+                self.requests.disconnect = False
                 raise
             self.partner.state = IntegrationState.DISCONNECTED
             self.partner.step = "disconnected"
@@ -381,7 +378,7 @@ class PartnerIntegrationWorkflow:
         """Run one activity with its options and a readable summary for the Temporal UI; typed by the
         activity method, so callers get its result type."""
         if step:
-            if self.partner.disconnect_requested:
+            if self.requests.disconnect:
                 raise Disconnected()
             self.partner.step = what
         summary = workflow.ActivityConfig(summary=f"partner {self.partner.partner_id}: {what}")
@@ -403,10 +400,3 @@ class PartnerIntegrationWorkflow:
             search_attributes.REALM_ID.value_set(self.partner.realm_id),
             search_attributes.INTEGRATION_STATE.value_set(self.partner.state.value),
         ])
-
-
-def _describe(err: ActivityError) -> str:
-    cause = err.cause
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type or 'error'}: {cause.message}"
-    return str(cause or err)

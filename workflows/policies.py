@@ -55,3 +55,11 @@ DB_ONLY = workflow.ActivityConfig(
 def is_auth_failure(err: ActivityError) -> bool:
     cause = err.cause
     return isinstance(cause, ApplicationError) and cause.type in AUTH_ERROR_TYPES
+
+
+def describe_failure(err: ActivityError) -> str:
+    """An activity's failure as `last_error` shows it: the error type and QBO's message."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'error'}: {cause.message}"
+    return str(cause or err)
