@@ -15,6 +15,7 @@ from qbo.client import QboApi
 from qbo.models import Account
 from rules.facts import AccountFacts
 from rules.preferences import Preferences, default_preferences
+from store.posting_repo import stored_preferences
 from workflows.models import (
     AccountsResult,
     CompanyResult,
@@ -65,10 +66,13 @@ class ConnectionActivities:
     @activity.defn
     @qbo_failures
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
-        """§4 defaults; the fee account is created in QBO when missing (found by name first, so a retry
-        never creates a second one)."""
-        accounts = await self._account_facts(ref.partner_id)
-        prefs = default_preferences(accounts)
+        """The partner's preferences at onboarding: those they chose, when they reconnect the company they
+        disconnected from (§5: a disconnect keeps the data, so deposits they turned on stay on), else the §4
+        defaults. Connecting another company clears them first (store/connection_repo.py). The fee account
+        is created in QBO when missing (found by name first, so a retry never creates a second one)."""
+        prefs = await stored_preferences(self.pool, ref.partner_id)
+        if prefs is None:
+            prefs = default_preferences(await self._account_facts(ref.partner_id))
         if prefs.fee_account_id is None:
             prefs = prefs.model_copy(update={"fee_account_id": await self._ensure_fee_account(ref.partner_id)})
         await self._store_preferences(ref.partner_id, prefs)

@@ -227,6 +227,10 @@ class _PostingRun:
         decision = classify_fault(error.code or "", detail=error.detail or error.message)
         if not error.code or decision.action in (FaultAction.RETRY_LATER, FaultAction.REAUTHORIZE):
             log.info("payment %s stays pending: %s", item.payment.id, error)
+            # The batch's answer is stored under its requestid and would be replayed, this fault included,
+            # to a resend of the same batch: the next attempt must carry a new one (§7.5). Safe: a Fault
+            # means this item was not applied, and a retried item is looked up by PaymentRefNum first.
+            await repo.next_request_generation(self.pool, item.payment.id)
             return
         if decision.action == FaultAction.REREAD_AND_RETRY:
             await self._retry_stale(item, prefs)

@@ -278,11 +278,13 @@ class SyncActivities:
             return
         changes: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
-            try:
-                changes[row["qbo_id"]].append(_PARSERS[entity](loads(row["payload"])))
+            try:  # parsed before `changes[...]` is touched: an unreadable id must not leave an empty entry
+                parsed = _PARSERS[entity](loads(row["payload"]))
             except BadQboPayload as exc:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))
+                continue
+            changes[row["qbo_id"]].append(parsed)
         snapshots = await self._snapshots(conn, pid, realm, entity, list(changes))
         if self.after_snapshot is not None:
             await self.after_snapshot(entity)

@@ -56,6 +56,13 @@ async def load_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences:
     return Preferences.model_validate(raw or {})
 
 
+async def stored_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences | None:
+    """The preferences the partner has, or None before onboarding stored any (a new partner, or one that
+    connected another company: store/connection_repo.py clears them then)."""
+    raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return Preferences.model_validate(raw) if raw else None
+
+
 async def save_account_pref(pool: asyncpg.Pool, partner_id: str, field: str, account_id: str) -> None:
     """Set one account preference (`fee_account_id`, `other_income_account_id`) an activity created."""
     await pool.execute(
@@ -80,6 +87,14 @@ async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]
     await pool.executemany(
         "UPDATE payments SET attempts = attempts + 1, qbo_request_id = $2, updated_at = now()"
         " WHERE id = $1 AND status = 'pending'", attempts)
+
+
+async def next_request_generation(pool: asyncpg.Pool, payment_id: str) -> None:
+    """A pending payment whose create QBO answered with a Fault (so did not apply) gets a new requestid
+    generation: QBO replays a reused requestid's answer (qbo-reference §7.5), fault included, so resending
+    under the old one could never succeed."""
+    await pool.execute("UPDATE payments SET retry_generation = retry_generation + 1, updated_at = now()"
+                       " WHERE id = $1 AND status = 'pending'", payment_id)
 
 
 async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
