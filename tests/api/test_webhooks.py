@@ -243,7 +243,7 @@ async def test_one_partners_failed_signal_does_not_hold_back_the_others(app_clie
 
     a, realm_a = await connected_partner(db_pool, temporal_env, task_queue)
     b, realm_b = await connected_partner(db_pool, temporal_env, task_queue)
-    real_sync_now = webhooks.wf.sync_now
+    real_sync_now = webhooks.partner_workflows.sync_now
 
     async def refuse_a(client, partner_id: str) -> None:
         if partner_id == a:
@@ -251,7 +251,7 @@ async def test_one_partners_failed_signal_does_not_hold_back_the_others(app_clie
         await real_sync_now(client, partner_id)
 
     monkeypatch.setattr(webhooks, "spawn_routing", lambda app: None)  # route by hand, A's delivery first
-    monkeypatch.setattr(webhooks.wf, "sync_now", refuse_a)  # before the events exist: the retry loop too
+    monkeypatch.setattr(webhooks.partner_workflows, "sync_now", refuse_a)  # before the events exist: the retry loop too
     first, second = cloudevent(realm_a), cloudevent(realm_b)
     assert (await post(app_client, verifier, [first])).json()["new"] == 1
     assert (await post(app_client, verifier, [second])).json()["new"] == 1
@@ -260,6 +260,6 @@ async def test_one_partners_failed_signal_does_not_hold_back_the_others(app_clie
     assert await route_result(db_pool, second["id"]) == "signalled" and await signals(temporal_env, b) == 1
     assert (await stored(db_pool, first["id"]))["route_result"] is None
     assert await signals(temporal_env, a) == 0
-    monkeypatch.setattr(webhooks.wf, "sync_now", real_sync_now)
+    monkeypatch.setattr(webhooks.partner_workflows, "sync_now", real_sync_now)
     await webhooks.route_pending(app)
     assert await route_result(db_pool, first["id"]) == "signalled" and await signals(temporal_env, a) == 1

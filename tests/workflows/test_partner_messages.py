@@ -166,7 +166,8 @@ async def test_payouts_are_settled_while_deposits_are_off(running, stubs) -> Non
     await partners.sync_now(client, pid)
 
     async def cycle_done():
-        return (await _status(handle)).last_sync_at > synced
+        assert (await _status(handle)).last_sync_at > synced
+        return True
 
     await eventually(cycle_done, what="the cycle with a pending payout")
     assert stubs.calls["create_deposits"] == 1 and stubs.pending_payouts == 0
