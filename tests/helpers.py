@@ -17,8 +17,9 @@ the last value.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,10 +34,16 @@ class _Attempts:
         self.error: AssertionError | None = None
         self.value: object = None
 
-    def failed(self, error: AssertionError) -> None:
-        self.error, self.value = error, None
+    @contextlib.contextmanager
+    def attempt(self) -> Iterator[None]:
+        """One call of the probe: an AssertionError inside is recorded (not yet), anything else propagates."""
+        try:
+            yield
+        except AssertionError as error:
+            self.error, self.value = error, None
 
     def returned(self, value: object) -> bool:
+        """Record what the probe returned; True when that ends the wait."""
         self.error, self.value = None, value
         return bool(value)
 
@@ -57,12 +64,8 @@ async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0
     After `timeout` seconds, re-raise its last AssertionError (or report its last value)."""
     attempts = _Attempts(timeout, what)
     while True:
-        try:
-            value = await probe()
-        except AssertionError as error:
-            attempts.failed(error)
-        else:
-            if attempts.returned(value):
+        with attempts.attempt():
+            if attempts.returned(value := await probe()):
                 return value
         attempts.check_deadline()
         await asyncio.sleep(interval)
@@ -72,12 +75,8 @@ def wait_until(probe: Callable[[], T], *, timeout: float = 30.0, interval: float
     """`eventually` for a synchronous probe."""
     attempts = _Attempts(timeout, what)
     while True:
-        try:
-            value = probe()
-        except AssertionError as error:
-            attempts.failed(error)
-        else:
-            if attempts.returned(value):
+        with attempts.attempt():
+            if attempts.returned(value := probe()):
                 return value
         attempts.check_deadline()
         time.sleep(interval)
