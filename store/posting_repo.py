@@ -19,6 +19,7 @@ from decimal import Decimal
 import asyncpg
 
 from rules.attention import AttentionCode
+from rules.deposits import DepositCurrency
 from rules.preferences import Preferences
 from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
@@ -49,6 +50,12 @@ async def partner_lock(pool: asyncpg.Pool, partner_id: str, what: str) -> AsyncI
         finally:
             if got:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+
+
+async def home_currency(pool: asyncpg.Pool, partner_id: str) -> str:
+    """The company's home currency as last read from QBO Preferences (USD when never read: docs/currency.md)."""
+    value = await pool.fetchval("SELECT home_currency FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return value.strip() if value else "USD"
 
 
 async def load_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences:
@@ -163,7 +170,7 @@ async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
-        " waiting_reason, arrival_date FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
+        " waiting_reason, arrival_date, currency FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
@@ -178,10 +185,24 @@ async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Re
     return await pool.fetch(
         "SELECT p.id, p.amount, p.status, p.qbo_payment_id, p.attention_reason, p.qbo_deposit_to_account_id,"
         " (p.qbo_deposit_to_account_id IS NOT NULL AND a.account_subtype IS DISTINCT FROM 'UndepositedFunds')"
-        "   AS deposited_to_bank"
+        "   AS deposited_to_bank,"
+        # The rate the Payment was posted at: its invoice's, for payments not in home currency (docs/currency.md).
+        " CASE WHEN p.currency <> COALESCE(c.home_currency, 'USD') THEN i.exchange_rate END AS exchange_rate"
         " FROM payout_payments pp JOIN payments p ON p.id = pp.payment_id"
+        " JOIN invoices i ON i.id = p.invoice_id JOIN qbo_connections c ON c.partner_id = p.partner_id"
         " LEFT JOIN qbo_accounts a ON a.partner_id = p.partner_id AND a.qbo_id = p.qbo_deposit_to_account_id"
         " WHERE pp.payout_id = $1 ORDER BY p.id", payout_id)
+
+
+async def deposit_currency(pool: asyncpg.Pool, partner_id: str, account_id: str | None) -> DepositCurrency:
+    """Home currency and the deposit account's (an account without a currency is in home, §15.5)."""
+    row = await pool.fetchrow(
+        "SELECT COALESCE(c.home_currency, 'USD') AS home, a.currency AS bank FROM qbo_connections c"
+        " LEFT JOIN qbo_accounts a ON a.partner_id = c.partner_id AND a.qbo_id = $2 WHERE c.partner_id = $1",
+        partner_id, account_id)
+    home = row["home"].strip() if row else "USD"
+    bank = row["bank"].strip() if row and row["bank"] else home
+    return DepositCurrency(home=home, bank=bank)
 
 
 async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id: str) -> None:

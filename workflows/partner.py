@@ -153,6 +153,8 @@ class PartnerIntegrationWorkflow:
         ref = PartnerRef(partner_id=self.partner.partner_id)
         company = await self._call(ConnectionActivities.verify_company, ref, "verify company", QBO)
         self.partner.company_name = company.company_name
+        if company.currency is not None:  # absent from results recorded before currencies were read
+            self.partner.currency = company.currency
         accounts = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
         self.partner.accounts = accounts.accounts
         await self._default_preferences_serialised(ref)
@@ -205,6 +207,8 @@ class PartnerIntegrationWorkflow:
             f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
         if full_sweep:
             self.partner.last_full_sweep_at = now
+        if fetch.currency is not None:
+            self.partner.currency = fetch.currency
         counts = {"staged": fetch.staged}
         if fetch.accounts_changed:
             accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
@@ -333,7 +337,7 @@ class PartnerIntegrationWorkflow:
             return ["the partner is disconnected"]
         if not self.partner.accounts:
             return ["the partner's QBO accounts are not loaded yet; try again once onboarding has verified the company"]
-        return validate_preferences(preferences, self.partner.accounts)
+        return validate_preferences(preferences, self.partner.accounts, self.partner.currency)
 
     async def _apply_preferences(self, preferences: Preferences) -> Preferences:
         async with self.lock:
