@@ -123,7 +123,8 @@ def _dev_secrets() -> dict[str, str]:
     """Secrets for the emulator stack, generated on first use and kept out of the repo."""
     path = DATA_DIR / "dev-secrets.json"
     if path.exists():
-        return json.loads(path.read_text())
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
     values = {
         "QBO_CLIENT_SECRET": secrets.token_urlsafe(32),
         "QBO_WEBHOOK_VERIFIER_TOKEN": secrets.token_urlsafe(32),

@@ -25,11 +25,11 @@ from temporalio import activity
 from activities.deposits import deposit_payout
 from activities.errors import heartbeat, qbo_failures
 from activities.refunds import RefundRun
-from qbo import query as q
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
-from qbo.client import QboCompany, retry_request_id
+from qbo.client import QboApi, QboCompany, retry_request_id
 from qbo.errors import QboError, QboStaleObject, QboValidationError
 from qbo.models import Customer, Invoice, Payment, QboObject
+from qbo.query import MAX_PAGE
 from rules.attention import AttentionCode, code_for_fault
 from rules.facts import PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
 from rules.faults import FaultAction, classify_fault
@@ -38,14 +38,12 @@ from rules.posting import (
     PlatformPayment,
     PostingAction,
     PostingDecision,
+    PostingFacts,
     build_payment,
     decide_posting,
     decide_postings,
     payment_ref_num,
     payment_request_id,
-)
-from rules.posting import (
-    PostingInput as DecideInput,
 )
 from rules.preferences import Preferences
 from store import attention_repo
@@ -71,7 +69,7 @@ class _Item:
 
 
 class PostingActivities:
-    def __init__(self, pool, qbo) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi) -> None:
         self.pool = pool
         self.qbo = qbo
 
@@ -137,7 +135,7 @@ class _PostingRun:
         items = [_item(r) for r in rows]
         await self._load_live(items)
         decisions = decide_postings(
-            DecideInput(payment=i.payment, invoice=i.invoice, qbo_invoice=i.qbo_invoice,
+            PostingFacts(payment=i.payment, invoice=i.invoice, qbo_invoice=i.qbo_invoice,
                         customer_active=i.customer_active, existing_qbo_payment_id=i.existing) for i in items)
         to_post: list[tuple[_Item, dict[str, Any]]] = []
         for item, decision in zip(items, decisions, strict=True):
@@ -177,8 +175,8 @@ class _PostingRun:
 
     async def _find(self, entity: str, field: str, values: list[str], inactive: bool = False) -> list[QboObject]:
         out: list[QboObject] = []
-        for start in range(0, len(values), q.MAX_PAGE):
-            chunk = values[start:start + q.MAX_PAGE]
+        for start in range(0, len(values), MAX_PAGE):
+            chunk = values[start:start + MAX_PAGE]
             out += await self.company.find(entity, [(field, "IN", chunk)], include_inactive=inactive)
             self.calls += 1
         return out

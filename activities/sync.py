@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import asyncpg
 from temporalio import activity
 
 from activities import own_postings as own
 from activities.currency import currency_facts, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
+from qbo.client import QboApi
+from qbo.envelopes import QueryPage
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
 from rules import (
@@ -35,6 +39,7 @@ from rules import (
 from store import own_postings_repo as own_repo
 from store import reconcile_repo
 from store import sync_repo as repo
+from store.db import Conn
 from workflows.models import (
     ApplyInput,
     ApplySummary,
@@ -79,7 +84,7 @@ def tombstone(qbo_id: str) -> repo.StagedObject:
 
 
 class SyncActivities:
-    def __init__(self, pool, qbo, *, page_size: int = 1000) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi, *, page_size: int = 1000) -> None:
         self.pool = pool
         self.qbo = qbo
         self.page_size = page_size
@@ -103,7 +108,7 @@ class SyncActivities:
             total = await company.count(entity, include_inactive=True)
             await repo.create_progress(self.pool, pid, entity, total)
             progress = await repo.load_progress(self.pool, pid, entity)
-        staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]
+        staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]  # type: ignore[index]  # created above
         if not done:
             async for page in company.query_pages(
                 entity, start_position=position, page_size=self.page_size, include_inactive=True
@@ -115,11 +120,11 @@ class SyncActivities:
                     await self.after_page(entity, pages)
                 if pages >= input.max_pages:
                     break
-        final = await repo.load_progress(self.pool, pid, entity)
+        final: asyncpg.Record = await repo.load_progress(self.pool, pid, entity)  # type: ignore[assignment]  # exists
         return BackfillChunk(entity=entity, staged=staged, fetched_total=final["fetched"], total=final["total"],
                              finished=final["done"])
 
-    async def _stage_page(self, pid: str, realm: str, entity: str, page, position: int) -> int:
+    async def _stage_page(self, pid: str, realm: str, entity: str, page: QueryPage, position: int) -> int:
         objects = [to_staged(o) for o in page.items]
         async with self.pool.acquire() as conn, conn.transaction():
             staged = await repo.stage(conn, pid, realm, entity, objects)
@@ -271,7 +276,7 @@ class SyncActivities:
             rows = await repo.next_staged_batch(conn, pid, entity, APPLY_BATCH, after)
             if not rows:
                 return None
-            by_realm: dict[str, list] = defaultdict(list)
+            by_realm: dict[str, list[asyncpg.Record]] = defaultdict(list)
             for row in rows:
                 by_realm[row["realm_id"]].append(row)
             for realm, realm_rows in by_realm.items():
@@ -280,13 +285,14 @@ class SyncActivities:
             await repo.delete_staged(conn, pid, entity, keys)
         return rows[-1]["realm_id"], rows[-1]["qbo_id"]
 
-    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary,
-                          home: str) -> None:
+    async def _apply_rows(self, conn: Conn, input: ApplyInput, realm: str, entity: str,
+                          rows: list[asyncpg.Record], summary: ApplySummary, home: str) -> None:
+        log: list[tuple[str, str, str, str | None, str, dict[str, Any]]]
         pid, log = input.partner_id, []
         if entity in own.OWN_POSTINGS:
             await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
             return
-        changes: dict[str, list] = defaultdict(list)
+        changes: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             try:  # parsed before `changes[...]` is touched: an unreadable id must not leave an empty entry
                 payload = loads(row["payload"])
@@ -316,7 +322,8 @@ class SyncActivities:
         await upsert(conn, pid, realm, states)
         await repo.log_entries(conn, pid, input.sync_run_id, log)
 
-    async def _snapshots(self, conn, pid: str, realm: str, entity: str, qbo_ids: list[str]) -> dict:
+    async def _snapshots(self, conn: Conn, pid: str, realm: str, entity: str,
+                         qbo_ids: list[str]) -> dict[str, Any]:
         if entity == "Customer":
             rows = await repo.customer_snapshots(conn, pid, realm, qbo_ids)
             return {r["qbo_id"]: PlatformCustomer(**dict(r)) for r in rows}

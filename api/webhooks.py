@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
-from starter import partners as wf
+from starter import partners as partner_workflows
 from store import platform_repo as repo
 
 log = logging.getLogger("api.webhooks")
@@ -136,7 +136,7 @@ def _unique(events: list[Event]) -> list[Event]:
 
 
 def spawn_routing(app: FastAPI) -> None:
-    tasks: set[asyncio.Task] = app.state.webhook_tasks
+    tasks: set[asyncio.Task[int]] = app.state.webhook_tasks
     task = asyncio.create_task(route_pending(app))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -178,7 +178,7 @@ async def _route_batch(app: FastAPI, batch: int) -> tuple[int, int]:
 
 async def _signal(app: FastAPI, pid: str) -> str | None:
     try:
-        await asyncio.wait_for(wf.sync_now(app.state.temporal, pid), ROUTE_TIMEOUT)
+        await asyncio.wait_for(partner_workflows.sync_now(app.state.temporal, pid), ROUTE_TIMEOUT)
         return "signalled"
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:

@@ -23,7 +23,7 @@ from bench.common import (
     wait_for,
     write_result,
 )
-from qbo import query as q
+from qbo import query as query_builder
 
 NAME = "backfill"
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000)}
@@ -45,12 +45,12 @@ async def bare_download(
         for entity in entities:
             position = 1
             while True:
-                statement = q.select(
+                statement = query_builder.select(
                     entity,
                     [],
                     order_by="Id",
                     start_position=position,
-                    max_results=q.MAX_PAGE,
+                    max_results=query_builder.MAX_PAGE,
                     include_inactive=True,
                 )
                 resp = await http.post(
@@ -60,9 +60,9 @@ async def bare_download(
                 calls += 1
                 items = resp.json()["QueryResponse"].get(entity, [])
                 rows += len(items)
-                if len(items) < q.MAX_PAGE:
+                if len(items) < query_builder.MAX_PAGE:
                     break
-                position += q.MAX_PAGE
+                position += query_builder.MAX_PAGE
         return time.perf_counter() - t0, rows, calls
 
 

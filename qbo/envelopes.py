@@ -23,7 +23,7 @@ class QueryResult:
 
 
 @dataclass
-class Page:
+class QueryPage:
     """One page of a paged query, with where it started and where the next one starts (for resumable
     backfills: persist `next_start_position`)."""
 

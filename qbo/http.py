@@ -41,7 +41,8 @@ class QboResponse:
 
 
 def _tid(resp: httpx.Response) -> str | None:
-    return resp.headers.get("intuit_tid") or resp.headers.get("intuit-tid")
+    tid: str | None = resp.headers.get("intuit_tid") or resp.headers.get("intuit-tid")
+    return tid
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

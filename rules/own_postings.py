@@ -22,7 +22,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from rules.facts import BadQboPayload, Frozen, QboTombstone, _build, _field, _text, _tombstone, _unwrap
+from rules.facts import (
+    BadQboPayload,
+    Frozen,
+    QboTombstone,
+    build_facts,
+    read_field,
+    to_text,
+    tombstone_of,
+    unwrap,
+)
 from rules.refunds import refunds_in_note
 from rules.values import ZERO, Instant, Money, QboId, to_instant, to_money, to_qbo_id, to_sync_token
 
@@ -78,21 +87,21 @@ class OwnPostingDecision(Frozen):
 
 def parse_posting(raw: Any, entity: PostingEntity) -> QboPostingFacts | QboTombstone:
     """Staged QBO Payment / Deposit JSON → facts. Raises only BadQboPayload."""
-    obj = _unwrap(raw, entity)
-    dead = _tombstone(obj, entity)
+    obj = unwrap(raw, entity)
+    dead = tombstone_of(obj, entity)
     if dead is not None:
         return dead
-    total = _field(obj, entity, "TotalAmt", to_money)
-    note = _field(obj, entity, "PrivateNote", _text, required=False) or ""
-    return _build(
+    total = read_field(obj, entity, "TotalAmt", to_money)
+    note = read_field(obj, entity, "PrivateNote", to_text, required=False) or ""
+    return build_facts(
         QboPostingFacts, entity, entity=entity,
-        qbo_id=_field(obj, entity, "Id", to_qbo_id),
-        sync_token=_field(obj, entity, "SyncToken", to_sync_token),
+        qbo_id=read_field(obj, entity, "Id", to_qbo_id),
+        sync_token=read_field(obj, entity, "SyncToken", to_sync_token),
         total=total,
         # qbo-reference §5.3/§15.1: a void zeroes the amounts and puts "Voided" in PrivateNote.
         voided=total == 0 and note.startswith("Voided"),
         applied=_applied(obj) if entity == "Payment" else {},
-        last_updated=_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
+        last_updated=read_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
         note=note or None,
     )
 
@@ -107,8 +116,8 @@ def _applied(obj: Any) -> dict[str, Decimal]:
         links = line.get("LinkedTxn") if isinstance(line, dict) else None
         for link in links or []:
             if isinstance(link, dict) and link.get("TxnType") == "Invoice":
-                key = _field(link, "Payment", "TxnId", to_qbo_id)
-                out[key] = out.get(key, ZERO) + _field(line, "Payment", "Amount", to_money)
+                key = read_field(link, "Payment", "TxnId", to_qbo_id)
+                out[key] = out.get(key, ZERO) + read_field(line, "Payment", "Amount", to_money)
     return out
 
 

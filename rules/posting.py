@@ -85,7 +85,7 @@ class PostingDecision(Frozen):
     qbo_payment_id: str | None = None
 
 
-class PostingInput(Frozen):
+class PostingFacts(Frozen):
     """Everything `decide_posting` looks at for one payment, read live just before posting."""
 
     payment: PlatformPayment
@@ -162,7 +162,7 @@ def _blocking_reason(
     return None
 
 
-def decide_postings(items: Iterable[PostingInput]) -> list[PostingDecision]:
+def decide_postings(items: Iterable[PostingFacts]) -> list[PostingDecision]:
     """Decide a batch in order, so two payments on one invoice cannot together overpay it: each `post`
     reserves its amount against that invoice's QBO balance for the payments after it."""
     reserved: dict[str, Decimal] = {}

@@ -30,23 +30,23 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from qbo import query as q
-from qbo.client import QboCompany
+from qbo.client import QboApi, QboCompany
 from qbo.jsonio import dumps, loads
 from qbo.models import Deposit, Invoice, Payment, QboObject
+from qbo.query import MAX_PAGE
 from rules.deposits import deposit_memo
 from rules.invoices import derive_balance_status
 from rules.own_postings import OwnPosting, decide_own_posting, parse_posting
 from store import own_postings_repo as own_repo
 from store import reconcile_repo as repo
 
-PAGE = q.MAX_PAGE  # platform rows per page, and ids per `Id IN (…)` query
+PAGE = MAX_PAGE  # platform rows per page, and ids per `Id IN (…)` query
 MAX_DETAILS = 200  # listed mismatches per run; the counts are always complete
 OUR_MEMO = deposit_memo("")  # the prefix of every Deposit memo this service writes
 Row = asyncpg.Record
 
 
-class Progress(Protocol):
+class ProgressCallback(Protocol):
     def __call__(self, *details: object) -> None: ...
 
 
@@ -58,8 +58,8 @@ MISMATCH_KEYS = ("invoice_mismatches", "deposit_mismatches", "payment_mismatches
                  "refund_mismatches")
 
 
-async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
-                    progress: Progress = _no_progress) -> dict[str, Any]:
+async def reconcile(pool: asyncpg.Pool, qbo: QboApi, partner_id: str,
+                    progress: ProgressCallback = _no_progress) -> dict[str, Any]:
     """The report of one reconciliation, read now (also `python -m starter reconcile PID`). `progress` is
     called after each page (the activity passes its heartbeat, so a dead worker is noticed per page)."""
     run = _Run(pool, qbo.company(partner_id), partner_id, progress)
@@ -88,7 +88,7 @@ async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
 class _Run:
     """One reconciliation's counters and capped details; each check sees one page at a time."""
 
-    def __init__(self, pool: asyncpg.Pool, company: QboCompany, partner_id: str, progress: Progress) -> None:
+    def __init__(self, pool: asyncpg.Pool, company: QboCompany, partner_id: str, progress: ProgressCallback) -> None:
         self.pool, self.company, self.partner_id = pool, company, partner_id
         self.progress = progress
         self.checked = {"invoices": 0, "payments": 0, "payouts": 0, "refunds": 0}

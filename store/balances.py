@@ -18,21 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+
+import asyncpg
 
 from rules.facts import InvoiceStatus
 from rules.invoices import derive_balance_status
+from store.db import Conn
 
 NOT_IN_QBO = ("pending", "needs_attention")  # the same set as sync_repo.invoice_snapshots' unposted total
 
 
-async def lock_invoices(conn: Any, invoice_ids: Sequence[str]) -> None:
+async def lock_invoices(conn: Conn, invoice_ids: Sequence[str]) -> None:
     """Row-lock the invoices until the transaction ends, in id order (so two lockers never deadlock)."""
     await conn.execute("SELECT 1 FROM invoices WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
                        list(invoice_ids))
 
 
-async def recompute(conn: Any, invoice_ids: Sequence[str]) -> None:
+async def recompute(conn: Conn, invoice_ids: Sequence[str]) -> None:
     """Rewrite balance and status of the (locked) QBO-sourced invoices from `qbo_balance` and the payments
     not yet in QBO. Invoices without a known QBO view, and deleted ones (their tombstone keeps the last
     values), are left alone."""
@@ -55,7 +57,7 @@ async def recompute(conn: Any, invoice_ids: Sequence[str]) -> None:
         [i for i, _ in derived], [d.balance for _, d in derived], [d.status.value for _, d in derived])
 
 
-async def mark_posted(pool: Any, payment_id: str, qbo_payment_id: str,
+async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
                       qbo_view: tuple[Decimal, Decimal] | None, deposit_to_account_id: str | None = None) -> None:
     """The payment is in QBO: record it and, given QBO's (Balance, TotalAmt) of its invoice now that it
     is, recompute the platform balance, all in one transaction under the invoice's row lock. Without a

@@ -13,7 +13,7 @@ import asyncpg
 
 
 @dataclass(frozen=True)
-class Backfill:
+class BackfillProgress:
     fetched: int
     total: int  # objects QBO counted so far; 0 before the first count
 
@@ -24,7 +24,7 @@ class FleetSnapshot:
     sync_lag_seconds: dict[str, float]  # partner id → now − last successful cycle (or since connecting)
     postings: dict[tuple[str, str], int]  # (payment | payout | refund, status) → count
     needs_attention: dict[tuple[str, str], int]  # (payment | payout | refund, attention_code) → count
-    backfills: dict[str, Backfill]  # partner id → progress, only for backfills not finished
+    backfills: dict[str, BackfillProgress]  # partner id → progress, only for backfills not finished
 
 
 async def read_fleet(pool: asyncpg.Pool) -> FleetSnapshot:
@@ -56,5 +56,5 @@ async def read_fleet(pool: asyncpg.Pool) -> FleetSnapshot:
         sync_lag_seconds={r["partner_id"]: max(0.0, float(r["lag"])) for r in lags},
         postings={(r["kind"], r["status"]): int(r["n"]) for r in postings},
         needs_attention={(r["kind"], r["code"]): int(r["n"]) for r in attention},
-        backfills={r["partner_id"]: Backfill(int(r["fetched"]), int(r["total"])) for r in backfills},
+        backfills={r["partner_id"]: BackfillProgress(int(r["fetched"]), int(r["total"])) for r in backfills},
     )

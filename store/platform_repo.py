@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from rules.preferences import Preferences
+from store.db import one
 
 # Records of the company the partner is connected to, and the platform's own (no realm). A partner that
 # moved to another company keeps the old company's records, but they are never listed as the new one's
@@ -58,8 +59,9 @@ async def partner_exists(pool: asyncpg.Pool, partner_id: str) -> bool:
 
 
 async def partner_for_realm(pool: asyncpg.Pool, realm_id: str) -> str | None:
-    return await pool.fetchval(
+    partner_id: str | None = await pool.fetchval(
         "SELECT partner_id FROM qbo_connections WHERE realm_id = $1 AND state <> 'disconnected'", realm_id)
+    return partner_id
 
 
 # --- the QBO connection, read side ------------------------------------------------------------------
@@ -90,7 +92,7 @@ async def platform_counts(pool: asyncpg.Pool, partner_id: str) -> dict[str, int]
                (SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts_pending,
                (SELECT count(*) FROM sync_log WHERE partner_id = $1 AND kind = 'conflict') AS conflicts
         """, partner_id)
-    return {k: int(v) for k, v in dict(row).items()}
+    return {k: int(v) for k, v in dict(one(row)).items()}
 
 
 async def sync_runs(pool: asyncpg.Pool, partner_id: str, limit: int) -> list[asyncpg.Record]:
@@ -179,7 +181,7 @@ async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, a
             " c.realm_id AS connected_realm FROM invoices i"
             " LEFT JOIN qbo_connections c ON c.partner_id = i.partner_id"
             " WHERE i.id = $1 AND i.partner_id = $2 FOR UPDATE OF i", invoice_id, partner_id)
-        _check_payable(inv, invoice_id, amount)
+        inv = _check_payable(inv, invoice_id, amount)
         status = "pending" if inv["source"] == "qbo" else "not_synced"
         pay_id = new_id("pay")
         row = await conn.fetchrow(
@@ -190,10 +192,11 @@ async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, a
         await conn.execute(
             "UPDATE invoices SET balance = $2, status = $3, updated_at = now() WHERE id = $1",
             invoice_id, balance, "paid" if balance == 0 else "partially_paid")
-        return row
+        return one(row)
 
 
-def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal) -> None:
+def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal) -> asyncpg.Record:
+    """The locked invoice, when a payment of `amount` may be recorded on it."""
     if inv is None:
         raise RepoError("not_found", f"invoice {invoice_id} not found for this partner")
     if inv["archived"]:
@@ -206,6 +209,7 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
     if amount > inv["balance"]:
         raise RepoError("invalid", f"amount {amount} is larger than the invoice's open balance "
                                    f"{inv['balance']}; record at most the balance")
+    return inv
 
 
 async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
@@ -234,8 +238,9 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
             "SELECT p.id, p.amount, p.status, p.currency FROM payments p "
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
-        links = dict(await conn.fetch("SELECT payment_id, payout_id FROM payout_payments "
-                                      "WHERE payment_id = ANY($1::text[])", [r["id"] for r in locked]))
+        links: dict[str, str] = {r["payment_id"]: r["payout_id"] for r in await conn.fetch(
+            "SELECT payment_id, payout_id FROM payout_payments WHERE payment_id = ANY($1::text[])",
+            [r["id"] for r in locked])}
         rows = [{**dict(r), "payout_id": links.get(r["id"])} for r in locked]
         gross = _check_payout(rows, payment_ids, fee)
         currency = payout_currency(rows)
@@ -257,7 +262,7 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
                                [(po_id, pid) for pid in payment_ids])
         await conn.executemany("INSERT INTO payout_refunds (payout_id, refund_id) VALUES ($1, $2)",
                                [(po_id, rid) for rid in refund_ids or []])
-        return row
+        return one(row)
 
 
 def payout_currency(rows: list[dict[str, Any]]) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
@@ -24,6 +23,7 @@ from rules.deposits import DepositCurrency
 from rules.preferences import Preferences
 from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
+from store.db import Conn
 
 _PENDING_PAYMENTS = """
 SELECT p.id, p.invoice_id, p.amount, p.netted_amount, p.currency, p.status, p.qbo_payment_id, p.attempts,
@@ -85,8 +85,8 @@ async def pending_payments(pool: asyncpg.Pool, partner_id: str, limit: int) -> l
 
 
 async def count_pending_payments(pool: asyncpg.Pool, partner_id: str) -> int:
-    return await pool.fetchval(
-        "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id)
+    return int(await pool.fetchval(
+        "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id))
 
 
 async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> dict[str, Decimal]:
@@ -130,14 +130,14 @@ async def mark_payment_attention(
     code: AttentionCode = AttentionCode.QBO_FAULT,
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await _park(conn, "payments", partner_id, payment_id, reason, code, "Payment", qbo_id)
+        await park(conn, "payments", partner_id, payment_id, reason, code, "Payment", qbo_id)
 
 
 _WAITING_CLEARED = ", waiting_reason = NULL"
 
 
-async def _park(
-    conn: Any, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
+async def park(
+    conn: Conn, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
     qbo_id: str | None,
 ) -> None:
     """needs_attention with its cause. The sync_log row is written only when the reason is new for the
@@ -155,7 +155,7 @@ async def _park(
 
 
 async def log_attention(
-    conn: Any, partner_id: str, entity: str, platform_id: str, reason: str, qbo_id: str | None = None,
+    conn: Conn, partner_id: str, entity: str, platform_id: str, reason: str, qbo_id: str | None = None,
     sync_run_id: int | None = None,
 ) -> None:
     await conn.execute(
@@ -260,7 +260,7 @@ async def set_payout_status(
         if qbo_deposit_id is not None:
             await conn.execute("UPDATE payouts SET qbo_deposit_id = $2 WHERE id = $1", payout_id, qbo_deposit_id)
         if status == "needs_attention":
-            await _park(conn, "payouts", partner_id, payout_id, reason or "needs attention", code, "Payout",
+            await park(conn, "payouts", partner_id, payout_id, reason or "needs attention", code, "Payout",
                         qbo_deposit_id)
             return
         await conn.execute(

@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from store.db import Db, one
+
 
 async def request_run(pool: asyncpg.Pool, partner_id: str) -> tuple[int, str]:
     """The open run of the partner, or a new one: (run id, status). Two clicks join one run."""
@@ -23,19 +25,21 @@ async def request_run(pool: asyncpg.Pool, partner_id: str) -> tuple[int, str]:
             " ON CONFLICT (partner_id) WHERE status <> 'finished' DO NOTHING", partner_id)
         row = await conn.fetchrow("SELECT id, status FROM reconciliation_runs WHERE partner_id = $1"
                                   " AND status <> 'finished'", partner_id)
+    row = one(row)
     return int(row["id"]), row["status"]
 
 
-async def has_open_run(db: Any, partner_id: str) -> bool:
+async def has_open_run(db: Db, partner_id: str) -> bool:
     return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM reconciliation_runs WHERE partner_id = $1"
                                   " AND status <> 'finished')", partner_id))
 
 
 async def start_run(pool: asyncpg.Pool, partner_id: str) -> int | None:
     """Mark the open run running (again, when an earlier attempt died) and return its id."""
-    return await pool.fetchval(
+    run_id: int | None = await pool.fetchval(
         "UPDATE reconciliation_runs SET status = 'running', started_at = now() WHERE partner_id = $1"
         " AND status <> 'finished' RETURNING id", partner_id)
+    return run_id
 
 
 async def finish_run(pool: asyncpg.Pool, run_id: int, report: dict[str, Any]) -> None:

@@ -18,8 +18,9 @@ from rules.attention import AttentionCode
 from rules.invoices import derive_balance_status
 from rules.refunds import NewRefund, RefundBooking, RefundRefused, decide_new_refund
 from store import balances
+from store.db import one
 from store.platform_repo import RepoError, new_id
-from store.posting_repo import _park
+from store.posting_repo import park
 
 _REFUND_COLUMNS = ("r.id, r.payment_id, r.amount, r.kind, r.reason, r.status, r.booking, r.qbo_refund_receipt_id,"
                    " r.attention_reason, r.attention_code, pr.payout_id, r.created_at, r.posted_at")
@@ -33,8 +34,8 @@ async def create_refund(pool: asyncpg.Pool, partner_id: str, payment_id: str, am
         if invoice_id is None:
             raise RepoError("not_found", f"payment {payment_id} not found for this partner")
         await balances.lock_invoices(conn, [invoice_id])
-        pay = await conn.fetchrow(
-            "SELECT status, attempts, amount, refunded_amount FROM payments WHERE id = $1 FOR UPDATE", payment_id)
+        pay = one(await conn.fetchrow(
+            "SELECT status, attempts, amount, refunded_amount FROM payments WHERE id = $1 FOR UPDATE", payment_id))
         try:
             new = decide_new_refund(payment_id=payment_id, payment_status=pay["status"], attempts=pay["attempts"],
                                     payment_amount=pay["amount"], refunded_amount=pay["refunded_amount"],
@@ -47,6 +48,7 @@ async def create_refund(pool: asyncpg.Pool, partner_id: str, payment_id: str, am
             " RETURNING id, payment_id, amount, kind, status, booking",
             new_id("rf"), partner_id, payment_id, amount, kind, reason, new.status,
             new.booking.value if new.booking else None)
+        row = one(row)
         await conn.execute(
             "UPDATE payments SET refunded_amount = refunded_amount + $2,"
             " netted_amount = netted_amount + CASE WHEN $3 THEN $2 ELSE 0 END,"
@@ -98,8 +100,9 @@ async def pending_refunds(pool: asyncpg.Pool, partner_id: str, limit: int) -> li
 
 
 async def count_pending_refunds(pool: asyncpg.Pool, partner_id: str) -> int:
-    return await pool.fetchval("SELECT count(*) FROM refunds WHERE partner_id = $1 AND status = 'pending'",
-                               partner_id)
+    count: int = await pool.fetchval("SELECT count(*) FROM refunds WHERE partner_id = $1 AND status = 'pending'",
+                                     partner_id)
+    return count
 
 
 async def record_refund_attempt(pool: asyncpg.Pool, refund_id: str, request_id: str) -> None:
@@ -115,8 +118,8 @@ async def mark_refund_booked(pool: asyncpg.Pool, refund_id: str, booking: Refund
     `qbo_view` QBO's (Balance, TotalAmt) of the invoice after it: recorded and the platform balance
     recomputed in the same transaction, under the invoice's row lock (store/balances.py)."""
     async with pool.acquire() as conn, conn.transaction():
-        ref = await conn.fetchrow("SELECT r.payment_id, p.invoice_id FROM refunds r JOIN payments p ON"
-                                  " p.id = r.payment_id WHERE r.id = $1", refund_id)
+        ref = one(await conn.fetchrow("SELECT r.payment_id, p.invoice_id FROM refunds r JOIN payments p ON"
+                                      " p.id = r.payment_id WHERE r.id = $1", refund_id))
         await balances.lock_invoices(conn, [ref["invoice_id"]])
         # payment before refund, the order create_payout locks them in (no deadlock between the two)
         await conn.execute("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE", ref["payment_id"])
@@ -136,4 +139,4 @@ async def mark_refund_booked(pool: asyncpg.Pool, refund_id: str, booking: Refund
 async def mark_refund_attention(pool: asyncpg.Pool, partner_id: str, refund_id: str, reason: str,
                                 code: AttentionCode, qbo_id: str | None = None) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await _park(conn, "refunds", partner_id, refund_id, reason, code, "Refund", qbo_id)
+        await park(conn, "refunds", partner_id, refund_id, reason, code, "Refund", qbo_id)

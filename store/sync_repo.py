@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from store import attention_repo, own_postings_repo
+from store.db import Conn, Db
 
 #: A tombstone has no SyncToken and is final: it sorts after every real version of the object.
 TOMBSTONE_TOKEN = 2**62
@@ -49,7 +50,7 @@ class Connection:
 
 # --- connection, runs ---------------------------------------------------------------------------------
 
-async def load_connection(db: Any, partner_id: str) -> Connection:
+async def load_connection(db: Db, partner_id: str) -> Connection:
     row = await db.fetchrow(
         "SELECT realm_id, cdc_cursor, last_full_sweep_at, home_currency, multicurrency_enabled, "
         "currency_prefs_read_at FROM qbo_connections WHERE partner_id = $1", partner_id
@@ -85,7 +86,7 @@ async def invoice_currencies(db: Any, partner_id: str, realm_id: str) -> list[st
     return [r["currency"].strip() for r in rows]
 
 
-async def init_cursor(db: Any, partner_id: str) -> None:
+async def init_cursor(db: Db, partner_id: str) -> None:
     """The first backfill call: CDC later starts from when the backfill started."""
     await db.execute(
         "UPDATE qbo_connections SET cdc_cursor = now(), updated_at = now() "
@@ -93,7 +94,7 @@ async def init_cursor(db: Any, partner_id: str) -> None:
     )
 
 
-async def set_cursor(db: Any, partner_id: str, cursor: datetime, *, swept: bool) -> None:
+async def set_cursor(db: Db, partner_id: str, cursor: datetime, *, swept: bool) -> None:
     await db.execute(
         "UPDATE qbo_connections SET cdc_cursor = $2, updated_at = now(), "
         "last_full_sweep_at = CASE WHEN $3 THEN now() ELSE last_full_sweep_at END WHERE partner_id = $1",
@@ -101,13 +102,13 @@ async def set_cursor(db: Any, partner_id: str, cursor: datetime, *, swept: bool)
     )
 
 
-async def start_run(db: Any, partner_id: str, trigger: str) -> int:
-    return await db.fetchval(
+async def start_run(db: Db, partner_id: str, trigger: str) -> int:
+    return await db.fetchval(  # type: ignore[no-any-return]  # RETURNING id: an integer
         "INSERT INTO sync_runs (partner_id, trigger) VALUES ($1, $2) RETURNING id", partner_id, trigger
     )
 
 
-async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
+async def pending_counts(db: Db, partner_id: str) -> tuple[int, int]:
     """Work for the posting steps: pending items, plus parked ones whose cause may have cleared (the
     posting step puts those back in line, store/attention_repo.py). Pending refunds count as payment work:
     the payment posting step books them (activities/refunds.py)."""
@@ -118,11 +119,11 @@ async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
         partner_id,
     )
     cleared_payments, cleared_payouts = await attention_repo.count_cleared(db, partner_id)
-    return int(row["payments"]) + cleared_payments, int(row["payouts"]) + cleared_payouts
+    return int(row["payments"]) + cleared_payments, int(row["payouts"]) + cleared_payouts  # type: ignore[index]
 
 
 async def finish_run(
-    db: Any, partner_id: str, run_id: int, counts: dict[str, int], error: str | None
+    db: asyncpg.Pool, partner_id: str, run_id: int, counts: dict[str, int], error: str | None
 ) -> str | None:
     """Close the run. Returns its trigger when this call finished it (not when a retried activity finishes
     it again), so the caller counts each cycle once (`qbo_sync_cycles_total`)."""
@@ -166,7 +167,7 @@ def _stage_sql(entity: str) -> str:
     )
 
 
-async def stage(db: Any, partner_id: str, realm_id: str, entity: str, objects: Sequence[StagedObject]) -> int:
+async def stage(db: Db, partner_id: str, realm_id: str, entity: str, objects: Sequence[StagedObject]) -> int:
     """Stage one page/chunk in one statement; returns how many versions were new."""
     if not objects:
         return 0
@@ -178,7 +179,7 @@ async def stage(db: Any, partner_id: str, realm_id: str, entity: str, objects: S
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def platform_qbo_ids(db: Any, partner_id: str, realm_id: str, entity: str) -> list[str]:
+async def platform_qbo_ids(db: Db, partner_id: str, realm_id: str, entity: str) -> list[str]:
     """QBO ids of live (not deleted) QBO-sourced rows, for the sweep's missing-id check."""
     table = _PLATFORM_TABLE[entity]
     rows = await db.fetch(
@@ -188,7 +189,7 @@ async def platform_qbo_ids(db: Any, partner_id: str, realm_id: str, entity: str)
     return [r["qbo_id"] for r in rows]
 
 
-async def upsert_accounts(db: Any, partner_id: str, accounts: Sequence[Any], currencies: dict[str, str | None]) -> int:
+async def upsert_accounts(db: Db, partner_id: str, accounts: Sequence[Any], currencies: dict[str, str | None]) -> int:
     """Refresh `qbo_accounts` rows; returns how many were new or different."""
     if not accounts:
         return 0
@@ -210,14 +211,14 @@ async def upsert_accounts(db: Any, partner_id: str, accounts: Sequence[Any], cur
 
 # --- backfill progress ----------------------------------------------------------------------------------
 
-async def load_progress(db: Any, partner_id: str, entity: str) -> asyncpg.Record | None:
+async def load_progress(db: Db, partner_id: str, entity: str) -> asyncpg.Record | None:
     return await db.fetchrow(
         "SELECT next_position, fetched, total, done FROM backfill_progress WHERE partner_id = $1 AND entity = $2",
         partner_id, entity,
     )
 
 
-async def create_progress(db: Any, partner_id: str, entity: str, total: int) -> None:
+async def create_progress(db: Db, partner_id: str, entity: str, total: int) -> None:
     await db.execute(
         "INSERT INTO backfill_progress (partner_id, entity, total) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         partner_id, entity, total,
@@ -225,7 +226,7 @@ async def create_progress(db: Any, partner_id: str, entity: str, total: int) -> 
 
 
 async def save_progress(
-    conn: Any, partner_id: str, entity: str, *, expected: int, next_position: int, fetched: int, done: bool
+    conn: Conn, partner_id: str, entity: str, *, expected: int, next_position: int, fetched: int, done: bool
 ) -> None:
     """Advance the position only from where this page started (a concurrent duplicate cannot double-count)."""
     status = await conn.execute(
@@ -239,7 +240,7 @@ async def save_progress(
 
 # --- apply ----------------------------------------------------------------------------------------------
 
-async def next_staged_batch(conn: Any, partner_id: str, entity: str, limit: int,
+async def next_staged_batch(conn: Conn, partner_id: str, entity: str, limit: int,
                             after: tuple[str, str] | None = None) -> list[asyncpg.Record]:
     """Every staged version of the next `limit` objects of `entity` after `after` (keyset order), locked
     until the transaction ends. Seeking past the last applied key matters: applied rows are deleted, and an
@@ -264,7 +265,7 @@ async def next_staged_batch(conn: Any, partner_id: str, entity: str, limit: int,
     )
 
 
-async def delete_staged(conn: Any, partner_id: str, entity: str, keys: Sequence[tuple[str, str, int]]) -> None:
+async def delete_staged(conn: Conn, partner_id: str, entity: str, keys: Sequence[tuple[str, str, int]]) -> None:
     """Delete exactly the applied versions, given in the order `next_staged_batch` returned them (the
     database's collation, which decides the range). The key range lets PostgreSQL walk
     `qbo_staging_apply_order` instead of joining the whole table (seconds per batch on a large, freshly
@@ -281,11 +282,11 @@ async def delete_staged(conn: Any, partner_id: str, entity: str, keys: Sequence[
     )
 
 
-async def staged_count(db: Any, partner_id: str) -> int:
+async def staged_count(db: Db, partner_id: str) -> int:
     return int(await db.fetchval("SELECT count(*) FROM qbo_staging WHERE partner_id = $1", partner_id))
 
 
-async def customer_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
+async def customer_snapshots(conn: Conn, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, source, qbo_id, qbo_sync_token, qbo_updated_at, name, email, archived, qbo_active, "
         "qbo_deleted FROM customers WHERE partner_id = $1 AND realm_id = $2 AND qbo_id = ANY($3::text[])",
@@ -293,7 +294,7 @@ async def customer_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids:
     )
 
 
-async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
+async def invoice_snapshots(conn: Conn, partner_id: str, realm_id: str, qbo_ids: list[str]) -> list[asyncpg.Record]:
     """The invoices with their unposted payments, locked until the transaction ends. Locked first, read
     after: a payment recorded concurrently (platform_repo.create_payment locks the same row) either
     committed before and is counted here, or waits until this apply committed and then lowers the balance
@@ -353,12 +354,12 @@ ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SE
 """
 
 
-def _columns(rows: list[tuple]) -> list[list]:
+def _columns(rows: list[tuple[object, ...]]) -> list[list[object]]:
     """Rows to per-column arrays for `unnest`."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else []
 
 
-async def upsert_customers(conn: Any, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
+async def upsert_customers(conn: Conn, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
     if not states:
         return
     await conn.execute(_CUSTOMER_UPSERT, partner_id, realm_id, *_columns([
@@ -368,7 +369,7 @@ async def upsert_customers(conn: Any, partner_id: str, realm_id: str, states: Se
     ]))
 
 
-async def upsert_invoices(conn: Any, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
+async def upsert_invoices(conn: Conn, partner_id: str, realm_id: str, states: Sequence[Any]) -> None:
     if not states:
         return
     await conn.execute(_INVOICE_UPSERT, partner_id, realm_id, *_columns([
@@ -379,7 +380,7 @@ async def upsert_invoices(conn: Any, partner_id: str, realm_id: str, states: Seq
     ]))
 
 
-async def log_entries(conn: Any, partner_id: str, run_id: int | None, entries: Sequence[tuple]) -> None:
+async def log_entries(conn: Conn, partner_id: str, run_id: int | None, entries: Sequence[tuple[object, ...]]) -> None:
     """entries: (kind, entity, qbo_id, platform_id, reason, details dict). Deduped by `sync_log_dedupe`."""
     await conn.executemany(
         "INSERT INTO sync_log (partner_id, sync_run_id, kind, entity, qbo_id, platform_id, reason, details) "

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from rules.facts import AccountFacts, CurrencyFacts
 from rules.preferences import Preferences
@@ -25,6 +26,41 @@ class IntegrationState(StrEnum):
 class Progress(BaseModel):
     done: int = 0
     total: int | None = None
+
+
+class Requests(BaseModel):
+    """What the workflow's messages asked for and its loop has not acted on yet (workflows/lifecycle.py
+    decides what the loop does about them). Carried across continue-as-new: a `sync_now` that woke the
+    loop just before it continued as new is acted on by the next run."""
+
+    sync: bool = False
+    sync_trigger: str = "interval"  # why the next cycle runs (`qbo_sync_cycles_total`'s label)
+    reconnect: bool = False
+    disconnect: bool = False  # a disconnect is in progress; withdrawn when it fails
+    reconcile: bool = False
+
+    def sync_for(self, trigger: str) -> None:
+        self.sync, self.sync_trigger = True, trigger
+
+    def sync_now(self) -> None:
+        """A second `sync_now` before the cycle ran changes nothing (not even the trigger)."""
+        if not self.sync:
+            self.sync_for("sync_now")
+
+    def take_cycle(self) -> tuple[str, bool]:
+        """The cycle starting now takes the sync and reconciliation requests: (trigger, reconcile). Taken up
+        front, so a failing cycle does not keep the loop awake; a reconciliation run waiting in PostgreSQL
+        is seen again by the next fetch (`FetchResult.reconcile_requested`)."""
+        taken = self.sync_trigger, self.reconcile
+        self.sync = self.reconcile = False
+        self.sync_trigger = "interval"
+        return taken
+
+
+# The request flags were PartnerState fields before `Requests`; a run continued as new by an older worker
+# carries them there.
+_FLAT_REQUESTS = {"sync_requested": "sync", "sync_trigger": "sync_trigger", "reconnect_requested": "reconnect",
+                  "disconnect_requested": "disconnect", "reconcile_requested": "reconcile"}
 
 
 class PartnerState(BaseModel):
@@ -46,11 +82,15 @@ class PartnerState(BaseModel):
     last_error: str | None = None
     pending_postings: int = 0
     cycles: int = 0
-    sync_requested: bool = False
-    sync_trigger: str = "interval"
-    reconnect_requested: bool = False
-    disconnect_requested: bool = False
-    reconcile_requested: bool = False
+    requests: Requests = Field(default_factory=Requests)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _requests_of_older_runs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(old in data for old in _FLAT_REQUESTS):
+            data = dict(data)
+            data["requests"] = {new: data.pop(old) for old, new in _FLAT_REQUESTS.items() if old in data}
+        return data
 
 
 class PartnerWorkflowInput(BaseModel):

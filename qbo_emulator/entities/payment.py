@@ -17,7 +17,7 @@ from decimal import Decimal
 from qbo_emulator.entities.account import account_ref
 from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id, save
 from qbo_emulator.entities.currency import check_account_takes, currency_of, home_amount, stamp, txn_currency
-from qbo_emulator.entities.sales import CREDIT_MEMO, INVOICE, SalesDocType, _customer
+from qbo_emulator.entities.sales import CREDIT_MEMO, INVOICE, SalesDocType, active_customer
 from qbo_emulator.faults import business_validation, deposited_locked, object_not_found, required_param
 from qbo_emulator.wire import ZERO, money, to_decimal, today_pacific
 
@@ -66,7 +66,7 @@ class PaymentType(EntityType):
 
     def build(self, ctx: Ctx, body: dict, old: dict | None) -> dict:
         doc = {k: v for k, v in body.items() if k in self.known}
-        customer = _customer(ctx, doc.get("CustomerRef"))
+        customer = active_customer(ctx, doc.get("CustomerRef"))
         doc["CustomerRef"] = ref(customer["Id"], customer["DisplayName"])
         if doc.get("TotalAmt") is None:
             raise required_param("TotalAmt")

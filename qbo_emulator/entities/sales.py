@@ -114,7 +114,7 @@ class SalesDocType(EntityType):
 
     def build(self, ctx: Ctx, body: dict, old: dict | None) -> dict:
         doc = {k: v for k, v in body.items() if k in self.known}
-        customer = _customer(ctx, doc.get("CustomerRef"))
+        customer = active_customer(ctx, doc.get("CustomerRef"))
         doc["CustomerRef"] = ref(customer["Id"], customer["DisplayName"])
         lines, subtotal, discount, taxable = _lines(ctx, doc)
         tax_detail, tax = _tax(doc, taxable)
@@ -182,7 +182,7 @@ class SalesDocType(EntityType):
                 ctx.dirty_customers.add(int(doc["CustomerRef"]["value"]))
 
 
-def _customer(ctx: Ctx, reference: dict | None) -> dict:
+def active_customer(ctx: Ctx, reference: dict | None) -> dict:
     if not reference:
         raise required_param("CustomerRef")
     customer = load(ctx, "Customer", ref_id(reference, "CustomerRef"))

@@ -58,7 +58,8 @@ async def test_live_partner_choosing_another_company_is_refused(app_client, conn
 
     async def posted() -> bool:
         payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
-        return payments[pay["id"]]["status"] == "posted"
+        assert payments[pay["id"]]["status"] == "posted"
+        return True
 
     await eventually(posted, timeout=60, what="the payment to post into the partner's own company")
     assert await _writes(emu, other) == 0, "something was written into the other company"
@@ -107,7 +108,8 @@ async def test_after_disconnect_another_company_is_onboarded_afresh(app_client, 
     async def onboarded() -> dict | None:
         body = (await app_client.get(f"/partners/{pid}/qbo")).json()
         ok = body["state"] == "active" and body["realm_id"] == new and body["last_synced_at"]
-        return body if ok else None
+        assert ok, body
+        return body
 
     status = await eventually(onboarded, timeout=90, what="the new company to be onboarded")
     listed = (await app_client.get(f"/partners/{pid}/invoices?include_archived=true")).json()["items"]

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from qbo_emulator.webhooks import sign
-from starter import partners as wf
+from starter import partners as partner_workflows
 from tests.api.conftest import assert_error
 from tests.helpers import eventually
 
@@ -41,7 +41,7 @@ async def connected_partner(db_pool, temporal_env, task_queue) -> tuple[str, str
     await db_pool.execute("INSERT INTO partners (id, name) VALUES ($1, 'Hooked')", pid)
     await db_pool.execute("INSERT INTO qbo_connections (partner_id, realm_id, state) VALUES ($1, $2, 'active')",
                           pid, realm)
-    await wf.start_or_reconnect(temporal_env.client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
+    await partner_workflows.start_or_reconnect(temporal_env.client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
     return pid, realm
 
 
@@ -60,7 +60,7 @@ async def route_result(db_pool, event_id: str) -> str | None:
 
 
 async def signals(temporal_env, pid: str) -> int:
-    history = await wf.handle_for(temporal_env.client, pid).fetch_history()
+    history = await partner_workflows.handle_for(temporal_env.client, pid).fetch_history()
     return sum(1 for e in history.events if e.HasField("workflow_execution_signaled_event_attributes"))
 
 
@@ -131,7 +131,7 @@ async def test_temporal_down_still_fast_and_not_lost(app_client, verifier, db_po
         finally:  # the route timeout cancels this; it can't end before the webhook was answered
             await released.wait()
 
-    monkeypatch.setattr(webhooks.wf, "sync_now", hang)
+    monkeypatch.setattr(webhooks.partner_workflows, "sync_now", hang)
     monkeypatch.setattr(webhooks, "ROUTE_TIMEOUT", 0.5)
     event = cloudevent(realm)
     answer = asyncio.create_task(post(app_client, verifier, [event]))
@@ -243,7 +243,7 @@ async def test_one_partners_failed_signal_does_not_hold_back_the_others(app_clie
 
     a, realm_a = await connected_partner(db_pool, temporal_env, task_queue)
     b, realm_b = await connected_partner(db_pool, temporal_env, task_queue)
-    real_sync_now = webhooks.wf.sync_now
+    real_sync_now = webhooks.partner_workflows.sync_now
 
     async def refuse_a(client, partner_id: str) -> None:
         if partner_id == a:
@@ -251,7 +251,7 @@ async def test_one_partners_failed_signal_does_not_hold_back_the_others(app_clie
         await real_sync_now(client, partner_id)
 
     monkeypatch.setattr(webhooks, "spawn_routing", lambda app: None)  # route by hand, A's delivery first
-    monkeypatch.setattr(webhooks.wf, "sync_now", refuse_a)  # before the events exist: the retry loop too
+    monkeypatch.setattr(webhooks.partner_workflows, "sync_now", refuse_a)  # before the events exist: the retry loop too
     first, second = cloudevent(realm_a), cloudevent(realm_b)
     assert (await post(app_client, verifier, [first])).json()["new"] == 1
     assert (await post(app_client, verifier, [second])).json()["new"] == 1
@@ -260,6 +260,6 @@ async def test_one_partners_failed_signal_does_not_hold_back_the_others(app_clie
     assert await route_result(db_pool, second["id"]) == "signalled" and await signals(temporal_env, b) == 1
     assert (await stored(db_pool, first["id"]))["route_result"] is None
     assert await signals(temporal_env, a) == 0
-    monkeypatch.setattr(webhooks.wf, "sync_now", real_sync_now)
+    monkeypatch.setattr(webhooks.partner_workflows, "sync_now", real_sync_now)
     await webhooks.route_pending(app)
     assert await route_result(db_pool, first["id"]) == "signalled" and await signals(temporal_env, a) == 1

@@ -33,7 +33,8 @@ async def _connected_by_api(api: httpx.AsyncClient, emu, pid: str, invoices: int
 
     async def active() -> bool:
         body = (await api.get(f"/partners/{pid}/qbo")).json()
-        return body["state"] == "active" and body["source"] == "workflow" and bool(body["last_synced_at"])
+        assert body["state"] == "active" and body["source"] == "workflow" and bool(body["last_synced_at"])
+        return True
 
     await eventually(active, timeout=90, what="the partner to become active")
     return realm

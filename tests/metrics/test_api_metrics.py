@@ -97,8 +97,9 @@ async def test_webhook_deliveries_and_events_by_outcome(app_client, api_settings
         # together with whatever unknown-realm events earlier tests left unrouted (counted too)
         result = await db_pool.fetchval("SELECT route_result FROM webhook_events WHERE event_id = $1", event["id"])
         closed = await db_pool.fetchval(unknown) - closed_before
-        return result == "unknown_realm" and moved(await scrape(app_client), before, "qbo_webhook_events_total",
+        assert result == "unknown_realm" and moved(await scrape(app_client), before, "qbo_webhook_events_total",
                                                    "unknown_realm") == closed >= 1
+        return True
 
     await eventually(routed, what="the event to be routed as unknown_realm")
 
@@ -123,7 +124,8 @@ async def test_postings_lag_and_attention_follow_the_database(app_client, connec
     async def posted():  # the nudge runs a cycle that posts it, which also ends the lag
         now = await scrape(app_client)
         done = postings(now, "posted") == postings(before, "posted") + 1
-        return now if done and value(now, "qbo_sync_lag_seconds", partner_id=pid) < 7200 else None
+        assert done and value(now, "qbo_sync_lag_seconds", partner_id=pid) < 7200
+        return now
 
     after = await eventually(posted, timeout=90, what="the payment posted and a cycle finished")
     assert postings(after, "pending") == postings(before, "pending")

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from starter import partners
 from tests.helpers import eventually
+from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
 from workflows.models import IntegrationState
 from workflows.partner import FULL_SWEEP_EVERY, MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
@@ -90,8 +91,4 @@ async def test_needs_reconnect_waits_weeks_without_activity_attempts(ts_env, tas
         assert not any(e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in history.events[before:])
         stubs.auth_broken = False
         await handle.signal(PartnerIntegrationWorkflow.reconnected)
-        await eventually(lambda: _active(handle), what="active again after reconnect")
-
-
-async def _active(handle):
-    return (await handle.query(PartnerIntegrationWorkflow.status)).state is IntegrationState.ACTIVE
+        await eventually(lambda: probes.state_is(handle, IntegrationState.ACTIVE), what="active again after reconnect")

@@ -64,6 +64,6 @@ class WithoutSettlingPayouts(PartnerIntegrationWorkflow):
     async def _call(self, activity, arg, what: str, policy, *, step: bool = True):
         # the change, unpatched: as before it, create_deposits is never scheduled while deposits are off
         if activity is PostingActivities.create_deposits and not (
-                self.s.preferences and self.s.preferences.create_deposits):
+                self.partner.preferences and self.partner.preferences.create_deposits):
             return DepositSummary()
         return await super()._call(activity, arg, what, policy, step=step)
