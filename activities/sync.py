@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -19,18 +20,9 @@ from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
-from rules import (
-    BadQboPayload,
-    PlatformCustomer,
-    PlatformInvoice,
-    SyncAction,
-    decide_customer,
-    decide_invoice,
-    newest_change,
-    parse_account,
-    parse_customer,
-    parse_invoice,
-)
+from qbo.pages import RawObject, RawPage
+from rules import BadQboPayload, SyncAction, newest_change, parse_account
+from rules import entities as synced
 from store import own_postings_repo as own_repo
 from store import reconcile_repo
 from store import sync_repo as repo
@@ -44,14 +36,13 @@ from workflows.models import (
     SyncRunStart,
 )
 
-SYNCED = ("Customer", "Invoice")  # apply order: invoices resolve their customer by QBO id
+SYNCED = synced.BACKFILL_ORDER  # apply order too: invoices resolve their customer by QBO id
 # Payment and Deposit ride in the same CDC request (no extra call): only our own postings are staged, to see a
 # bookkeeper delete, void or edit them (activities/own_postings.py, PRODUCT.md §3 last row).
-CDC_ENTITIES = ("Customer", "Invoice", "Account", *own.OWN_POSTINGS)
+CDC_ENTITIES = (*SYNCED, "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
 APPLY_BATCH = 500
-_PARSERS = {"Customer": parse_customer, "Invoice": parse_invoice}
 _SUMMARY_FIELD = {
     SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
     SyncAction.UNARCHIVE: "unarchived", SyncAction.MARK_VOID: "voided", SyncAction.CONFLICT: "conflicts",
@@ -70,6 +61,34 @@ def to_staged(obj: QboObject) -> repo.StagedObject:
         deleted=deleted,
         payload=dumps(obj.wire()),
     )
+
+
+def raw_to_staged(obj: RawObject) -> repo.StagedObject:
+    token = repo.TOMBSTONE_TOKEN if obj.deleted or obj.sync_token is None else obj.sync_token
+    return repo.StagedObject(obj.qbo_id, token, obj.last_updated, obj.deleted, obj.json)
+
+
+def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], known: set[str]) -> tuple[list, list[RawObject]]:
+    """The backfill's set-based decision for objects the platform has never seen: the entity's own rule
+    with no platform row (`decide(None, change)`, the same function apply calls), kept only when it creates
+    the row. Returns (states to insert, objects to stage instead): what is known already (a row or a staged
+    version), a tombstone, a second version in the same page, an unreadable payload or any other decision
+    goes the ordinary way, staged and applied with its snapshot."""
+    states, rest, seen = [], [], set()
+    for obj in objects:
+        if obj.deleted or obj.qbo_id in known or obj.qbo_id in seen:
+            rest.append(obj)
+            continue
+        seen.add(obj.qbo_id)
+        try:
+            decision = spec.decide(None, spec.parse(loads(obj.json)))
+        except (BadQboPayload, ValueError):
+            decision = None  # apply logs it as unreadable
+        if decision is None or decision.action != SyncAction.CREATE or decision.state is None:
+            rest.append(obj)
+        else:
+            states.append(decision.state)
+    return states, rest
 
 
 def tombstone(qbo_id: str) -> repo.StagedObject:
@@ -92,8 +111,11 @@ class SyncActivities:
     @activity.defn
     @qbo_failures
     async def backfill_chunk(self, input: BackfillInput) -> BackfillChunk:
-        """Up to `max_pages` pages of one entity, resuming from the stored position."""
+        """Up to `max_pages` pages of one entity, resuming from the stored position. The next page is fetched
+        while this one is stored (`raw_pages`); objects the platform has never seen are decided and inserted
+        with their page (`_take_page`), the rest are staged for `apply_staged`."""
         pid, entity = input.partner_id, input.entity
+        spec = synced.BY_NAME[entity]
         conn_info = await repo.load_connection(self.pool, pid)
         await repo.init_cursor(self.pool, pid)
         company = self.qbo.company(pid)
@@ -102,29 +124,36 @@ class SyncActivities:
             total = await company.count(entity, include_inactive=True)
             await repo.create_progress(self.pool, pid, entity, total)
             progress = await repo.load_progress(self.pool, pid, entity)
-        staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]
-        if not done:
-            async for page in company.query_pages(
-                entity, start_position=position, page_size=self.page_size, include_inactive=True
-            ):
-                staged += await self._stage_page(pid, conn_info.realm_id, entity, page, position)
-                position, done, pages = page.next_start_position, page.is_last, pages + 1
-                heartbeat(entity, position)
-                if self.after_page is not None:
-                    await self.after_page(entity, pages)
-                if pages >= input.max_pages:
-                    break
+        staged, applied, pages, position = 0, 0, 0, progress["next_position"]
+        if not progress["done"]:
+            async with aclosing(company.raw_pages(entity, start_position=position, page_size=self.page_size,
+                                                  include_inactive=True, max_pages=input.max_pages)) as fetched:
+                async for page in fetched:
+                    page_staged, page_applied = await self._take_page(pid, conn_info.realm_id, spec, page, position)
+                    staged, applied = staged + page_staged, applied + page_applied
+                    position, pages = page.next_start_position, pages + 1
+                    heartbeat(entity, position)
+                    if self.after_page is not None:
+                        await self.after_page(entity, pages)
         final = await repo.load_progress(self.pool, pid, entity)
-        return BackfillChunk(entity=entity, staged=staged, fetched_total=final["fetched"], total=final["total"],
-                             finished=final["done"])
+        return BackfillChunk(entity=entity, staged=staged, applied=applied, fetched_total=final["fetched"],
+                             total=final["total"], finished=final["done"])
 
-    async def _stage_page(self, pid: str, realm: str, entity: str, page, position: int) -> int:
-        objects = [to_staged(o) for o in page.items]
+    async def _take_page(self, pid: str, realm: str, spec: synced.SyncedEntity, page: RawPage,
+                         position: int) -> tuple[int, int]:
+        """Store one page with the backfill position that produced it, in one transaction (a retried chunk
+        never stores a page twice or skips one): new objects inserted as decided, the others staged.
+        Returns (staged, applied)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            staged = await repo.stage(conn, pid, realm, entity, objects)
-            await repo.save_progress(conn, pid, entity, expected=position, next_position=page.next_start_position,
+            known = await repo.known_qbo_ids(conn, spec, pid, realm, [o.qbo_id for o in page.items])
+            states, rest = decide_new(spec, page.items, known)
+            applied = await repo.write_states(conn, spec, pid, realm, states, update=False)
+            if applied != len(states):  # someone else wrote one of them meanwhile: retry, it is staged then
+                raise RuntimeError(f"{spec.name} rows of {pid} appeared during the backfill; retry")
+            staged = await repo.stage(conn, pid, realm, spec.name, [raw_to_staged(o) for o in rest])
+            await repo.save_progress(conn, pid, spec.name, expected=position, next_position=page.next_start_position,
                                      fetched=len(page.items), done=page.is_last)
-        return staged
+        return staged, applied
 
     # --- fetch --------------------------------------------------------------------------------------
 
@@ -269,21 +298,21 @@ class SyncActivities:
         if entity in own.OWN_POSTINGS:
             await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
             return
+        spec = synced.BY_NAME[entity]
         changes: dict[str, list] = defaultdict(list)
         for row in rows:
             try:
-                changes[row["qbo_id"]].append(_PARSERS[entity](loads(row["payload"])))
+                changes[row["qbo_id"]].append(spec.parse(loads(row["payload"])))
             except BadQboPayload as exc:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))
-        snapshots = await self._snapshots(conn, pid, realm, entity, list(changes))
+        snapshots = await self._snapshots(conn, spec, pid, realm, list(changes))
         if self.after_snapshot is not None:
             await self.after_snapshot(entity)
         states = []
         for qbo_id, versions in changes.items():
             platform = snapshots.get(qbo_id)
-            decide = decide_customer if entity == "Customer" else decide_invoice
-            decision = decide(platform, newest_change(versions))
+            decision = spec.decide(platform, newest_change(versions))
             field = _SUMMARY_FIELD[decision.action]
             setattr(summary, field, getattr(summary, field) + 1)
             if decision.state is not None:
@@ -291,16 +320,12 @@ class SyncActivities:
             if decision.action == SyncAction.CONFLICT:
                 log.append(("conflict", entity, qbo_id, platform.id if platform else None,
                             decision.reason or "conflict", decision.log_details()))
-        upsert = repo.upsert_customers if entity == "Customer" else repo.upsert_invoices
-        await upsert(conn, pid, realm, states)
+        await repo.write_states(conn, spec, pid, realm, states)
         await repo.log_entries(conn, pid, input.sync_run_id, log)
 
-    async def _snapshots(self, conn, pid: str, realm: str, entity: str, qbo_ids: list[str]) -> dict:
-        if entity == "Customer":
-            rows = await repo.customer_snapshots(conn, pid, realm, qbo_ids)
-            return {r["qbo_id"]: PlatformCustomer(**dict(r)) for r in rows}
-        rows = await repo.invoice_snapshots(conn, pid, realm, qbo_ids)
-        return {r["qbo_id"]: PlatformInvoice(**{**dict(r), "currency": r["currency"].strip()}) for r in rows}
+    async def _snapshots(self, conn, spec: synced.SyncedEntity, pid: str, realm: str, qbo_ids: list[str]) -> dict:
+        rows = await repo.snapshots(conn, spec, pid, realm, qbo_ids)
+        return {r["qbo_id"]: spec.platform(**dict(r)) for r in rows}
 
     # --- finish -------------------------------------------------------------------------------------
 

@@ -118,7 +118,8 @@ class BackfillInput(BaseModel):
 
 class BackfillChunk(BaseModel):
     entity: str
-    staged: int
+    staged: int  # left in qbo_staging for apply_staged
+    applied: int = 0  # new objects decided and inserted with their page (activities/sync.py, backfill)
     fetched_total: int
     total: int | None
     finished: bool
