@@ -103,6 +103,9 @@ class SyncActivities:
         self.page_size = page_size
         #: Test hook, awaited after each committed backfill page (to simulate a crash mid-chunk).
         self.after_page: Callable[[str, int], Awaitable[None]] | None = None
+        #: Test hook: False stages every backfilled object for `apply_staged` (the row-by-row path), so a
+        #: test can compare it with the set-based one on the same pages.
+        self.insert_new = True
         #: Test hook, awaited inside apply's transaction between the snapshot read and the write.
         self.after_snapshot: Callable[[str], Awaitable[None]] | None = None
 
@@ -146,7 +149,7 @@ class SyncActivities:
         Returns (staged, applied)."""
         async with self.pool.acquire() as conn, conn.transaction():
             known = await repo.known_qbo_ids(conn, spec, pid, realm, [o.qbo_id for o in page.items])
-            states, rest = decide_new(spec, page.items, known)
+            states, rest = decide_new(spec, page.items, known) if self.insert_new else ([], page.items)
             applied = await repo.write_states(conn, spec, pid, realm, states, update=False)
             if applied != len(states):  # someone else wrote one of them meanwhile: retry, it is staged then
                 raise RuntimeError(f"{spec.name} rows of {pid} appeared during the backfill; retry")
