@@ -4,12 +4,15 @@ Measured from the OAuth callback to the workflow's `status` showing backfill don
 0.25 s through the API), with the worker's RSS sampled every 0.2 s. QBO calls are the emulator's count for
 the realm over the same span (connect-time calls included, broken down by operation). Then, in the same
 run and on the same emulator, a bare paged download of the same data with plain httpx (same statements,
-pages of 1000, JSON parsed, nothing stored) so `seconds / download_seconds` is our own overhead.
+pages of 1000, JSON parsed, nothing stored) so `seconds / download_seconds` is our own overhead; and the
+same download paced by the client's per-realm limiter (QBO's 10 requests per second, qbo-reference §9),
+the floor any client that keeps QBO's limits can reach (`limited_download_seconds`).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 import httpx
 
@@ -24,15 +27,22 @@ from bench.common import (
     write_result,
 )
 from qbo import query as q
+from qbo.limiter import Limits, RealmLimiter
 
 NAME = "backfill"
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000)}
 
 
 async def bare_download(
-    bench: Bench, realm: str, entities: tuple[str, ...] = ("Customer", "Invoice")
+    bench: Bench, realm: str, entities: tuple[str, ...] = ("Customer", "Invoice"), *, limited: bool = False
 ) -> tuple[float, int, int]:
-    """Page through each entity as fast as one client can: (seconds, rows, calls)."""
+    """Page through each entity as fast as one client can: (seconds, rows, calls). `limited`: each request
+    waits for a slot of a fresh `RealmLimiter` with the service's limits, as the sync's requests do."""
+    limiter = RealmLimiter(Limits()) if limited else None
+
+    def slot() -> AbstractAsyncContextManager[object]:
+        return limiter.slot() if limiter is not None else nullcontext()
+
     token = await bench.bookkeeper_token(realm)
     headers = {
         "Authorization": f"Bearer {token}",
@@ -53,9 +63,10 @@ async def bare_download(
                     max_results=q.MAX_PAGE,
                     include_inactive=True,
                 )
-                resp = await http.post(
-                    f"/v3/company/{realm}/query", params={"minorversion": "75"}, content=statement
-                )
+                async with slot():
+                    resp = await http.post(
+                        f"/v3/company/{realm}/query", params={"minorversion": "75"}, content=statement
+                    )
                 resp.raise_for_status()
                 calls += 1
                 items = resp.json()["QueryResponse"].get(entity, [])
@@ -88,6 +99,7 @@ async def run(size: str) -> dict:
         rows = status["backfill"]["total"]
         in_activities = activity_seconds(await bench.history(pid))
         download_seconds, download_rows, download_calls = await bare_download(bench, realm)
+        limited_seconds, _, _ = await bare_download(bench, realm, limited=True)
         stored = {row["source"] for row in await list_all(bench.api, f"/partners/{pid}/invoices")}
         assert stored == {"qbo"}, stored
     return write_result(
@@ -105,6 +117,8 @@ async def run(size: str) -> dict:
             "download_rows": download_rows,
             "download_calls": download_calls,
             "sync_to_download_ratio": round(seconds / download_seconds, 2),
+            "limited_download_seconds": round(limited_seconds, 2),
+            "sync_to_limited_download_ratio": round(seconds / limited_seconds, 2),
             "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
             "emulator_seed_seconds": round(seed_seconds, 2),
             "activity_seconds": in_activities,
