@@ -252,13 +252,14 @@ class SyncActivities:
         staged = 0
         for entity in entities:
             seen: set[str] = set()
-            async for page in self.qbo.company(pid).query_pages(
-                entity, page_size=self.page_size, include_inactive=True
-            ):
-                seen.update(o.Id for o in page.items)
-                if restage:
-                    staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in page.items])
-                heartbeat(entity, page.next_start_position)
+            pages = self.qbo.company(pid).raw_pages(entity, page_size=self.page_size, include_inactive=True)
+            async with aclosing(pages):
+                async for page in pages:
+                    seen.update(o.qbo_id for o in page.items)
+                    if restage:
+                        staged += await repo.stage(self.pool, pid, realm, entity,
+                                                   [raw_to_staged(o) for o in page.items])
+                    heartbeat(entity, page.next_start_position)
             staged += await self._stage_missing(pid, realm, entity, seen)
         return staged
 

@@ -15,6 +15,7 @@ import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 
 import httpx
+import psutil
 
 from bench.common import (
     Bench,
@@ -77,6 +78,33 @@ async def bare_download(
         return time.perf_counter() - t0, rows, calls
 
 
+def cpu_seconds(bench: Bench) -> dict[str, float]:
+    """CPU seconds used so far by each child of the stack and its descendants (PostgreSQL's backends): on a
+    shared machine, where wall-clock seconds depend on the neighbours, the CPU each part spent does less."""
+    totals: dict[str, float] = {}
+    for child in bench.stack.children:
+        if child.pid is None:
+            continue
+        try:
+            root = psutil.Process(child.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        total = 0.0
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system  # children_*: exited, reaped
+        totals[child.name] = total
+    return totals
+
+
+def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
+
+
 async def run(size: str) -> dict:
     invoices, customers = SIZES[size]
     async with running_stack(NAME) as bench:
@@ -84,6 +112,7 @@ async def run(size: str) -> dict:
         realm = await bench.company(customers=customers, invoices=invoices)
         seed_seconds = time.perf_counter() - t_seed
         sampler = WorkerSampler(bench.worker_pid).start()
+        cpu0 = cpu_seconds(bench)
         t0 = time.perf_counter()
         pid = await bench.connect(realm)
 
@@ -94,11 +123,13 @@ async def run(size: str) -> dict:
 
         status = await wait_for(backfilled, within=1800, what="the backfill", every=0.25)
         seconds = time.perf_counter() - t0
+        cpu1 = cpu_seconds(bench)
         calls = await bench.qbo_calls(realm)
         sampler.stop()
         rows = status["backfill"]["total"]
         in_activities = activity_seconds(await bench.history(pid))
         download_seconds, download_rows, download_calls = await bare_download(bench, realm)
+        cpu2 = cpu_seconds(bench)
         limited_seconds, _, _ = await bare_download(bench, realm, limited=True)
         stored = {row["source"] for row in await list_all(bench.api, f"/partners/{pid}/invoices")}
         assert stored == {"qbo"}, stored
@@ -119,6 +150,8 @@ async def run(size: str) -> dict:
             "sync_to_download_ratio": round(seconds / download_seconds, 2),
             "limited_download_seconds": round(limited_seconds, 2),
             "sync_to_limited_download_ratio": round(seconds / limited_seconds, 2),
+            "cpu_seconds": _spent(cpu0, cpu1),
+            "download_cpu_seconds": _spent(cpu1, cpu2),
             "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
             "emulator_seed_seconds": round(seed_seconds, 2),
             "activity_seconds": in_activities,
