@@ -8,10 +8,12 @@ as the writes. Platform ids are derived from the QBO identity, so a retry never 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
 
@@ -43,6 +45,7 @@ CDC_ENTITIES = (*SYNCED, "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
 APPLY_BATCH = 500
+DECIDE_SLICE = 100
 _SUMMARY_FIELD = {
     SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
     SyncAction.UNARCHIVE: "unarchived", SyncAction.MARK_VOID: "voided", SyncAction.CONFLICT: "conflicts",
@@ -68,15 +71,19 @@ def raw_to_staged(obj: RawObject) -> repo.StagedObject:
     return repo.StagedObject(obj.qbo_id, token, obj.last_updated, obj.deleted, obj.json)
 
 
-def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], known: set[str]) -> tuple[list, list[RawObject]]:
-    """The backfill's set-based decision for objects the platform has never seen: the entity's own rule
-    with no platform row (`decide(None, change)`, the same function apply calls), kept only when it creates
-    the row. Returns (states to insert, objects to stage instead): what is known already (a row or a staged
-    version), a tombstone, a second version in the same page, an unreadable payload or any other decision
-    goes the ordinary way, staged and applied with its snapshot."""
-    states, rest, seen = [], [], set()
+def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], seen: set[str] | None = None
+               ) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+    """The backfill's set-based decision, for objects as if the platform had never seen them: the entity's
+    own rule with no platform row (`decide(None, change)`, the same function apply calls), kept when it
+    creates the row. Returns ((object, state) to insert if it is indeed new, objects to stage instead): a
+    tombstone, a second version in the same page, an unreadable payload or any other decision goes the
+    ordinary way, staged and applied with its snapshot; so does an object that turns out not to be new
+    (`repo.insert_new` skips it). `seen`: the QBO ids already decided in this page."""
+    new: list[tuple[RawObject, Any]] = []
+    rest: list[RawObject] = []
+    seen = set() if seen is None else seen
     for obj in objects:
-        if obj.deleted or obj.qbo_id in known or obj.qbo_id in seen:
+        if obj.deleted or obj.qbo_id in seen:
             rest.append(obj)
             continue
         seen.add(obj.qbo_id)
@@ -87,8 +94,8 @@ def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], known: set[s
         if decision is None or decision.action != SyncAction.CREATE or decision.state is None:
             rest.append(obj)
         else:
-            states.append(decision.state)
-    return states, rest
+            new.append((obj, decision.state))
+    return new, rest
 
 
 def tombstone(qbo_id: str) -> repo.StagedObject:
@@ -127,36 +134,74 @@ class SyncActivities:
             total = await company.count(entity, include_inactive=True)
             await repo.create_progress(self.pool, pid, entity, total)
             progress = await repo.load_progress(self.pool, pid, entity)
-        staged, applied, pages, position = 0, 0, 0, progress["next_position"]
+        counts = {"staged": 0, "applied": 0, "pages": 0}
         if not progress["done"]:
-            async with aclosing(company.raw_pages(entity, start_position=position, page_size=self.page_size,
-                                                  include_inactive=True, max_pages=input.max_pages)) as fetched:
-                async for page in fetched:
-                    page_staged, page_applied = await self._take_page(pid, conn_info.realm_id, spec, page, position)
-                    staged, applied = staged + page_staged, applied + page_applied
-                    position, pages = page.next_start_position, pages + 1
-                    heartbeat(entity, position)
-                    if self.after_page is not None:
-                        await self.after_page(entity, pages)
+            await self._backfill_pages(company.raw_pages(
+                entity, start_position=progress["next_position"], page_size=self.page_size, include_inactive=True,
+                max_pages=input.max_pages), conn_info.realm_id, pid, spec, counts)
         final = await repo.load_progress(self.pool, pid, entity)
-        return BackfillChunk(entity=entity, staged=staged, applied=applied, fetched_total=final["fetched"],
-                             total=final["total"], finished=final["done"])
+        return BackfillChunk(entity=entity, staged=counts["staged"], applied=counts["applied"],
+                             fetched_total=final["fetched"], total=final["total"], finished=final["done"])
+
+    async def _backfill_pages(self, pages: AsyncIterator[RawPage], realm: str, pid: str, spec: synced.SyncedEntity,
+                              counts: dict[str, int]) -> None:
+        """A three-stage pipeline: QBO answers page N+2 (`raw_pages` asks ahead) while this process decides
+        page N+1 and PostgreSQL writes page N. Pages are written one after the other, in order."""
+        writing: asyncio.Task[tuple[int, int]] | None = None
+
+        async def written() -> None:
+            assert writing is not None
+            page_staged, page_applied = await writing
+            counts["staged"] += page_staged
+            counts["applied"] += page_applied
+            counts["pages"] += 1
+            heartbeat(spec.name, counts["pages"])
+            if self.after_page is not None:
+                await self.after_page(spec.name, counts["pages"])
+
+        try:
+            async with aclosing(pages):
+                async for page in pages:
+                    decided = await self._decide_page(spec, page)
+                    if writing is not None:
+                        await written()
+                    writing = asyncio.ensure_future(self._take_page(pid, realm, spec, page, decided))
+            if writing is not None:
+                await written()
+                writing = None
+        finally:
+            if writing is not None:  # failed elsewhere: the page's transaction rolls back
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage
+                           ) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+        """`decide_new` for a page, a slice at a time, giving the event loop a turn between slices: the
+        previous page's transaction sends its next statement then, instead of waiting for the whole page."""
+        if not self.insert_new:
+            return [], page.items
+        new, rest, seen = [], [], set()
+        for start in range(0, len(page.items), DECIDE_SLICE):
+            slice_new, slice_rest = decide_new(spec, page.items[start:start + DECIDE_SLICE], seen)
+            new += slice_new
+            rest += slice_rest
+            await asyncio.sleep(0)
+        return new, rest
 
     async def _take_page(self, pid: str, realm: str, spec: synced.SyncedEntity, page: RawPage,
-                         position: int) -> tuple[int, int]:
+                         decided: tuple[list[tuple[RawObject, Any]], list[RawObject]]) -> tuple[int, int]:
         """Store one page with the backfill position that produced it, in one transaction (a retried chunk
         never stores a page twice or skips one): new objects inserted as decided, the others staged.
         Returns (staged, applied)."""
+        new, rest = decided
         async with self.pool.acquire() as conn, conn.transaction():
-            known = await repo.known_qbo_ids(conn, spec, pid, realm, [o.qbo_id for o in page.items])
-            states, rest = decide_new(spec, page.items, known) if self.insert_new else ([], page.items)
-            applied = await repo.write_states(conn, spec, pid, realm, states, update=False)
-            if applied != len(states):  # someone else wrote one of them meanwhile: retry, it is staged then
-                raise RuntimeError(f"{spec.name} rows of {pid} appeared during the backfill; retry")
+            inserted = await repo.insert_new(conn, spec, pid, realm, [state for _, state in new])
+            rest = rest + [obj for obj, _ in new if obj.qbo_id not in inserted]
             staged = await repo.stage(conn, pid, realm, spec.name, [raw_to_staged(o) for o in rest])
-            await repo.save_progress(conn, pid, spec.name, expected=position, next_position=page.next_start_position,
-                                     fetched=len(page.items), done=page.is_last)
-        return staged, applied
+            await repo.save_progress(conn, pid, spec.name, expected=page.start_position,
+                                     next_position=page.next_start_position, fetched=len(page.items),
+                                     done=page.is_last)
+        return staged, len(inserted)
 
     # --- fetch --------------------------------------------------------------------------------------
 

@@ -38,10 +38,10 @@ from workflows.partner import BACKFILL_ENTITIES
 STAGES = {  # (owner, attribute, label): wrapped with a wall-clock timer for the run
     (QboCompany, "_raw_page", "QBO page request (overlapped)"),
     (sync_module, "decide_new", "parse + decide (rules)"),
-    (sync_repo, "known_qbo_ids", "SQL: which objects are known"),
-    (sync_repo, "write_states", "SQL: insert/upsert platform rows"),
+    (sync_repo, "insert_new", "SQL: insert new platform rows"),
     (sync_repo, "stage", "SQL: COPY into staging"),
     (sync_repo, "save_progress", "SQL: backfill position"),
+    (SyncActivities, "_take_page", "a page's transaction (overlapped)"),
     (SyncActivities, "_apply_batch", "apply_staged batches"),
 }
 

@@ -299,21 +299,11 @@ async def snapshots(conn: Any, spec: entities.SyncedEntity, partner_id: str, rea
     return await conn.fetch(_snapshot_sql(spec), partner_id, realm_id, qbo_ids)
 
 
-async def known_qbo_ids(conn: Any, spec: entities.SyncedEntity, partner_id: str, realm_id: str,
-                        qbo_ids: list[str]) -> set[str]:
-    """Which of these QBO objects the platform already has a row for or a staged version of: only the
-    others are new, and only new objects may skip staging (activities/sync.py, backfill)."""
-    rows = await conn.fetch(
-        f"SELECT qbo_id FROM {spec.table} WHERE partner_id = $1 AND realm_id = $2 AND qbo_id = ANY($3::text[]) "
-        "UNION SELECT qbo_id FROM qbo_staging WHERE partner_id = $1 AND entity = $4 AND realm_id = $2 "
-        "AND qbo_id = ANY($3::text[])", partner_id, realm_id, qbo_ids, spec.name)
-    return {r["qbo_id"] for r in rows}
-
-
 def _write_sql(spec: entities.SyncedEntity, *, update: bool) -> str:
     """One statement per batch over `unnest`ed arrays (not one statement per row), built from the entity's
     declared columns. A batch holds each QBO object once (apply reduces versions first), so ON CONFLICT
-    never meets a row twice. Without `update`, rows that exist already are left alone (and not counted)."""
+    never meets a row twice. Without `update` (`insert_new`): only objects with neither a platform row nor
+    a staged version are inserted, and their QBO ids returned."""
     names = [c.name for c in spec.columns]
     arrays = ", ".join(f"${i + 3}::{t}[]" for i, t in enumerate(["text", *(c.sql_type for c in spec.columns)]))
     insert_columns = ["id", "partner_id", "source", "realm_id", *names]
@@ -326,10 +316,13 @@ def _write_sql(spec: entities.SyncedEntity, *, update: bool) -> str:
     sets = [f"{c.name} = {c.update or 'EXCLUDED.' + c.name}" for c in spec.columns if c.name != "qbo_id"]
     if ref is not None:
         sets.append(f"{ref.column} = EXCLUDED.{ref.column}")
-    action = f"DO UPDATE SET {', '.join(sets)}, updated_at = now()" if update else "DO NOTHING"
+    action = f"DO UPDATE SET {', '.join(sets)}, updated_at = now()" if update else "DO NOTHING RETURNING qbo_id"
+    new_only = "" if update else (
+        f"WHERE NOT EXISTS (SELECT 1 FROM qbo_staging s WHERE s.partner_id = $1 AND s.entity = '{spec.name}' "
+        "AND s.realm_id = $2 AND s.qbo_id = v.qbo_id)")
     return (
         f"INSERT INTO {spec.table} AS t ({', '.join(insert_columns)}) SELECT {', '.join(select)} "
-        f"FROM unnest({arrays}) AS v(id, {', '.join(names)}) {join} "
+        f"FROM unnest({arrays}) AS v(id, {', '.join(names)}) {join} {new_only} "
         f"ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL {action}"
     )
 
@@ -338,16 +331,29 @@ _WRITE_SQL = {(spec.name, update): _write_sql(spec, update=update)
               for spec in entities.SYNCED for update in (True, False)}
 
 
+def _write_args(spec: entities.SyncedEntity, partner_id: str, realm_id: str, states: Sequence[Any]) -> list[Any]:
+    ids = [platform_id(spec.id_prefix, partner_id, realm_id, s.qbo_id) for s in states]
+    return [partner_id, realm_id, ids, *([getattr(s, c.name) for s in states] for c in spec.columns)]
+
+
 async def write_states(conn: Any, spec: entities.SyncedEntity, partner_id: str, realm_id: str,
-                       states: Sequence[Any], *, update: bool = True) -> int:
-    """Write the decisions' states (full rows); returns how many rows were inserted or updated."""
+                       states: Sequence[Any]) -> int:
+    """Write the decisions' states (full rows, inserted or updated); returns how many rows were written."""
     if not states:
         return 0
-    names = [c.name for c in spec.columns]
-    ids = [platform_id(spec.id_prefix, partner_id, realm_id, s.qbo_id) for s in states]
-    columns = [ids, *([getattr(s, n) for s in states] for n in names)]
-    status = await conn.execute(_WRITE_SQL[spec.name, update], partner_id, realm_id, *columns)
+    status = await conn.execute(_WRITE_SQL[spec.name, True], *_write_args(spec, partner_id, realm_id, states))
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def insert_new(conn: Any, spec: entities.SyncedEntity, partner_id: str, realm_id: str,
+                     states: Sequence[Any]) -> set[str]:
+    """Insert the states of objects the platform has never seen (no row, no staged version: decided
+    without a snapshot, activities/sync.py); returns the QBO ids inserted. The others are left alone: a
+    row that exists or appears meanwhile (ON CONFLICT) is the caller's to stage."""
+    if not states:
+        return set()
+    rows = await conn.fetch(_WRITE_SQL[spec.name, False], *_write_args(spec, partner_id, realm_id, states))
+    return {r["qbo_id"] for r in rows}
 
 
 async def log_entries(conn: Any, partner_id: str, run_id: int | None, entries: Sequence[tuple]) -> None:
