@@ -31,6 +31,32 @@ from qbo import query as q
 from qbo.limiter import Limits, RealmLimiter
 
 NAME = "backfill"
+NOTES = (
+    "seconds: OAuth callback → status backfill done == total (connect-time calls included: company info, "
+    "accounts, preferences, one COUNT per entity — hence qbo_calls above qbo_calls_min; the onboarding cycle's "
+    "full sweep starts the moment the backfill ends, so one or two of its queries may be counted too). "
+    "download_seconds: plain httpx paging the same statements, same emulator, same run, after that sweep; "
+    "limited_download_seconds: the same through the service's per-realm limiter (10 requests/s, "
+    "qbo-reference §9), the floor for any client within QBO's limits: 112 requests cannot take less than ~11 s. "
+    "cpu_seconds: CPU per process of the stack during the backfill (PostgreSQL with its backends). "
+    "PROFILE (issue 15; bench.backfill_profile runs the activities in-process with a timer per stage, "
+    "--cprofile per function). Before (1d13bc6; 99 s at 1291edf): backfill_chunk 64 s + apply_staged 34 s, "
+    "run one after the other; the worker spent ~370 µs of Python per row: JSON with Decimal 36 µs, a pydantic "
+    "model per object 56 µs, the model written back to JSON for staging 124 µs, then in apply reading it "
+    "again 60 µs, facts 54 µs, decision 43 µs; PostgreSQL wrote every object twice (staging, platform row) and "
+    "deleted it again. On the shared machine of this run that was 42 s of worker CPU and 28 s of PostgreSQL "
+    "CPU (82 s in all). After: the worker reads only Id/SyncToken/LastUpdatedTime of each object (msgspec, "
+    "~2 µs), keeps its JSON text, and decides new objects with their page (JSON to dict 14 µs, facts 19 µs, "
+    "decision 19 µs of CPU per row), inserting them in one statement per page: nothing staged, nothing read "
+    "back; QBO answers the next page while the worker decides this one and PostgreSQL writes the previous "
+    "(stage wall times overlap: 110,000 rows in 62 s in-process under cProfile on the loaded machine, pages' "
+    "transactions 59 s, QBO requests 47 s, rules 35 s). CPU of the stack fell from 82 s to ~28 s (worker "
+    "13 s, PostgreSQL 10 s). What is left: the rules' per-row validation (four pydantic models per invoice, "
+    "~40 µs a row), PostgreSQL's insert (two foreign-key checks and three index entries per row), and QBO's "
+    "10 requests/s per realm. MEASURED ON A SHARED MACHINE: 2 cores, load average 8–14 from other engineers' "
+    "test suites during this run; wall seconds (sync and download alike) are several times a quiet machine's, "
+    "so compare the ratios and CPU seconds of one run; the lead re-measures on a quiet machine."
+)
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000)}
 
 
@@ -164,10 +190,6 @@ async def run(size: str) -> dict:
             "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
             "emulator_seed_seconds": round(seed_seconds, 2),
             "activity_seconds": in_activities,
-            "notes": (
-                "seconds: OAuth callback → status backfill done == total (connect-time calls included: company "
-                "info, accounts, preferences, one COUNT per entity — hence qbo_calls above qbo_calls_min). "
-                "download_seconds: plain httpx paging the same statements, same emulator, same run."
-            ),
+            "notes": NOTES,
         },
     )
