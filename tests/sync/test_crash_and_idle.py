@@ -63,9 +63,9 @@ async def test_backfill_killed_mid_chunk_resumes(connect, api, emu, db_pool, emu
     # The two pages before the crash committed with their position; the last three are inserted now, every
     # invoice new, so none is left staged.
     assert chunk.finished and (chunk.fetched_total, chunk.total, chunk.applied, chunk.staged) == (45, 45, 25, 0)
-    # count + 2 pages before the crash (the page requested ahead of the crash is cancelled or unused), then
-    # the 3 remaining pages: nothing fetched twice beyond that one request.
-    assert (await s2.calls())["by_operation"]["query"] - queries_before in (1 + 2 + 3, 1 + 3 + 3)
+    # count + 2 pages before the crash, then the 3 remaining pages; the pipeline may also have fetched the two
+    # pages after the last one written (one being decided, one requested ahead): at most those are read twice.
+    assert (await s2.calls())["by_operation"]["query"] - queries_before in (1 + 2 + 3, 1 + 3 + 3, 1 + 4 + 3)
     summary = await s2.apply()
     assert summary.created == 0 and summary.remaining == 0
     mine = await _rows(s2)
