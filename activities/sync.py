@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import activity
 
 from activities import own_postings as own
+from activities.currency import currency_facts, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.jsonio import dumps, loads
@@ -44,6 +45,7 @@ SYNCED = synced.BACKFILL_ORDER  # apply order too: invoices resolve their custom
 CDC_ENTITIES = (*SYNCED, "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
+PREFS_MAX_AGE = timedelta(hours=12)  # Preferences are re-read by the daily sweep (and after their webhook)
 APPLY_BATCH = 500
 DECIDE_SLICE = 100
 _SUMMARY_FIELD = {
@@ -71,8 +73,8 @@ def raw_to_staged(obj: RawObject) -> repo.StagedObject:
     return repo.StagedObject(obj.qbo_id, token, obj.last_updated, obj.deleted, obj.json)
 
 
-def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], seen: set[str] | None = None
-               ) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], home_currency: str,
+               seen: set[str] | None = None) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
     """The backfill's set-based decision, for objects as if the platform had never seen them: the entity's
     own rule with no platform row (`decide(None, change)`, the same function apply calls), kept when it
     creates the row. Returns ((object, state) to insert if it is indeed new, objects to stage instead): a
@@ -88,7 +90,7 @@ def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], seen: set[st
             continue
         seen.add(obj.qbo_id)
         try:
-            decision = spec.decide(None, spec.parse(loads(obj.json)))
+            decision = spec.decide(None, spec.parse(loads(obj.json), home_currency))
         except (BadQboPayload, ValueError):
             decision = None  # apply logs it as unreadable
         if decision is None or decision.action != SyncAction.CREATE or decision.state is None:
@@ -136,15 +138,17 @@ class SyncActivities:
             progress = await repo.load_progress(self.pool, pid, entity)
         counts = {"staged": 0, "applied": 0, "pages": 0}
         if not progress["done"]:
+            # As in apply: an invoice without CurrencyRef is in the home currency read at onboarding.
+            home = conn_info.home_currency or "USD"
             await self._backfill_pages(company.raw_pages(
                 entity, start_position=progress["next_position"], page_size=self.page_size, include_inactive=True,
-                max_pages=input.max_pages), conn_info.realm_id, pid, spec, counts)
+                max_pages=input.max_pages), conn_info.realm_id, pid, spec, home, counts)
         final = await repo.load_progress(self.pool, pid, entity)
         return BackfillChunk(entity=entity, staged=counts["staged"], applied=counts["applied"],
                              fetched_total=final["fetched"], total=final["total"], finished=final["done"])
 
     async def _backfill_pages(self, pages: AsyncIterator[RawPage], realm: str, pid: str, spec: synced.SyncedEntity,
-                              counts: dict[str, int]) -> None:
+                              home: str, counts: dict[str, int]) -> None:
         """A three-stage pipeline: QBO answers page N+2 (`raw_pages` asks ahead) while this process decides
         page N+1 and PostgreSQL writes page N. Pages are written one after the other, in order."""
         writing: asyncio.Task[tuple[int, int]] | None = None
@@ -162,7 +166,7 @@ class SyncActivities:
         try:
             async with aclosing(pages):
                 async for page in pages:
-                    decided = await self._decide_page(spec, page)
+                    decided = await self._decide_page(spec, page, home)
                     if writing is not None:
                         await written()
                     writing = asyncio.ensure_future(self._take_page(pid, realm, spec, page, decided))
@@ -174,7 +178,7 @@ class SyncActivities:
                 writing.cancel()
                 await asyncio.gather(writing, return_exceptions=True)
 
-    async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage
+    async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage, home: str
                            ) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
         """`decide_new` for a page, a slice at a time, giving the event loop a turn between slices: the
         previous page's transaction sends its next statement then, instead of waiting for the whole page."""
@@ -182,7 +186,7 @@ class SyncActivities:
             return [], page.items
         new, rest, seen = [], [], set()
         for start in range(0, len(page.items), DECIDE_SLICE):
-            slice_new, slice_rest = decide_new(spec, page.items[start:start + DECIDE_SLICE], seen)
+            slice_new, slice_rest = decide_new(spec, page.items[start:start + DECIDE_SLICE], home, seen)
             new += slice_new
             rest += slice_rest
             await asyncio.sleep(0)
@@ -214,6 +218,7 @@ class SyncActivities:
         run_id = await repo.start_run(self.pool, pid, input.trigger)
         try:
             staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
+            await self._refresh_currency_prefs(pid, conn_info, input.full_sweep)
         except Exception as exc:
             # The run records the failure as Temporal will see it ("QboThrottled: …"), the type name included.
             error = f"fetch failed: {temporal_failure(exc)}"[:500]
@@ -224,7 +229,18 @@ class SyncActivities:
             _count_cycle(await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None), False)
         return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
                            pending_payments=payments, pending_payouts=payouts, cursor=cursor,
-                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid))
+                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid),
+                           currency=await currency_facts(self.pool, pid))
+
+    async def _refresh_currency_prefs(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> None:
+        """Read Preferences when never read (a connection older than this code), after a `Preferences` webhook
+        since the last read, or on a full sweep when the last read is older than PREFS_MAX_AGE (the first
+        sweep after onboarding does not read them again); otherwise no call (docs/currency.md)."""
+        read_at = conn_info.currency_prefs_read_at
+        stale = read_at is None or datetime.now(UTC) - read_at > PREFS_MAX_AGE
+        if (conn_info.home_currency is None or (full_sweep and stale)
+                or await repo.preferences_event_since(self.pool, conn_info.realm_id, read_at)):
+            await read_currency_prefs(self.pool, self.qbo.company(pid), pid)
 
     async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
         started = datetime.now(UTC)
@@ -318,15 +334,18 @@ class SyncActivities:
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
         """Apply everything staged, customers first, one transaction per batch of objects."""
         summary = ApplySummary()
+        # An invoice without CurrencyRef is in the company's home currency (qbo-reference §15.5), as read from
+        # Preferences; USD only for a company whose preferences were never read.
+        home = (await repo.load_connection(self.pool, input.partner_id)).home_currency or "USD"
         for entity in (*SYNCED, *own.OWN_POSTINGS):
             after: tuple[str, str] | None = None
-            while after := await self._apply_batch(input, entity, summary, after):
+            while after := await self._apply_batch(input, entity, summary, after, home):
                 heartbeat(entity, summary.model_dump())
         summary.remaining = await repo.staged_count(self.pool, input.partner_id)
         return summary
 
     async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary,
-                           after: tuple[str, str] | None) -> tuple[str, str] | None:
+                           after: tuple[str, str] | None, home: str) -> tuple[str, str] | None:
         """Apply the next batch after the key `after`; return the last key applied, or None when done."""
         pid = input.partner_id
         async with self.pool.acquire() as conn, conn.transaction():
@@ -337,12 +356,13 @@ class SyncActivities:
             for row in rows:
                 by_realm[row["realm_id"]].append(row)
             for realm, realm_rows in by_realm.items():
-                await self._apply_rows(conn, input, realm, entity, realm_rows, summary)
+                await self._apply_rows(conn, input, realm, entity, realm_rows, summary, home)
             keys = [(r["realm_id"], r["qbo_id"], r["sync_token"]) for r in rows]
             await repo.delete_staged(conn, pid, entity, keys)
         return rows[-1]["realm_id"], rows[-1]["qbo_id"]
 
-    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary) -> None:
+    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary,
+                          home: str) -> None:
         pid, log = input.partner_id, []
         if entity in own.OWN_POSTINGS:
             await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
@@ -350,11 +370,13 @@ class SyncActivities:
         spec = synced.BY_NAME[entity]
         changes: dict[str, list] = defaultdict(list)
         for row in rows:
-            try:
-                changes[row["qbo_id"]].append(spec.parse(loads(row["payload"])))
+            try:  # parsed before `changes[...]` is touched: an unreadable id must not leave an empty entry
+                parsed = spec.parse(loads(row["payload"]), home)
             except BadQboPayload as exc:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))
+                continue
+            changes[row["qbo_id"]].append(parsed)
         snapshots = await self._snapshots(conn, spec, pid, realm, list(changes))
         if self.after_snapshot is not None:
             await self.after_snapshot(entity)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rules.customers import decide_customer
-from rules.facts import Frozen, PlatformCustomer, PlatformInvoice, parse_customer, parse_invoice
+from rules.facts import Change, Frozen, PlatformCustomer, PlatformInvoice, parse_customer, parse_invoice
 from rules.invoices import decide_invoice
 
 
@@ -47,7 +47,8 @@ class SyncedEntity:
     name: str  # QBO's entity name: the query, the CDC list and the staging rows use it
     table: str  # the platform table; rows keyed (partner_id, realm_id, qbo_id)
     id_prefix: str  # platform ids are `<prefix>_<hash of the QBO identity>` (store.sync_repo.platform_id)
-    parse: Callable[[Any], Any]  # staged QBO JSON → facts or tombstone; raises only BadQboPayload
+    # (staged QBO JSON, the company's home currency) → facts or tombstone; raises only BadQboPayload
+    parse: Callable[[Any, str], Change]
     decide: Callable[[Any, Any], Any]  # (platform snapshot | None, newest change) → decision (PRODUCT §3)
     platform: type[Frozen]  # the snapshot the rules read: its fields are the columns selected
     columns: tuple[Column, ...]  # the state's fields written, in this order
@@ -75,7 +76,7 @@ CUSTOMER = SyncedEntity(
     name="Customer",
     table="customers",
     id_prefix="cus",
-    parse=parse_customer,
+    parse=lambda raw, home_currency: parse_customer(raw),
     decide=decide_customer,
     platform=PlatformCustomer,
     columns=(*_COMMON, Column("name", "text"), Column("email", "text"), Column("archived", "bool"),
@@ -86,13 +87,15 @@ INVOICE = SyncedEntity(
     name="Invoice",
     table="invoices",
     id_prefix="inv",
-    parse=parse_invoice,
+    # An invoice without CurrencyRef is in the company's home currency (qbo-reference §15.5).
+    parse=lambda raw, home_currency: parse_invoice(raw, home_currency=home_currency),
     decide=decide_invoice,
     platform=PlatformInvoice,
     columns=(
         *_COMMON, Column("qbo_customer_id", "text"), Column("doc_number", "text"), Column("amount", "numeric"),
         Column("balance", "numeric"), Column("currency", "text"), Column("due_date", "date"),
         Column("status", "text"), Column("archived", "bool"), Column("qbo_deleted", "bool"),
+        Column("exchange_rate", "numeric"),  # as QBO last sent it (issue 13, docs/currency.md)
         # None in a state means "keep what is stored" (a tombstone knows no QBO balance).
         Column("qbo_balance", "numeric", update="COALESCE(EXCLUDED.qbo_balance, t.qbo_balance)"),
         Column("qbo_total", "numeric", update="COALESCE(EXCLUDED.qbo_total, t.qbo_total)"),

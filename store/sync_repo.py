@@ -42,17 +42,47 @@ class Connection:
     realm_id: str
     cdc_cursor: datetime | None
     last_full_sweep_at: datetime | None
+    home_currency: str | None = None  # Preferences.CurrencyPrefs as last read (None: never read)
+    multicurrency: bool = False
+    currency_prefs_read_at: datetime | None = None
 
 
 # --- connection, runs ---------------------------------------------------------------------------------
 
 async def load_connection(db: Any, partner_id: str) -> Connection:
     row = await db.fetchrow(
-        "SELECT realm_id, cdc_cursor, last_full_sweep_at FROM qbo_connections WHERE partner_id = $1", partner_id
+        "SELECT realm_id, cdc_cursor, last_full_sweep_at, home_currency, multicurrency_enabled, "
+        "currency_prefs_read_at FROM qbo_connections WHERE partner_id = $1", partner_id
     )
     if row is None:
         raise LookupError(f"partner {partner_id} has no QBO connection")
-    return Connection(row["realm_id"], row["cdc_cursor"], row["last_full_sweep_at"])
+    return Connection(row["realm_id"], row["cdc_cursor"], row["last_full_sweep_at"],
+                      row["home_currency"].strip() if row["home_currency"] else None,
+                      bool(row["multicurrency_enabled"]), row["currency_prefs_read_at"])
+
+
+# --- currency (issue 13, docs/currency.md) ------------------------------------------------------------
+
+async def save_currency_prefs(db: Any, partner_id: str, home_currency: str, multicurrency: bool) -> None:
+    await db.execute(
+        "UPDATE qbo_connections SET home_currency = $2, multicurrency_enabled = $3, currency_prefs_read_at = now(),"
+        " updated_at = now() WHERE partner_id = $1", partner_id, home_currency, multicurrency)
+
+
+async def preferences_event_since(db: Any, realm_id: str, since: datetime | None) -> bool:
+    """Did a `Preferences` webhook for the realm arrive after `since` (the last read)? The webhook endpoint
+    stores every event by realm and entity (api/webhooks.py), so no extra QBO call finds out."""
+    return bool(await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE realm_id = $1 AND entity = 'Preferences'"
+        " AND ($2::timestamptz IS NULL OR received_at >= $2))", realm_id, since))
+
+
+async def invoice_currencies(db: Any, partner_id: str, realm_id: str) -> list[str]:
+    """The currencies of the partner's live invoices (QBO's and platform-created): those its payments are in."""
+    rows = await db.fetch(
+        "SELECT DISTINCT currency FROM invoices WHERE partner_id = $1 AND NOT archived AND status <> 'void'"
+        " AND (realm_id = $2 OR realm_id IS NULL) ORDER BY currency", partner_id, realm_id)
+    return [r["currency"].strip() for r in rows]
 
 
 async def init_cursor(db: Any, partner_id: str) -> None:
