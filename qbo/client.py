@@ -11,8 +11,9 @@ retry once (`retry_stale_once`, §7.2). 429/5xx/timeouts are raised as retryable
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from qbo.http import QboHttp, QboResponse
 from qbo.limiter import LimiterRegistry, Limits
 from qbo.models import CompanyInfo, Payment, QboObject, Tombstone, canonical_entity
 from qbo.oauth import OAuthClient, TokenSet
+from qbo.pages import RawPage, decode_answer, raw_objects
 from qbo.tokens import MAX_CONCURRENT_REFRESHES, REFRESH_MARGIN, REFRESH_TIMEOUT, TokenStore
 from settings import Settings
 
@@ -220,6 +222,43 @@ class QboCompany:
             if page.is_last:
                 return
             position = page.next_start_position
+
+    async def raw_pages(
+        self, entity: str, *, start_position: int = 1, page_size: int = query_builder.MAX_PAGE,
+        include_inactive: bool = False, max_pages: int | None = None,
+    ) -> AsyncGenerator[RawPage, None]:
+        """Like `query_pages` (every object, by Id), objects kept as JSON text (`qbo.pages`), and the next page
+        already requested while the caller works on this one: a backfill's fetch and store overlap.
+
+        Bounded: one request ahead at most, and only when this page was full and `max_pages` wants another,
+        so nothing is fetched that is not used (a query past the end still costs a call). Both requests go
+        through the realm's limiter like any other (≤ 10 per second, 500 per minute, qbo-reference §9).
+        Close the iterator (`contextlib.aclosing`) when stopping early: that cancels the request ahead."""
+
+        def fetch(position: int) -> asyncio.Task[RawPage]:
+            return asyncio.ensure_future(self._raw_page(entity, position, page_size, include_inactive))
+
+        ahead: asyncio.Task[RawPage] | None = fetch(start_position)
+        fetched = 0
+        try:
+            while ahead is not None:
+                page, ahead = await ahead, None
+                fetched += 1
+                if not page.is_last and (max_pages is None or fetched < max_pages):
+                    ahead = fetch(page.next_start_position)
+                yield page
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _raw_page(self, entity: str, position: int, page_size: int, include_inactive: bool) -> RawPage:
+        statement = query_builder.select(entity, [], order_by="Id", start_position=position, max_results=page_size,
+                             include_inactive=include_inactive)
+        resp = await self.call("POST", "query", text=statement, parse=decode_answer)
+        data = resp.data if isinstance(resp.data, dict) else {}
+        items = raw_objects(data.get("QueryResponse"), resp.intuit_tid)
+        return RawPage(canonical_entity(entity), position, items, page_size, resp.intuit_tid)
 
     async def count(
         self, entity: str, where: Iterable[query_builder.Condition] | None = None, include_inactive: bool = False

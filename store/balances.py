@@ -6,7 +6,7 @@ goes with it (`rules.invoices.derive_balance_status`, the one formula), where `q
 Balance as last known. Every writer of an input holds the invoice row locked while it reads the others and
 writes, so no two can interleave:
 
-- the sync's apply sets `qbo_balance` from QBO and derives the balance (sync_repo.invoice_snapshots locks);
+- the sync's apply sets `qbo_balance` from QBO and derives the balance (sync_repo.snapshots locks the invoices);
 - a platform payment lowers the balance by its amount (platform_repo.create_payment locks);
 - the posting, once a payment is in QBO, sets `qbo_balance` to QBO's balance after it and recomputes
   (`mark_posted` here). That is also the repair: a payment QBO accepted while its activity died is
@@ -25,7 +25,7 @@ from rules.facts import InvoiceStatus
 from rules.invoices import derive_balance_status
 from store.db import Conn
 
-NOT_IN_QBO = ("pending", "needs_attention")  # the same set as sync_repo.invoice_snapshots' unposted total
+NOT_IN_QBO = ("pending", "needs_attention")  # the same set as the unposted total of rules/entities.py INVOICE
 
 
 async def lock_invoices(conn: Conn, invoice_ids: Sequence[str]) -> None:

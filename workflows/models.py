@@ -155,12 +155,15 @@ class ConnectionStateInput(BaseModel):
 class BackfillInput(BaseModel):
     partner_id: str
     entity: str  # "Customer" | "Invoice"
-    max_pages: int = 5
+    # Pages per activity: each chunk restarts the fetch-ahead pipeline and costs a round trip through
+    # Temporal, so chunks are long (20 pages: seconds, heartbeating per page); a crash redoes one page at most.
+    max_pages: int = 20
 
 
 class BackfillChunk(BaseModel):
     entity: str
-    staged: int
+    staged: int  # left in qbo_staging for apply_staged
+    applied: int = 0  # new objects decided and inserted with their page (activities/sync.py, backfill)
     fetched_total: int
     total: int | None
     finished: bool

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.posting import PostingActivities
     from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
+    from rules.entities import BACKFILL_ORDER
     from rules.preferences import Preferences, validate_preferences
     from workflows import lifecycle, search_attributes
     from workflows.lifecycle import Phase, Step
@@ -49,7 +50,7 @@ FULL_SWEEP_EVERY = timedelta(hours=24)
 # Continue-as-new after this many cycles even if the server never suggests it (the time-skipping test
 # server doesn't): ~12 events per idle cycle keeps every run well under the 4,096-event suggestion.
 MAX_CYCLES_PER_RUN = 250
-BACKFILL_ENTITIES = ("Customer", "Invoice")
+BACKFILL_ENTITIES = BACKFILL_ORDER  # declared with the entities (rules/entities.py)
 
 ActivitiesT = TypeVar("ActivitiesT")
 ArgT = TypeVar("ArgT")
