@@ -248,6 +248,25 @@ class Bench:
         await oauth_connect(self.api, pid, realm)
         return pid
 
+    async def connect_many(self, count: int, *, start: int = 0, customers: int = 2, invoices: int = 3,
+                           prefix: str = "Fleet", in_flight: int = 8) -> list[tuple[str, str]]:
+        """`count` partners, each on its own new company, connected through the real OAuth flow, `in_flight`
+        at a time (each connect is a handful of API and emulator requests and one workflow start); returns
+        (partner id, realm id) pairs."""
+        gate = asyncio.Semaphore(in_flight)
+
+        async def one(n: int) -> tuple[str, str]:
+            async with gate:
+                realm = await self.company(customers=customers, invoices=invoices, name=f"{prefix} {n}", seed=n)
+                return await self.connect(realm, name=f"{prefix.lower()} {n}"), realm
+
+        return list(await asyncio.gather(*(one(start + n) for n in range(count))))
+
+    async def all_active(self, pids: list[str]) -> bool:
+        """Every one of `pids` onboarded (one list request, whatever the fleet's size)."""
+        states = {p["id"]: p["qbo_state"] for p in (await self.api.get("/partners")).json()}
+        return all(states.get(pid) == "active" for pid in pids)
+
     async def status(self, pid: str) -> dict[str, Any]:
         resp = await self.api.get(f"/partners/{pid}/qbo")
         resp.raise_for_status()
