@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -322,9 +323,28 @@ def activity_seconds(events: list[Any]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
+_SHARED: ContextVar[Bench | None] = ContextVar("bench_shared_stack", default=None)
+
+
+@asynccontextmanager
+async def shared_stack(env: dict[str, str] | None = None):
+    """One stack for several benchmarks in a row (`tests/test_bench_smoke.py`: a stack costs more than a
+    tiny benchmark); inside it, `running_stack` yields this one whatever its arguments."""
+    async with running_stack("shared", env) as bench:
+        token = _SHARED.set(bench)
+        try:
+            yield bench
+        finally:
+            _SHARED.reset(token)
+
+
 @asynccontextmanager
 async def running_stack(name: str, env: dict[str, str] | None = None):
     """A whole stack for one benchmark, in a temporary folder that goes away afterwards."""
+    shared = _SHARED.get()
+    if shared is not None:
+        yield shared
+        return
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     base_env = {"LOG_LEVEL": "WARNING", "SYNC_INTERVAL_SECONDS": "3600"}
     config = StackConfig.ephemeral(tmp, workers=1, env={**base_env, **(env or {})})

@@ -35,6 +35,7 @@ NAME = "fleet"
 # (interval seconds, partner steps, time budget seconds for the whole benchmark)
 SIZES = {"small": (10, (5, 10, 20), 100), "full": (60, (100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000), 1800)}
 P99_LIMIT = 5.0
+WINDOW_SLACK = 5  # seconds added to the interval for each measurement window
 CONNECT_IN_FLIGHT = 32
 
 
@@ -86,8 +87,8 @@ def worker_settings(env: dict[str, str]) -> dict:
 
 
 async def measure_step(bench, pids: list[str], interval: int, sampler: WorkerSampler) -> dict:
-    """One window of `interval` + 5 s with every partner active: start delays and every process's CPU."""
-    window = interval + 5
+    """One window of `interval` + WINDOW_SLACK with every partner active: start delays, every process's CPU."""
+    window = interval + WINDOW_SLACK
     cpu, machine = StackCpu(bench.stack), MachineCpu()
     since = datetime.now(UTC)
     sampler.mark()
@@ -126,7 +127,7 @@ async def run(size: str) -> dict:
         per_partner_onboarding = 0.2  # seconds, a first guess refined by each step
         for target in steps:
             new = target - len(pids)
-            estimate = new * per_partner_onboarding + interval + 5 + 15
+            estimate = new * per_partner_onboarding + interval + WINDOW_SLACK + 15
             if results and time.monotonic() - t_begin + estimate > budget:
                 stopped_by = f"the time budget ({budget}s): step {target} would need ~{estimate:.0f}s more"
                 break
@@ -135,7 +136,7 @@ async def run(size: str) -> dict:
                 added = await bench.connect_many(new, start=len(pids), in_flight=CONNECT_IN_FLIGHT)
                 pids = pids + [pid for pid, _ in added]
                 await wait_for(lambda current=pids: bench.all_active(current), within=max(120, new * 3),
-                               what=f"{target} partners active", every=1)
+                               what=f"{target} partners active", every=0.25)
             except (TimeoutError, httpx.HTTPError) as exc:
                 stopped_by = f"onboarding step {target} failed: {exc}"
                 break

@@ -217,7 +217,7 @@ async def onboard(bench: Bench, qbo: httpx.AsyncClient, partners: int) -> list[C
     """Companies connected through the real OAuth flow, several at a time, all onboarded before the load."""
     realms = dict(await bench.connect_many(partners, invoices=INVOICES, prefix="Load", in_flight=CONNECT_IN_FLIGHT))
     pids = list(realms)
-    await wait_for(lambda: bench.all_active(pids), within=max(120, partners * 3), what="partners active", every=1)
+    await wait_for(lambda: bench.all_active(pids), within=max(120, partners * 3), what="partners active", every=0.25)
     gate = asyncio.Semaphore(CONNECT_IN_FLIGHT)
 
     async def one(pid: str) -> Company:
@@ -233,7 +233,7 @@ async def onboard(bench: Bench, qbo: httpx.AsyncClient, partners: int) -> list[C
                 rows = [r for r in await list_all(bench.api, f"/partners/{pid}/invoices") if r["qbo_id"] in tokens]
                 return rows if len(rows) == len(tokens) else []
 
-            rows = await wait_for(backfilled, within=120, what=f"partner {pid}'s invoices", every=0.5)
+            rows = await wait_for(backfilled, within=120, what=f"partner {pid}'s invoices", every=0.2)
         return Company(pid, realm, token, [Invoice(r["id"], r["qbo_id"], tokens[r["qbo_id"]]) for r in rows])
 
     return list(await asyncio.gather(*(one(pid) for pid in pids)))
