@@ -53,13 +53,23 @@ class StackCpu:
     def mark(self) -> None:
         self._start, self._t0 = self._now(), time.monotonic()
 
+    def seconds(self) -> dict[str, float]:
+        """{process: CPU seconds} since `mark()`, and `total` (the stack's and the benchmark's together):
+        the work done, which a machine shared with other users slows down but does not inflate much."""
+        now = self._now()
+        out = {name: now[name] - self._start.get(name, now[name]) for name in now}
+        out["total"] = sum(out.values())
+        return out
+
     def read(self) -> dict[str, float]:
         """{process: % of one core} since `mark()`, and `total`: the stack's and the benchmark's together."""
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        now = self._now()
-        out = {name: round(100 * (now[name] - self._start.get(name, now[name])) / elapsed, 1) for name in now}
-        out["total"] = round(sum(out.values()), 1)
-        return out
+        return {name: round(100 * used / elapsed, 1) for name, used in self.seconds().items()}
+
+
+def per_unit_ms(seconds: dict[str, float], units: int) -> dict[str, float]:
+    """CPU milliseconds per unit of work (a delivery, a cycle), per process."""
+    return {name: round(1000 * used / units, 2) for name, used in seconds.items()} if units else {}
 
 
 class MachineCpu:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ import asyncpg
 import httpx
 
 from bench.common import Bench, list_all, percentile, running_stack, wait_for, write_result
-from bench.processes import MachineCpu, StackCpu, limiting_process
+from bench.processes import MachineCpu, StackCpu, limiting_process, per_unit_ms
 from qbo_emulator.entities.common import Event
 from qbo_emulator.webhooks import QueuedEvent, cloudevents_body, sign
 
@@ -279,16 +280,34 @@ async def run(size: str) -> dict:
             stop.set()
             await wait_for(lambda: _settled(visibility, last_post), within=SETTLE + 5, what="changes visible")
             watcher.cancel()
-            cpu_percent, machine_percent = cpu.read(), machine.read()
+            cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
             stored = await stored_events(db)
         finally:
             await qbo.aclose()
             await db.close()
-    return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent))
+    return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
+                        | capacity(cpu_seconds, len(sender.posted_at), load))
 
 
 async def _settled(visibility: Visibility, last_post: float) -> bool:
     return not visibility.waiting or time.perf_counter() - last_post > SETTLE
+
+
+def capacity(cpu_seconds: dict[str, float], deliveries: int, load: Load) -> dict:
+    """The work per delivery, and what it means on this machine's cores: a projection that a machine shared
+    with other users distorts far less than it distorts latencies (contention, not extra work)."""
+    per_delivery = per_unit_ms(cpu_seconds, deliveries)
+    service = {k: v for k, v in per_delivery.items() if k not in ("bench", "total")}
+    service_ms = sum(service.values())
+    cores = os.cpu_count() or 1
+    return {
+        "cpu_ms_per_delivery": per_delivery,
+        "projected_max_deliveries_per_second": round(1000 * cores / service_ms, 1) if service_ms else None,
+        "projection_note": (
+            f"{cores} cores / the stack's CPU per delivery (load generator excluded), each delivery "
+            f"{load.events_per_delivery} events of {load.realms_per_delivery} companies: the rate at which the "
+            "machine would be saturated by this stack alone; latency targets need headroom below it."),
+    }
 
 
 def summary(load: Load, sender: Sender, visibility: Visibility, stored: dict[str, int],
