@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import psutil
 
@@ -98,3 +99,30 @@ def limiting_process(cpu: dict[str, float]) -> str:
     """The busiest of the stack's processes (not the load generator, not the totals)."""
     candidates = {k: v for k, v in cpu.items() if k not in ("bench", "total")}
     return max(candidates, key=lambda k: candidates[k]) if candidates else "unknown"
+
+
+STORE_TIMEOUT = "context deadline exceeded"
+
+
+class LogLines:
+    """Lines of a child's log holding a phrase, since `mark()`. The Temporal dev server logs "context deadline
+    exceeded" when its SQLite store can't answer in time (a workflow update, a buffered-events select): the
+    sign that the server's store, not the worker, is the limit."""
+
+    def __init__(self, path: Path | None, phrase: str = STORE_TIMEOUT) -> None:
+        self.path, self.phrase = path, phrase
+        self.mark()
+
+    def mark(self) -> None:
+        self._offset = self.path.stat().st_size if self.path and self.path.exists() else 0
+
+    def read(self) -> int:
+        if not self.path or not self.path.exists():
+            return 0
+        with self.path.open("rb") as log:
+            log.seek(self._offset)
+            return sum(1 for line in log if self.phrase.encode() in line)
+
+
+def temporal_log(stack: LocalStack) -> Path | None:
+    return stack.config.log_dir / "temporal.log" if stack.config.log_dir else None

@@ -18,7 +18,7 @@ flooded by polls, PostgreSQL is polled every 10 ms for the invoices still awaite
 only once a row has changed; the figure is therefore an upper bound by one API request. Acknowledgement
 time is each POST's answer time (Intuit wants 200 within 3 s, §11.1). Counted: events sent, events
 acknowledged (the API's `received`/`new`), events stored and routed in `webhook_events`, and changes that
-never became visible (lost) within the settle time after the last delivery.
+never became visible (lost) within the settle time (`SETTLE`, 120 s) after the last delivery.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import asyncpg
 import httpx
 
 from bench.common import Bench, list_all, percentile, running_stack, wait_for, write_result
-from bench.processes import MachineCpu, StackCpu, limiting_process, per_unit_ms
+from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
 from qbo_emulator.entities.common import Event
 from qbo_emulator.webhooks import QueuedEvent, cloudevents_body, sign
 
@@ -119,6 +119,10 @@ class Visibility:
                     if any(c.seq <= doc_seq(row["doc_number"]) for c in awaited):
                         self._ask(row["partner_id"])
             await asyncio.sleep(DB_POLL)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
 
     def _ask(self, pid: str) -> None:
         if pid in self._asking:
@@ -268,25 +272,31 @@ async def run(size: str) -> dict:
         db = await asyncpg.create_pool(bench.stack.database_url, min_size=1, max_size=2)
         qbo = httpx.AsyncClient(base_url=bench.stack.emulator_url, timeout=30,
                                 limits=httpx.Limits(max_connections=64))
+        # Intuit's side: as many connections as deliveries in flight. Waiting for one of a pool's connections
+        # would count the load generator's own queue as the service's latency.
+        intuit = httpx.AsyncClient(base_url=bench.stack.api_url, timeout=60,
+                                   limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
         try:
             companies = await onboard(bench, qbo, load.partners)
             visibility = Visibility(bench.api, db)
-            sender = Sender(bench.api, qbo, verifier_token(bench), visibility)
+            sender = Sender(intuit, qbo, verifier_token(bench), visibility)
             stop = asyncio.Event()
             watcher = asyncio.create_task(visibility.watch(stop))
-            cpu, machine = StackCpu(bench.stack), MachineCpu()
+            cpu, machine, store = StackCpu(bench.stack), MachineCpu(), LogLines(temporal_log(bench.stack))
             await drive(load, companies, sender)
             last_post = time.perf_counter()
             stop.set()
             await wait_for(lambda: _settled(visibility, last_post), within=SETTLE + 5, what="changes visible")
             watcher.cancel()
+            visibility.close()
             cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
             stored = await stored_events(db)
+            store_timeouts = store.read()
         finally:
-            await qbo.aclose()
+            await asyncio.gather(qbo.aclose(), intuit.aclose())
             await db.close()
     return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
-                        | capacity(cpu_seconds, len(sender.posted_at), load))
+                        | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts})
 
 
 async def _settled(visibility: Visibility, last_post: float) -> bool:
@@ -339,6 +349,7 @@ def summary(load: Load, sender: Sender, visibility: Visibility, stored: dict[str
         "events_by_route_result": stored,
         "changes_visible": len(ms),
         "changes_lost": lost,
+        "settle_seconds": SETTLE,
         "cpu_percent": cpu,
         "limiting_process": limiting_process(cpu),
         "machine_cpu_percent": machine,
