@@ -33,7 +33,7 @@ from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, pe
 
 NAME = "fleet"
 # (interval seconds, partner steps, time budget seconds for the whole benchmark)
-SIZES = {"small": (10, (5, 10, 20), 100), "full": (60, (250, 500, 1000, 1500, 2000, 2500, 3000, 4000), 1800)}
+SIZES = {"small": (10, (10, 25, 50, 100), 300), "full": (60, (250, 500, 1000, 1500, 2000, 2500, 3000, 4000), 1800)}
 P99_LIMIT = 5.0
 WINDOW_SLACK = 5  # seconds added to the interval for each measurement window
 CONNECT_IN_FLIGHT = 16
