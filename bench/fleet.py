@@ -82,8 +82,8 @@ def worker_settings(env: dict[str, str]) -> dict:
     """The worker's capacity settings this run used (README "Fleet size per worker"): env, else defaults."""
     from settings import Settings
 
-    return {name: env.get(name.upper(), field.default) for name, field in Settings.model_fields.items()
-            if name.startswith("worker_") and not name.endswith("_port")}
+    return {name: int(env[name.upper()]) if env.get(name.upper()) else field.default
+            for name, field in Settings.model_fields.items() if name.startswith("worker_") and not name.endswith("_port")}
 
 
 async def measure_step(bench, pids: list[str], interval: int, sampler: WorkerSampler) -> dict:
