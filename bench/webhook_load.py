@@ -7,7 +7,7 @@ SYNC_INTERVAL_SECONDS=3600 so only webhooks trigger syncs. The benchmark plays I
 itself, open loop at a fixed rate (deliveries go out on schedule whether or not earlier ones were answered,
 so a slow service can't slow the load down and hide its own latency). For each delivery it first makes the
 changes in QBO (a sparse update of each invoice's DocNumber through the emulator's Accounting API, as a
-bookkeeper; not timed), then POSTs one signed CloudEvents delivery holding those events (several per
+bookkeeper, one batch request per company; not timed), then POSTs one signed CloudEvents delivery holding those events (several per
 delivery and several realms per delivery, as Intuit batches them, qbo-reference §11.1 and §11.3), built
 and signed by the emulator's own code. The emulator's sender is not pointed at the API, so nothing is
 delivered twice.
@@ -24,6 +24,7 @@ never became visible (lost) within the settle time (`SETTLE`, 120 s) after the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -172,21 +173,36 @@ class Sender:
     received: int = 0
     new: int = 0
 
-    async def change(self, company: Company) -> tuple[Change, Event]:
-        invoice = next(company.turn)
-        async with invoice.lock:  # one write at a time per invoice: each needs the SyncToken before it
-            seq = next(self.seq)
-            resp = await self.qbo.post(
-                f"/v3/company/{company.realm}/invoice", params=QBO_PARAMS,
-                headers={"Authorization": f"Bearer {company.token}"},
-                json={"Id": invoice.qbo_id, "SyncToken": invoice.sync_token, "sparse": True, "DocNumber": f"L{seq}"})
+    async def changes(self, company: Company, count: int) -> list[tuple[Change, Event]]:
+        """`count` invoices of one company edited in one QBO batch request (qbo-reference §7.6): half the
+        requests of one edit each, so generating the load takes less of the cores the service runs on."""
+        invoices = [next(company.turn) for _ in range(count)]  # distinct: count ≤ the company's invoices
+        async with contextlib.AsyncExitStack() as held:
+            # One write at a time per invoice (each needs the SyncToken before it), the locks always taken in
+            # the same order, so two deliveries that wrapped round the company's invoices can't deadlock.
+            for invoice in sorted(invoices, key=lambda i: i.platform_id):
+                await held.enter_async_context(invoice.lock)
+            seqs = [next(self.seq) for _ in invoices]
+            items = [{"bId": str(n), "operation": "update", "Invoice": {
+                "Id": inv.qbo_id, "SyncToken": inv.sync_token, "sparse": True, "DocNumber": f"L{seq}"}}
+                for n, (inv, seq) in enumerate(zip(invoices, seqs, strict=True))]
+            resp = await self.qbo.post(f"/v3/company/{company.realm}/batch", params=QBO_PARAMS,
+                                       headers={"Authorization": f"Bearer {company.token}"},
+                                       json={"BatchItemRequest": items})
             resp.raise_for_status()
-            invoice.sync_token = resp.json()["Invoice"]["SyncToken"]
-        event = Event(company.realm, "Invoice", invoice.qbo_id, "Update", int(time.time() * 1000))
-        return Change(seq, company.pid, invoice.platform_id), event
+            answers = {a["bId"]: a for a in resp.json()["BatchItemResponse"]}
+            for n, invoice in enumerate(invoices):
+                answer = answers[str(n)]
+                if "Invoice" not in answer:
+                    raise RuntimeError(f"QBO refused a bookkeeper's edit: {answer}")
+                invoice.sync_token = answer["Invoice"]["SyncToken"]
+        ms = int(time.time() * 1000)
+        return [(Change(seq, company.pid, inv.platform_id), Event(company.realm, "Invoice", inv.qbo_id, "Update", ms))
+                for inv, seq in zip(invoices, seqs, strict=True)]
 
     async def deliver(self, companies: list[Company], per_realm: int) -> None:
-        made = await asyncio.gather(*(self.change(c) for c in companies for _ in range(per_realm)))
+        made = [pair for batch in await asyncio.gather(*(self.changes(c, per_realm) for c in companies))
+                for pair in batch]
         body = cloudevents_body([QueuedEvent(event) for _, event in made])
         headers = {"content-type": "application/cloudevents+json", "intuit-signature": sign(self.verifier, body)}
         changes = [change for change, _ in made]
