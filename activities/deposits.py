@@ -45,10 +45,11 @@ async def deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: st
     """One payout: returns deposited | waiting | needs_attention | not_synced."""
     payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
                          net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"],
-                         arrival_date=row["arrival_date"])
+                         arrival_date=row["arrival_date"],
+                         currency=row["currency"].strip() if row["currency"] else None)
     payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
                                qbo_payment_id=p["qbo_payment_id"], deposited_to_bank=bool(p["deposited_to_bank"]),
-                               attention_reason=p["attention_reason"])
+                               attention_reason=p["attention_reason"], exchange_rate=p["exchange_rate"])
                 for p in await repo.payout_payments(pool, payout.id)]
     existing = await find_deposit(company, payout.id) if row["qbo_request_id"] else None
     prefs, decision = await _decide(pool, company, partner_id, payout, payments, existing)
@@ -77,7 +78,8 @@ async def _decide(
     (each found by name before it is created, with a deterministic requestid)."""
     for _ in range(len(_ACCOUNTS) + 1):
         prefs = await repo.load_preferences(pool, partner_id)
-        decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
+        currency = await repo.deposit_currency(pool, partner_id, prefs.deposit_account_id)
+        decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing, currency=currency)
         if decision.action not in _ACCOUNTS:
             return prefs, decision
         field, name, body, key = _ACCOUNTS[decision.action]
@@ -104,7 +106,8 @@ async def _create_deposit(
     payments: Sequence[DepositPayment], prefs: Preferences, generation: int,
 ) -> str:
     plan = build_deposit(payout, payments, prefs.deposit_account_id or "", prefs.fee_account_id,
-                         other_income_account_id=prefs.other_income_account_id)
+                         other_income_account_id=prefs.other_income_account_id,
+                         currency=await repo.deposit_currency(pool, partner_id, prefs.deposit_account_id))
     request_id = deposit_request_id(payout.id, generation)
     await repo.record_deposit_attempt(pool, payout.id, request_id)
     try:

@@ -118,6 +118,7 @@ class _PostingRun:
     def __init__(self, pool: asyncpg.Pool, company: QboCompany, input: PostingInput) -> None:
         self.pool, self.company, self.partner_id = pool, company, input.partner_id
         self.posted = self.attention = self.calls = 0
+        self.home = "USD"  # the company's home currency, read in execute()
         # QBO's (Balance, TotalAmt) per QBO invoice id as read live, lowered by each Payment this run
         # creates: what QBO's balance is after each posting, recorded with it (store/balances.py).
         self.qbo_view: dict[str, tuple[Decimal, Decimal]] = {}
@@ -127,6 +128,7 @@ class _PostingRun:
         if not rows:
             return
         prefs = await repo.load_preferences(self.pool, self.partner_id)
+        self.home = await repo.home_currency(self.pool, self.partner_id)
         items = [_item(r) for r in rows]
         await self._load_live(items)
         decisions = decide_postings(
@@ -135,7 +137,10 @@ class _PostingRun:
         to_post: list[tuple[_Item, dict[str, Any]]] = []
         for item, decision in zip(items, decisions, strict=True):
             if decision.action == PostingAction.POST:
-                to_post.append((item, self._body(item, prefs)))
+                try:
+                    to_post.append((item, self._body(item, prefs)))
+                except ValueError as exc:  # a foreign invoice without an ExchangeRate (rules/posting.py)
+                    await self._attention(item, str(exc), AttentionCode.CURRENCY_MISMATCH)
             else:
                 await self._record(item, decision)
         for start in range(0, len(to_post), MAX_BATCH_ITEMS):
@@ -160,7 +165,7 @@ class _PostingRun:
                 retried[found.PaymentRefNum].existing_account = ref.value if ref else None
         for item in items:
             live = invoices.get(item.invoice.qbo_id or "")
-            item.qbo_invoice = parse_invoice(live.wire()) if live is not None else None
+            item.qbo_invoice = parse_invoice(live.wire(), home_currency=self.home) if live is not None else None
             self._see(item.qbo_invoice)
             cust = customers.get(live.CustomerRef.value) if live is not None and live.CustomerRef else None
             item.customer_active = None if cust is None else cust.Active is not False
@@ -194,7 +199,7 @@ class _PostingRun:
         live = item.qbo_invoice
         assert isinstance(live, QboInvoiceFacts)
         return build_payment(item.payment, qbo_customer_id=live.customer_qbo_id, qbo_invoice_id=live.qbo_id,
-                             prefs=prefs)
+                             prefs=prefs, home_currency=self.home, exchange_rate=live.exchange_rate)
 
     async def _record(self, item: _Item, decision: PostingDecision) -> None:
         pid = item.payment.id
@@ -229,6 +234,10 @@ class _PostingRun:
         decision = classify_fault(error.code or "", detail=error.detail or error.message)
         if not error.code or decision.action in (FaultAction.RETRY_LATER, FaultAction.REAUTHORIZE):
             log.info("payment %s stays pending: %s", item.payment.id, error)
+            # The batch's answer is stored under its requestid and would be replayed, this fault included,
+            # to a resend of the same batch: the next attempt must carry a new one (§7.5). Safe: a Fault
+            # means this item was not applied, and a retried item is looked up by PaymentRefNum first.
+            await repo.next_request_generation(self.pool, item.payment.id)
             return
         if decision.action == FaultAction.REREAD_AND_RETRY:
             await self._retry_stale(item, prefs)
@@ -239,13 +248,17 @@ class _PostingRun:
         """5010: re-read the invoice, decide again, create once more (lookup first, then a new requestid)."""
         live = await self.company.read("Invoice", item.invoice.qbo_id or "")
         self.calls += 1
-        item.qbo_invoice = parse_invoice(live.wire())
+        item.qbo_invoice = parse_invoice(live.wire(), home_currency=self.home)
         self._see(item.qbo_invoice)
         decision = decide_posting(item.payment, item.invoice, item.qbo_invoice, item.customer_active)
         if decision.action != PostingAction.POST:
             await self._record(item, decision)
             return
-        body = self._body(item, prefs)
+        try:
+            body = self._body(item, prefs)
+        except ValueError as exc:
+            await self._attention(item, str(exc), AttentionCode.CURRENCY_MISMATCH)
+            return
         try:
             outcome = await self.company.create_payment(body, retry_request_id(_request_id(item)))
         except (QboValidationError, QboStaleObject) as exc:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 
 from activities import own_postings as own
+from activities.currency import currency_facts, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.jsonio import dumps, loads
@@ -50,8 +51,8 @@ SYNCED = ("Customer", "Invoice")  # apply order: invoices resolve their customer
 CDC_ENTITIES = ("Customer", "Invoice", "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
+PREFS_MAX_AGE = timedelta(hours=12)  # Preferences are re-read by the daily sweep (and after their webhook)
 APPLY_BATCH = 500
-_PARSERS = {"Customer": parse_customer, "Invoice": parse_invoice}
 _SUMMARY_FIELD = {
     SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
     SyncAction.UNARCHIVE: "unarchived", SyncAction.MARK_VOID: "voided", SyncAction.CONFLICT: "conflicts",
@@ -137,6 +138,7 @@ class SyncActivities:
         run_id = await repo.start_run(self.pool, pid, input.trigger)
         try:
             staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
+            await self._refresh_currency_prefs(pid, conn_info, input.full_sweep)
         except Exception as exc:
             # The run records the failure as Temporal will see it ("QboThrottled: …"), the type name included.
             error = f"fetch failed: {temporal_failure(exc)}"[:500]
@@ -147,7 +149,18 @@ class SyncActivities:
             _count_cycle(await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None), False)
         return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
                            pending_payments=payments, pending_payouts=payouts, cursor=cursor,
-                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid))
+                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid),
+                           currency=await currency_facts(self.pool, pid))
+
+    async def _refresh_currency_prefs(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> None:
+        """Read Preferences when never read (a connection older than this code), after a `Preferences` webhook
+        since the last read, or on a full sweep when the last read is older than PREFS_MAX_AGE (the first
+        sweep after onboarding does not read them again); otherwise no call (docs/currency.md)."""
+        read_at = conn_info.currency_prefs_read_at
+        stale = read_at is None or datetime.now(UTC) - read_at > PREFS_MAX_AGE
+        if (conn_info.home_currency is None or (full_sweep and stale)
+                or await repo.preferences_event_since(self.pool, conn_info.realm_id, read_at)):
+            await read_currency_prefs(self.pool, self.qbo.company(pid), pid)
 
     async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
         started = datetime.now(UTC)
@@ -240,15 +253,18 @@ class SyncActivities:
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
         """Apply everything staged, customers first, one transaction per batch of objects."""
         summary = ApplySummary()
+        # An invoice without CurrencyRef is in the company's home currency (qbo-reference §15.5), as read from
+        # Preferences; USD only for a company whose preferences were never read.
+        home = (await repo.load_connection(self.pool, input.partner_id)).home_currency or "USD"
         for entity in (*SYNCED, *own.OWN_POSTINGS):
             after: tuple[str, str] | None = None
-            while after := await self._apply_batch(input, entity, summary, after):
+            while after := await self._apply_batch(input, entity, summary, after, home):
                 heartbeat(entity, summary.model_dump())
         summary.remaining = await repo.staged_count(self.pool, input.partner_id)
         return summary
 
     async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary,
-                           after: tuple[str, str] | None) -> tuple[str, str] | None:
+                           after: tuple[str, str] | None, home: str) -> tuple[str, str] | None:
         """Apply the next batch after the key `after`; return the last key applied, or None when done."""
         pid = input.partner_id
         async with self.pool.acquire() as conn, conn.transaction():
@@ -259,23 +275,28 @@ class SyncActivities:
             for row in rows:
                 by_realm[row["realm_id"]].append(row)
             for realm, realm_rows in by_realm.items():
-                await self._apply_rows(conn, input, realm, entity, realm_rows, summary)
+                await self._apply_rows(conn, input, realm, entity, realm_rows, summary, home)
             keys = [(r["realm_id"], r["qbo_id"], r["sync_token"]) for r in rows]
             await repo.delete_staged(conn, pid, entity, keys)
         return rows[-1]["realm_id"], rows[-1]["qbo_id"]
 
-    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary) -> None:
+    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary,
+                          home: str) -> None:
         pid, log = input.partner_id, []
         if entity in own.OWN_POSTINGS:
             await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
             return
         changes: dict[str, list] = defaultdict(list)
         for row in rows:
-            try:
-                changes[row["qbo_id"]].append(_PARSERS[entity](loads(row["payload"])))
+            try:  # parsed before `changes[...]` is touched: an unreadable id must not leave an empty entry
+                payload = loads(row["payload"])
+                parsed = (parse_invoice(payload, home_currency=home) if entity == "Invoice"
+                          else parse_customer(payload))
             except BadQboPayload as exc:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))
+                continue
+            changes[row["qbo_id"]].append(parsed)
         snapshots = await self._snapshots(conn, pid, realm, entity, list(changes))
         if self.after_snapshot is not None:
             await self.after_snapshot(entity)

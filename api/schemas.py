@@ -250,14 +250,18 @@ class InvoiceOut(BaseModel):
     amount: Decimal
     balance: Decimal
     currency: str
+    exchange_rate: Decimal | None = Field(None, description="QBO's ExchangeRate for a foreign-currency invoice: "
+                                                            "home-currency units per unit of `currency` (null in "
+                                                            "single-currency companies and platform invoices)")
+    home_currency: str | None = Field(None, description="the QBO company's home currency, when read")
     due_date: date | None
     status: str
     archived: bool
 
-    @field_validator("currency", mode="before")
+    @field_validator("currency", "home_currency", mode="before")
     @classmethod
-    def _strip(cls, value: str) -> str:
-        return value.strip()
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
 
 
 class VoidOut(BaseModel):
@@ -327,6 +331,13 @@ class PayoutCreated(BaseModel):
     status: str
     qbo_deposit_id: str | None
     arrival_date: date
+    currency: str | None = Field(None, description="the currency of its payments (one per payout); its Deposit "
+                                                   "is in the deposit account's currency, which must be this one")
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _strip_currency(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
 
 
 class PayoutOut(PayoutCreated):

@@ -164,6 +164,13 @@ class QboCompany:
         assert isinstance(obj, CompanyInfo)
         return obj
 
+    async def preferences(self) -> dict[str, Any]:
+        """`GET …/preferences` (qbo-reference §15.5): the raw `Preferences` object (its CurrencyPrefs are
+        parsed by `rules.facts.parse_currency_prefs`); an answer without one is an empty dict."""
+        resp = await self.call("GET", "preferences")
+        prefs = resp.data.get("Preferences") if isinstance(resp.data, dict) else None
+        return prefs if isinstance(prefs, dict) else {}
+
     async def read(self, entity: str, id_: str) -> QboObject:
         """GET one entity (the model for its type)."""
         resp = await self.call("GET", f"{_path(entity)}/{id_}")

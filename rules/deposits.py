@@ -33,9 +33,10 @@ from pydantic import model_validator
 from rules.attention import AttentionCode
 from rules.facts import Frozen
 from rules.preferences import Preferences
-from rules.values import ZERO, Currency, Money, NonNegativeMoney, PositiveMoney
+from rules.values import ZERO, Currency, ExchangeRate, Money, NonNegativeMoney, PositiveMoney
 
 _REQUEST_NS = uuid.UUID("9f3d2c1b-7a6e-4b5d-8c4f-2e1a0b9c8d7e")
+RATE_PLACES = Decimal("0.0000000001")  # a mean of rates: QBO's rates carry up to ~10 places (R-fx)
 
 
 class DepositError(ValueError):
@@ -71,6 +72,21 @@ class DepositPayment(Frozen):
     deposited_to_bank: bool = False
     """QBO recorded it straight to a bank account (not Undeposited Funds): no Deposit can link it."""
     attention_reason: str | None = None
+    exchange_rate: ExchangeRate | None = None
+    """The rate its QBO Payment was posted at (its invoice's ExchangeRate); None for home-currency payments."""
+
+
+class DepositCurrency(Frozen):
+    """The currencies a Deposit is built in (docs/currency.md): the company's home currency and the deposit
+    account's (None on the account means home)."""
+
+    home: Currency = "USD"
+    bank: Currency = "USD"
+
+
+class DepositCurrencyError(DepositError):
+    """The payout's currency is not the deposit account's: QBO would refuse the Deposit (a person must
+    choose a bank account in that currency)."""
 
 
 class DepositPlan(Frozen):
@@ -99,6 +115,7 @@ def build_deposit(
     fee_account_id: str | None,
     *,
     other_income_account_id: str | None = None,
+    currency: DepositCurrency | None = None,
 ) -> DepositPlan:
     """The QBO Deposit create body for `payout` (its id goes in PrivateNote) and its expected TotalAmt.
     TxnDate is the payout's arrival date, always sent (qbo-reference §15.4: QBO would use its today).
@@ -127,9 +144,33 @@ def build_deposit(
         "TxnDate": payout.arrival_date.isoformat(),
         "Line": lines,
     }
-    if payout.currency:
+    if currency is not None:
+        body.update(_currency_fields(payout, payments, currency))
+    elif payout.currency:
         body["CurrencyRef"] = {"value": payout.currency}
     return DepositPlan(body=body, total_amt=total, note=note)
+
+
+def _currency_fields(payout: PayoutFacts, payments: Sequence[DepositPayment],
+                     currency: DepositCurrency) -> dict[str, Any]:
+    """A Deposit is in its bank account's currency and holds payments of that currency only (docs/currency.md).
+    A foreign Deposit carries the payments' own rate (their amount-weighted mean when they differ), so it takes
+    out of Undeposited Funds exactly the home value the Payments put in; QBO would otherwise book it at 1."""
+    if payout.currency and payout.currency != currency.bank:
+        raise DepositCurrencyError(
+            f"payout {payout.id} is in {payout.currency} but the deposit account is in {currency.bank}: a QBO Deposit "
+            f"is in its bank account's currency; choose a deposit account in {payout.currency}")
+    fields: dict[str, Any] = {"CurrencyRef": {"value": currency.bank}}
+    if currency.bank == currency.home:
+        return fields
+    rated = [p for p in payments if p.exchange_rate is not None]
+    if not rated:
+        raise DepositCurrencyError(f"payout {payout.id} is in {currency.bank}, not the home currency "
+                                   f"{currency.home}, and none of its payments carries an exchange rate")
+    amount = sum((p.amount for p in rated), ZERO)
+    home_value = sum((p.amount * p.exchange_rate for p in rated if p.exchange_rate is not None), ZERO)
+    fields["ExchangeRate"] = (home_value / amount).quantize(RATE_PLACES)
+    return fields
 
 
 def _line(p: DepositPayment, other_income_account_id: str | None) -> dict[str, Any]:
@@ -206,6 +247,7 @@ def decide_deposit(
     prefs: Preferences,
     *,
     existing_qbo_deposit_id: str | None = None,
+    currency: DepositCurrency | None = None,
 ) -> DepositDecision:
     """What to do with a payout now. `existing_qbo_deposit_id` is the PrivateNote lookup's result; like
     for payments, a Deposit already in QBO wins over everything (exactly once)."""
@@ -227,7 +269,10 @@ def decide_deposit(
                                reason="no deposit_account_id set")
     try:
         build_deposit(payout, payments, prefs.deposit_account_id, prefs.fee_account_id,
-                      other_income_account_id=prefs.other_income_account_id)
+                      other_income_account_id=prefs.other_income_account_id, currency=currency)
+    except DepositCurrencyError as exc:
+        return DepositDecision(action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.CURRENCY_MISMATCH,
+                               reason=str(exc))
     except DepositError as exc:
         return DepositDecision(action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.DEPOSIT_CANNOT_BALANCE,
                                reason=str(exc))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from rules.values import (
     ZERO,
     Currency,
+    ExchangeRate,
     Instant,
     NonNegativeMoney,
     QboId,
@@ -28,6 +29,7 @@ from rules.values import (
     to_instant,
     to_money,
     to_qbo_id,
+    to_rate,
     to_sync_token,
 )
 
@@ -81,6 +83,7 @@ class QboInvoiceFacts(Frozen):
     total: NonNegativeMoney
     balance: NonNegativeMoney
     currency: Currency
+    exchange_rate: ExchangeRate | None = None  # as QBO sends it; absent in single-currency companies
     due_date: date | None = None
     voided: bool = False
     last_updated: Instant
@@ -103,6 +106,17 @@ class AccountFacts(Frozen):
     account_type: str
     account_subtype: str | None = None
     active: bool = True
+    currency: Currency | None = None  # CurrencyRef.value; None means the home currency (qbo-reference §15.5)
+
+
+class CurrencyFacts(Frozen):
+    """What the preference validator knows about currencies (PRODUCT.md §4, docs/currency.md): the company's
+    Preferences.CurrencyPrefs and the currencies of the partner's invoices (the currencies its payments can
+    be in). Carried in workflow state: every field has a default."""
+
+    home_currency: Currency = "USD"
+    multicurrency: bool = False
+    invoice_currencies: tuple[Currency, ...] = ()
 
 
 # --- What the platform holds ----------------------------------------------------------------------------
@@ -144,6 +158,7 @@ class PlatformInvoice(Frozen):
     amount: NonNegativeMoney
     balance: NonNegativeMoney
     currency: Currency = "USD"
+    exchange_rate: ExchangeRate | None = None
     due_date: date | None = None
     status: InvoiceStatus
     archived: bool = False
@@ -266,6 +281,7 @@ def parse_invoice(raw: Any, *, home_currency: str = "USD") -> QboInvoiceFacts | 
         total=total,
         balance=_field(obj, "Invoice", "Balance", to_money),
         currency=currency,
+        exchange_rate=_field(obj, "Invoice", "ExchangeRate", to_rate, required=False),
         due_date=_field(obj, "Invoice", "DueDate", to_date, required=False),
         # qbo-reference §5.1: "Detect a void as TotalAmt == 0 && PrivateNote startswith 'Voided'".
         voided=total == 0 and note.startswith("Voided"),
@@ -284,7 +300,17 @@ def parse_account(raw: Any) -> AccountFacts:
         account_type=_field(obj, "Account", "AccountType", _text),
         account_subtype=_field(obj, "Account", "AccountSubType", _text, required=False),
         active=_field(obj, "Account", "Active", _flag, required=False) is not False,
+        currency=_field(obj, "Account", "CurrencyRef.value", to_currency, required=False),
     )
+
+
+def parse_currency_prefs(raw: Any) -> tuple[str, bool]:
+    """`GET …/preferences` → (home currency, multicurrency on) (qbo-reference §15.5). A company that sends
+    no CurrencyPrefs is single-currency USD, as every company was read before. Raises only BadQboPayload."""
+    obj = _unwrap(raw, "Preferences")
+    home = _field(obj, "Preferences", "CurrencyPrefs.HomeCurrency.value", to_currency, required=False)
+    multi = _field(obj, "Preferences", "CurrencyPrefs.MultiCurrencyEnabled", _flag, required=False)
+    return home or "USD", bool(multi)
 
 
 Change = QboCustomerFacts | QboInvoiceFacts | QboTombstone

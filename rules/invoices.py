@@ -22,7 +22,7 @@ from typing import Literal
 
 from rules.decisions import DecisionBase, SyncAction, tombstone_changes_nothing
 from rules.facts import Frozen, InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone
-from rules.values import ZERO, Currency, Instant, NonNegativeMoney, QboId
+from rules.values import ZERO, Currency, ExchangeRate, Instant, NonNegativeMoney, QboId
 
 
 class InvoiceState(Frozen):
@@ -42,6 +42,9 @@ class InvoiceState(Frozen):
     status: InvoiceStatus
     archived: bool
     qbo_deleted: bool
+    exchange_rate: ExchangeRate | None = None
+    """QBO's ExchangeRate, always as QBO last sent it (not protected: a Payment is posted at the rate the
+    QBO invoice carries now, docs/currency.md)."""
     qbo_balance: NonNegativeMoney | None = None
     """QBO's Balance as applied (None: keep the stored one, e.g. for a tombstone); with `qbo_total`, what
     the platform balance is recomputed from when payments change (store/balances.py)."""
@@ -127,6 +130,7 @@ def _create(change: QboInvoiceFacts) -> InvoiceDecision:
         amount=change.total,
         balance=derived.balance,
         currency=change.currency,
+        exchange_rate=change.exchange_rate,
         due_date=change.due_date,
         status=derived.status,
         archived=False,
@@ -170,6 +174,7 @@ def _update(platform: PlatformInvoice, change: QboInvoiceFacts) -> InvoiceDecisi
         qbo_deleted=False,
         qbo_balance=change.balance,
         qbo_total=change.total,
+        exchange_rate=change.exchange_rate,
         **protected,
     )
     reasons = _conflict_reasons(platform, change, not_applied, kept, incoming, derived.shortfall)
@@ -222,6 +227,7 @@ def _decide_tombstone(platform: PlatformInvoice | None, change: QboTombstone) ->
         amount=platform.amount,
         balance=platform.balance,
         currency=platform.currency,
+        exchange_rate=platform.exchange_rate,
         due_date=platform.due_date,
         status=platform.status,
         archived=True,

@@ -121,6 +121,26 @@ def to_currency(value: Any) -> str:
     return value.strip().upper()
 
 
+def to_rate(value: Any) -> Decimal:
+    """An ExchangeRate (qbo-reference §15.5: home units per one foreign unit): a positive Decimal, kept with
+    every digit QBO sent (rates are not money: no rounding to the cent). Floats go through `str`."""
+    if isinstance(value, bool):
+        raise ValueError("an exchange rate must be a number, not a boolean")
+    if isinstance(value, float):
+        value = str(value)
+    if not isinstance(value, Decimal | int | str):
+        raise ValueError(f"an exchange rate must be a number, got {type(value).__name__}")
+    try:
+        rate = Decimal(value.strip() if isinstance(value, str) else value)
+    except ArithmeticError:
+        raise ValueError(f"not a number: {value!r:.40}") from None
+    if not rate.is_finite() or rate <= 0:
+        raise ValueError(f"an exchange rate must be more than zero, got {value!r:.40}")
+    if len(rate.as_tuple().digits) > 30:
+        raise ValueError("an exchange rate with more than 30 digits is not QBO's")
+    return rate
+
+
 def _non_negative(value: Decimal) -> Decimal:
     if value < 0:
         raise ValueError(f"amount {value} must not be negative")
@@ -142,3 +162,4 @@ Instant = Annotated[datetime, BeforeValidator(to_instant)]
 SyncToken = Annotated[int, BeforeValidator(to_sync_token)]
 QboId = Annotated[str, BeforeValidator(to_qbo_id)]
 Currency = Annotated[str, BeforeValidator(to_currency)]
+ExchangeRate = Annotated[Decimal, BeforeValidator(to_rate)]

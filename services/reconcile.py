@@ -123,6 +123,9 @@ class _Run:
             expected = derive_balance_status(
                 qbo_total=inv.TotalAmt or Decimal("0"), qbo_balance=inv.Balance or Decimal("0"),
                 unposted=row["unposted"], voided=inv.is_voided)
+            currency = _currency_problem(row, inv)
+            if currency:
+                self.found({**base, "problem": currency})
             if expected.balance != row["balance"] or expected.status.value != row["status"]:
                 self.found({**base, "problem": "balance or status differs",
                             "platform": {"balance": str(row["balance"]), "status": row["status"]},
@@ -157,6 +160,9 @@ class _Run:
             elif dep.TotalAmt != row["net_amount"]:
                 self.found({**base, "problem": "Deposit TotalAmt differs from the net payout",
                             "platform": str(row["net_amount"]), "qbo": str(dep.TotalAmt)})
+            elif row["currency"] and dep.CurrencyRef and dep.CurrencyRef.value != row["currency"].strip():
+                self.found({**base, "problem": "Deposit currency differs from the payout's",
+                            "platform": row["currency"].strip(), "qbo": dep.CurrencyRef.value})
 
     async def unknown_deposits(self) -> None:
         """Deposits in QBO carrying our memo that no payout records: one page of QBO Deposits at a time."""
@@ -170,3 +176,17 @@ class _Run:
                             "total": str(ours[qbo_id].TotalAmt),
                             "problem": "a Deposit carrying our memo that no payout records (a duplicate?)"})
             self.progress("deposits", page.start_position)
+
+
+def _currency_problem(row: Row, inv: Invoice) -> str | None:
+    """The invoice's currency and ExchangeRate as QBO has them now against the platform's (docs/currency.md):
+    a Payment is posted in the invoice's currency at its rate, so both must agree. A missing CurrencyRef is
+    the home currency (qbo-reference §15.5)."""
+    home = row["home_currency"].strip()
+    qbo_currency = inv.CurrencyRef.value if inv.CurrencyRef else home
+    ours = row["currency"].strip()
+    if qbo_currency != ours:
+        return f"currency differs: platform {ours}, QBO {qbo_currency}"
+    if ours != home and inv.ExchangeRate is not None and row["exchange_rate"] != inv.ExchangeRate:
+        return f"exchange rate differs: platform {row['exchange_rate']}, QBO {inv.ExchangeRate}"
+    return None

@@ -137,8 +137,9 @@ async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email:
 async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool, after: Key = None,
                         limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, due_date, status, "
-        f"archived, created_at FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) "
+        "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, exchange_rate, due_date, "
+        "status, archived, created_at, (SELECT home_currency FROM qbo_connections c WHERE c.partner_id = $1) "
+        f"AS home_currency FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) "
         f"AND {_IN_CURRENT_COMPANY} AND {_after('', 3)} ORDER BY created_at, id LIMIT $5",
         partner_id, include_archived, *(after or (None, None)), limit)
 
@@ -228,25 +229,39 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
         # concurrent request while this one waited would be missed by a join (and the insert below would
         # hit the UNIQUE constraint: a 500). The second statement's snapshot is taken after the lock.
         locked = await conn.fetch(
-            "SELECT p.id, p.amount, p.status FROM payments p "
+            "SELECT p.id, p.amount, p.status, p.currency FROM payments p "
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
         links = dict(await conn.fetch("SELECT payment_id, payout_id FROM payout_payments "
                                       "WHERE payment_id = ANY($1::text[])", [r["id"] for r in locked]))
         rows = [{**dict(r), "payout_id": links.get(r["id"])} for r in locked]
         gross = _check_payout(rows, payment_ids, fee)
+        currency = payout_currency(rows)
         # Pending even with payments on platform-created invoices: those become an other-income line of
         # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
         status = "pending"
         po_id = new_id("po")
         row = await conn.fetchrow(
-            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date",
-            po_id, partner_id, gross, fee, gross - fee, status, arrival_date)
+            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date, currency) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date, currency",
+            po_id, partner_id, gross, fee, gross - fee, status, arrival_date, currency)
         await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
                                [(po_id, pid) for pid in payment_ids])
         return row
+
+
+def payout_currency(rows: list[dict[str, Any]]) -> str:
+    """A payout holds payments of one currency (PRODUCT.md §4, docs/currency.md): its Deposit is in its bank
+    account's currency and must equal the bank line, which is in one currency. 422 otherwise, naming them."""
+    by_currency: dict[str, list[str]] = {}
+    for r in rows:
+        by_currency.setdefault(r["currency"].strip(), []).append(r["id"])
+    if len(by_currency) > 1:
+        listed = "; ".join(f"{cur}: {', '.join(sorted(ids))}" for cur, ids in sorted(by_currency.items()))
+        raise RepoError("invalid", f"a payout holds payments of one currency, these are in {len(by_currency)} "
+                                   f"({listed}); make one payout per currency")
+    return next(iter(by_currency))
 
 
 def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decimal) -> Decimal:
@@ -267,6 +282,7 @@ async def list_payouts(pool: asyncpg.Pool, partner_id: str, after: Key = None,
     rows = await pool.fetch(
         "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
         "po.attention_reason, po.attention_code, po.qbo_change, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
+        "po.currency, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
         "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         f"WHERE po.partner_id = $1 AND {_after('po.', 2)} GROUP BY po.id ORDER BY po.created_at, po.id LIMIT $4",

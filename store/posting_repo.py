@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from rules.attention import AttentionCode
+from rules.deposits import DepositCurrency
 from rules.preferences import Preferences
 from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
@@ -51,9 +52,22 @@ async def partner_lock(pool: asyncpg.Pool, partner_id: str, what: str) -> AsyncI
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
 
+async def home_currency(pool: asyncpg.Pool, partner_id: str) -> str:
+    """The company's home currency as last read from QBO Preferences (USD when never read: docs/currency.md)."""
+    value = await pool.fetchval("SELECT home_currency FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return value.strip() if value else "USD"
+
+
 async def load_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences:
     raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
     return Preferences.model_validate(raw or {})
+
+
+async def stored_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences | None:
+    """The preferences the partner has, or None before onboarding stored any (a new partner, or one that
+    connected another company: store/connection_repo.py clears them then)."""
+    raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return Preferences.model_validate(raw) if raw else None
 
 
 async def save_account_pref(pool: asyncpg.Pool, partner_id: str, field: str, account_id: str) -> None:
@@ -80,6 +94,14 @@ async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]
     await pool.executemany(
         "UPDATE payments SET attempts = attempts + 1, qbo_request_id = $2, updated_at = now()"
         " WHERE id = $1 AND status = 'pending'", attempts)
+
+
+async def next_request_generation(pool: asyncpg.Pool, payment_id: str) -> None:
+    """A pending payment whose create QBO answered with a Fault (so did not apply) gets a new requestid
+    generation: QBO replays a reused requestid's answer (qbo-reference §7.5), fault included, so resending
+    under the old one could never succeed."""
+    await pool.execute("UPDATE payments SET retry_generation = retry_generation + 1, updated_at = now()"
+                       " WHERE id = $1 AND status = 'pending'", payment_id)
 
 
 async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
@@ -148,7 +170,7 @@ async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
-        " waiting_reason, arrival_date FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
+        " waiting_reason, arrival_date, currency FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
@@ -163,10 +185,24 @@ async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Re
     return await pool.fetch(
         "SELECT p.id, p.amount, p.status, p.qbo_payment_id, p.attention_reason, p.qbo_deposit_to_account_id,"
         " (p.qbo_deposit_to_account_id IS NOT NULL AND a.account_subtype IS DISTINCT FROM 'UndepositedFunds')"
-        "   AS deposited_to_bank"
+        "   AS deposited_to_bank,"
+        # The rate the Payment was posted at: its invoice's, for payments not in home currency (docs/currency.md).
+        " CASE WHEN p.currency <> COALESCE(c.home_currency, 'USD') THEN i.exchange_rate END AS exchange_rate"
         " FROM payout_payments pp JOIN payments p ON p.id = pp.payment_id"
+        " JOIN invoices i ON i.id = p.invoice_id JOIN qbo_connections c ON c.partner_id = p.partner_id"
         " LEFT JOIN qbo_accounts a ON a.partner_id = p.partner_id AND a.qbo_id = p.qbo_deposit_to_account_id"
         " WHERE pp.payout_id = $1 ORDER BY p.id", payout_id)
+
+
+async def deposit_currency(pool: asyncpg.Pool, partner_id: str, account_id: str | None) -> DepositCurrency:
+    """Home currency and the deposit account's (an account without a currency is in home, §15.5)."""
+    row = await pool.fetchrow(
+        "SELECT COALESCE(c.home_currency, 'USD') AS home, a.currency AS bank FROM qbo_connections c"
+        " LEFT JOIN qbo_accounts a ON a.partner_id = c.partner_id AND a.qbo_id = $2 WHERE c.partner_id = $1",
+        partner_id, account_id)
+    home = row["home"].strip() if row else "USD"
+    bank = row["bank"].strip() if row and row["bank"] else home
+    return DepositCurrency(home=home, bank=bank)
 
 
 async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id: str) -> None:

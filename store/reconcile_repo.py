@@ -59,7 +59,8 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
     """QBO-sourced invoices with the platform payments not yet in QBO on each (pending / needs_attention,
     except those QBO had and a person changed there: `qbo_change`, migration 0007)."""
     return await pool.fetch(
-        "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted,"
+        "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted, i.currency, i.exchange_rate,"
+        " COALESCE(c.home_currency, 'USD') AS home_currency,"
         " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
         "           AND p.status IN ('pending', 'needs_attention') AND p.qbo_change IS NULL), 0) AS unposted"
         f" FROM invoices i {_CONNECTED.format(t='i', r='i.realm_id')}"
@@ -82,7 +83,8 @@ async def deposited_payouts_page(pool: asyncpg.Pool, partner_id: str, after: str
     """`net_amount` here is what the Deposit must total: the net, or less when payments QBO received
     straight into a bank account could not be in it (`deposit_total`, rules/deposits.py)."""
     return await pool.fetch(
-        "SELECT po.id, COALESCE(po.deposit_total, po.net_amount) AS net_amount, po.qbo_deposit_id FROM payouts po"
+        "SELECT po.id, COALESCE(po.deposit_total, po.net_amount) AS net_amount, po.qbo_deposit_id, po.currency"
+        " FROM payouts po"
         f" {_CONNECTED.format(t='po', r='po.qbo_realm_id')}"
         " WHERE po.partner_id = $1 AND po.status = 'deposited' AND po.id > $2 ORDER BY po.id LIMIT $3",
         partner_id, after, limit)

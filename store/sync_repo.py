@@ -42,17 +42,47 @@ class Connection:
     realm_id: str
     cdc_cursor: datetime | None
     last_full_sweep_at: datetime | None
+    home_currency: str | None = None  # Preferences.CurrencyPrefs as last read (None: never read)
+    multicurrency: bool = False
+    currency_prefs_read_at: datetime | None = None
 
 
 # --- connection, runs ---------------------------------------------------------------------------------
 
 async def load_connection(db: Any, partner_id: str) -> Connection:
     row = await db.fetchrow(
-        "SELECT realm_id, cdc_cursor, last_full_sweep_at FROM qbo_connections WHERE partner_id = $1", partner_id
+        "SELECT realm_id, cdc_cursor, last_full_sweep_at, home_currency, multicurrency_enabled, "
+        "currency_prefs_read_at FROM qbo_connections WHERE partner_id = $1", partner_id
     )
     if row is None:
         raise LookupError(f"partner {partner_id} has no QBO connection")
-    return Connection(row["realm_id"], row["cdc_cursor"], row["last_full_sweep_at"])
+    return Connection(row["realm_id"], row["cdc_cursor"], row["last_full_sweep_at"],
+                      row["home_currency"].strip() if row["home_currency"] else None,
+                      bool(row["multicurrency_enabled"]), row["currency_prefs_read_at"])
+
+
+# --- currency (issue 13, docs/currency.md) ------------------------------------------------------------
+
+async def save_currency_prefs(db: Any, partner_id: str, home_currency: str, multicurrency: bool) -> None:
+    await db.execute(
+        "UPDATE qbo_connections SET home_currency = $2, multicurrency_enabled = $3, currency_prefs_read_at = now(),"
+        " updated_at = now() WHERE partner_id = $1", partner_id, home_currency, multicurrency)
+
+
+async def preferences_event_since(db: Any, realm_id: str, since: datetime | None) -> bool:
+    """Did a `Preferences` webhook for the realm arrive after `since` (the last read)? The webhook endpoint
+    stores every event by realm and entity (api/webhooks.py), so no extra QBO call finds out."""
+    return bool(await db.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE realm_id = $1 AND entity = 'Preferences'"
+        " AND ($2::timestamptz IS NULL OR received_at >= $2))", realm_id, since))
+
+
+async def invoice_currencies(db: Any, partner_id: str, realm_id: str) -> list[str]:
+    """The currencies of the partner's live invoices (QBO's and platform-created): those its payments are in."""
+    rows = await db.fetch(
+        "SELECT DISTINCT currency FROM invoices WHERE partner_id = $1 AND NOT archived AND status <> 'void'"
+        " AND (realm_id = $2 OR realm_id IS NULL) ORDER BY currency", partner_id, realm_id)
+    return [r["currency"].strip() for r in rows]
 
 
 async def init_cursor(db: Any, partner_id: str) -> None:
@@ -271,7 +301,7 @@ async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: 
         "ORDER BY id FOR UPDATE", partner_id, realm_id, qbo_ids)
     return await conn.fetch(
         "SELECT i.id, i.source, i.qbo_id, i.qbo_sync_token, i.qbo_updated_at, i.qbo_customer_id, i.doc_number, "
-        "i.amount, i.balance, i.currency, i.due_date, i.status, i.archived, i.qbo_deleted, "
+        "i.amount, i.balance, i.currency, i.exchange_rate, i.due_date, i.status, i.archived, i.qbo_deleted, "
         # Not yet in QBO: pending or needs_attention, except postings QBO had and a person removed or changed
         # there (qbo_change, migration 0007): QBO's Balance already tells the truth about those.
         "COALESCE(sum(p.amount) FILTER (WHERE p.status IN ('pending', 'needs_attention') "
@@ -300,14 +330,14 @@ ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SE
 _INVOICE_UPSERT = """
 INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, qbo_updated_at, customer_id,
                       qbo_customer_id, doc_number, amount, balance, currency, due_date, status, archived, qbo_deleted,
-                      qbo_balance, qbo_total)
+                      qbo_balance, qbo_total, exchange_rate)
 SELECT v.id, $1, 'qbo', $2, v.qbo_id, v.tok, v.upd, c.id, v.cust, v.doc, v.amount, v.balance, v.currency, v.due,
-       v.status, v.archived, v.deleted, v.qbo_balance, v.qbo_total
+       v.status, v.archived, v.deleted, v.qbo_balance, v.qbo_total, v.rate
 FROM unnest($3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::numeric[],
             $10::numeric[], $11::text[], $12::date[], $13::text[], $14::bool[], $15::bool[], $16::numeric[],
-            $17::numeric[])
+            $17::numeric[], $18::numeric[])
      AS v(id, qbo_id, tok, upd, cust, doc, amount, balance, currency, due, status, archived, deleted, qbo_balance,
-          qbo_total)
+          qbo_total, rate)
 LEFT JOIN customers c ON c.partner_id = $1 AND c.realm_id = $2 AND c.qbo_id = v.cust
 ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SET
     qbo_sync_token = EXCLUDED.qbo_sync_token, qbo_updated_at = EXCLUDED.qbo_updated_at,
@@ -316,7 +346,8 @@ ON CONFLICT (partner_id, realm_id, qbo_id) WHERE qbo_id IS NOT NULL DO UPDATE SE
     currency = EXCLUDED.currency, due_date = EXCLUDED.due_date, status = EXCLUDED.status,
     archived = EXCLUDED.archived, qbo_deleted = EXCLUDED.qbo_deleted,
     qbo_balance = COALESCE(EXCLUDED.qbo_balance, invoices.qbo_balance),
-    qbo_total = COALESCE(EXCLUDED.qbo_total, invoices.qbo_total), updated_at = now()
+    qbo_total = COALESCE(EXCLUDED.qbo_total, invoices.qbo_total), exchange_rate = EXCLUDED.exchange_rate,
+    updated_at = now()
 """
 
 
@@ -341,7 +372,7 @@ async def upsert_invoices(conn: Any, partner_id: str, realm_id: str, states: Seq
     await conn.execute(_INVOICE_UPSERT, partner_id, realm_id, *_columns([
         (platform_id("inv", partner_id, realm_id, s.qbo_id), s.qbo_id, s.qbo_sync_token, s.qbo_updated_at,
          s.qbo_customer_id, s.doc_number, s.amount, s.balance, s.currency, s.due_date, s.status.value,
-         s.archived, s.qbo_deleted, s.qbo_balance, s.qbo_total)
+         s.archived, s.qbo_deleted, s.qbo_balance, s.qbo_total, s.exchange_rate)
         for s in states
     ]))
 

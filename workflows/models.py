@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from rules.facts import AccountFacts
+from rules.facts import AccountFacts, CurrencyFacts
 from rules.preferences import Preferences
 
 
@@ -37,6 +37,7 @@ class PartnerState(BaseModel):
     company_name: str | None = None
     accounts: list[AccountFacts] = Field(default_factory=list)
     preferences: Preferences | None = None
+    currency: CurrencyFacts | None = None  # for the preference validator (docs/currency.md); None: unread
     onboarded: bool = False
     backfill: dict[str, Progress] = Field(default_factory=dict)
     last_sync_at: datetime | None = None
@@ -93,6 +94,7 @@ class PartnerRef(BaseModel):
 class CompanyResult(BaseModel):
     company_name: str
     realm_id: str
+    currency: CurrencyFacts | None = None  # Preferences.CurrencyPrefs, read with the company
 
 
 class AccountsResult(BaseModel):
@@ -140,6 +142,7 @@ class FetchResult(BaseModel):
     pending_payouts: int = 0
     cursor: datetime | None = None
     reconcile_requested: bool = False  # a reconciliation run waits (its signal may have been lost)
+    currency: CurrencyFacts | None = None  # home currency, multicurrency, the partner's invoice currencies
 
 
 class ApplyInput(BaseModel):

@@ -152,6 +152,8 @@ class PartnerIntegrationWorkflow:
         ref = PartnerRef(partner_id=self.s.partner_id)
         company: CompanyResult = await self._call(ConnectionActivities.verify_company, ref, "verify company", QBO)
         self.s.company_name = company.company_name
+        if company.currency is not None:  # absent from results recorded before currencies were read
+            self.s.currency = company.currency
         accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
         self.s.accounts = accounts.accounts
         await self._default_preferences_serialised(ref)
@@ -208,6 +210,8 @@ class PartnerIntegrationWorkflow:
             f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
         if full_sweep:
             self.s.last_full_sweep_at = now
+        if fetch.currency is not None:
+            self.s.currency = fetch.currency
         counts = {"staged": fetch.staged}
         if fetch.accounts_changed:
             accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
@@ -336,7 +340,7 @@ class PartnerIntegrationWorkflow:
             return ["the partner is disconnected"]
         if not self.s.accounts:
             return ["the partner's QBO accounts are not loaded yet; try again once onboarding has verified the company"]
-        return validate_preferences(preferences, self.s.accounts)
+        return validate_preferences(preferences, self.s.accounts, self.s.currency)
 
     async def _apply_preferences(self, preferences: Preferences) -> Preferences:
         async with self.lock:

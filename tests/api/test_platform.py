@@ -31,7 +31,8 @@ async def test_customers_and_invoices(app_client, new_partner, db_pool) -> None:
     assert len(invoices) == 1
     assert invoices[0] | {} == {
         "id": inv.json()["id"], "qbo_id": None, "source": "platform", "doc_number": None, "customer_id": cid,
-        "amount": "120.50", "balance": "120.50", "currency": "USD", "due_date": "2026-12-01", "status": "open",
+        "amount": "120.50", "balance": "120.50", "currency": "USD", "exchange_rate": None, "home_currency": None,
+        "due_date": "2026-12-01", "status": "open",
         "archived": False}
     every = (await app_client.get(f"/partners/{pid}/invoices", params={"include_archived": "true"})).json()["items"]
     assert len(every) == 2

@@ -116,6 +116,17 @@ async def reconnect_while_active(client, task_queue, stubs, _):
     return handle
 
 
+async def payouts_when_deposits_off(client, task_queue, stubs, _):
+    """Deposits are off (the defaults): a payout the fetch reports pending is still handed to create_deposits,
+    which settles it `not_synced` (the `settle-payouts-when-deposits-off` patch)."""
+    pid, handle = await _start(client, task_queue)
+    stubs.pending_payouts = 1
+    await partners.sync_now(client, pid)
+    await eventually(lambda: _gt(stubs.calls["create_deposits"], 0), what="the payout settled")
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def continue_as_new(client, task_queue, stubs, _):
     """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
     pid, handle = await _start(client, task_queue, interval=1)
@@ -144,4 +155,5 @@ SCENARIOS: dict[str, Scenario] = {
     "continue_as_new": continue_as_new,
     "preferences_during_onboarding": preferences_during_onboarding,
     "reconciliation": reconciliation,
+    "payouts_when_deposits_off": payouts_when_deposits_off,
 }

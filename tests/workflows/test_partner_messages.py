@@ -150,3 +150,19 @@ async def test_accounts_changed_in_qbo_are_reloaded_for_the_validator(running, s
     assert stubs.calls["load_accounts"] == loads + 1
     assert await partners.update_preferences(client, pid, to_new_bank) == to_new_bank
     assert stubs.saved_preferences == [to_new_bank]
+
+
+async def test_payouts_are_settled_while_deposits_are_off(running, stubs) -> None:
+    """Deposits off (the defaults): a pending payout still goes to create_deposits, which settles it
+    `not_synced` (the `settle-payouts-when-deposits-off` patch; its history is payouts_when_deposits_off)."""
+    client, pid, handle = running
+    assert (await _status(handle)).preferences == DEFAULTS and stubs.calls["create_deposits"] == 0
+    synced = (await _status(handle)).last_sync_at
+    stubs.pending_payouts = 1
+    await partners.sync_now(client, pid)
+
+    async def cycle_done():
+        return (await _status(handle)).last_sync_at > synced
+
+    await eventually(cycle_done, what="the cycle with a pending payout")
+    assert stubs.calls["create_deposits"] == 1 and stubs.pending_payouts == 0
