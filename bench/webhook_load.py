@@ -7,9 +7,9 @@ SYNC_INTERVAL_SECONDS=3600 so only webhooks trigger syncs. The benchmark plays I
 itself, open loop at a fixed rate (deliveries go out on schedule whether or not earlier ones were answered,
 so a slow service can't slow the load down and hide its own latency). For each delivery it first makes the
 changes in QBO (a sparse update of each invoice's DocNumber through the emulator's Accounting API, as a
-bookkeeper, one batch request per company; not timed), then POSTs one signed CloudEvents delivery holding those events (several per
-delivery and several realms per delivery, as Intuit batches them, qbo-reference §11.1 and §11.3), built
-and signed by the emulator's own code. The emulator's sender is not pointed at the API, so nothing is
+bookkeeper, one batch request per company; not timed), then POSTs one signed CloudEvents delivery holding
+those events (several per delivery and several realms per delivery, as Intuit batches them,
+qbo-reference §11.1 and §11.3), built and signed by the emulator's own code. The emulator's sender is not pointed at the API, so nothing is
 delivered twice.
 
 Timed per change: from just before the POST of its delivery to the answer of a `GET
