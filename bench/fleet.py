@@ -47,9 +47,11 @@ def start_delays(
     until: datetime,
     read_at: datetime,
     fired: list[float] | None = None,
+    dues: list[datetime] | None = None,
 ) -> list[float]:
     """Seconds from each cycle's due time to its fetch activity's start, for cycles due in [since, until];
-    `fired` collects how late the server fired each of those timers (the server's share of the delay)."""
+    `fired` collects how late the server fired each of those timers (the server's share of the delay),
+    `dues` each counted cycle's due time (in the order of the delays)."""
     delays = []
     timers: dict[str, datetime] = {}  # timer id → due
     fired_due: datetime | None = None
@@ -72,10 +74,14 @@ def start_delays(
         elif name == "EVENT_TYPE_ACTIVITY_TASK_STARTED" and waiting_fetch and fired_due is not None:
             if since <= fired_due <= until:
                 delays.append((at - fired_due).total_seconds())
+                if dues is not None:
+                    dues.append(fired_due)
             fired_due, waiting_fetch = None, False
     for due in [*timers.values(), *([fired_due] if fired_due is not None else [])]:
         if since <= due <= until and read_at > due:  # still waiting at read time: late at least this much
             delays.append((read_at - due).total_seconds())
+            if dues is not None:
+                dues.append(due)
     return delays
 
 
@@ -105,8 +111,12 @@ async def measure_step(bench, pids: list[str], interval: int, sampler: WorkerSam
         async with gate:
             return await bench.history(pid)
 
-    for events in await asyncio.gather(*(read(pid) for pid in pids)):
-        delays += start_delays(events, interval, since, until, read_at, fired)
+    worst: list[tuple[float, float, str]] = []  # (delay, due seconds into the window, partner)
+    for pid, events in zip(pids, await asyncio.gather(*(read(pid) for pid in pids)), strict=True):
+        dues: list[datetime] = []
+        mine = start_delays(events, interval, since, until, read_at, fired, dues)
+        delays += mine
+        worst += [(d, (due - since).total_seconds(), pid) for d, due in zip(mine, dues, strict=True)]
     return {
         "partners": len(pids),
         "cycles_measured": len(delays),
@@ -114,6 +124,10 @@ async def measure_step(bench, pids: list[str], interval: int, sampler: WorkerSam
         "p99_start_delay_seconds": round(percentile(delays, 99), 3),
         "max_start_delay_seconds": round(max(delays), 3) if delays else None,
         "p99_timer_fired_late_seconds": round(percentile(fired, 99), 3),
+        # When the latest cycles were due: together in time is a stall (the machine, a server), spread out a
+        # steady shortfall.
+        "latest_cycles": [{"delay_seconds": round(d, 3), "due_seconds_into_window": round(at, 1), "partner": pid}
+                          for d, at, pid in sorted(worst, reverse=True)[:5]],
         "worker_cpu_percent": round(worker_cpu, 1),
         "worker_rss_mb": round(sampler.last_rss / 2**20, 1),
         "cpu_percent": by_process,

@@ -45,6 +45,7 @@ def test_benchmarks_run(tmp_path, monkeypatch):
     assert step["partners"] == 1 and step["cycles_measured"] >= 1, step
     assert {"worker", "temporal", "postgres", "emulator", "api", "bench", "total"} <= set(step["cpu_percent"])
     assert ramp["limiting_process"] in step["cpu_percent"]
+    assert step["latest_cycles"][0]["delay_seconds"] == step["max_start_delay_seconds"], step
     assert ramp["worker_settings"]["worker_max_cached_workflows"] >= 1
 
     hooks = json.loads((tmp_path / "webhook_load.json").read_text())
