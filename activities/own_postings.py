@@ -59,7 +59,8 @@ async def apply_rows(conn: Any, partner_id: str, run_id: int | None, realm_id: s
             errors.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                            {"sync_token": str(row["sync_token"])}))
     ours = {r["qbo_id"]: OwnPosting(entity=entity, platform_id=r["id"], qbo_id=r["qbo_id"], amount=r["amount"],
-                                    invoice_qbo_id=r["invoice_qbo_id"], invoice_closed=r["invoice_closed"])
+                                    invoice_qbo_id=r["invoice_qbo_id"], invoice_closed=r["invoice_closed"],
+                                    refunds_in_flight=r["refunds_in_flight"] or {})
             for r in await repo.candidates(conn, partner_id, realm_id, entity, list(newest))}
     unchanged: list[tuple[str, int]] = []
     for qbo_id, seen in newest.items():

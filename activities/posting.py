@@ -24,6 +24,7 @@ from temporalio import activity
 
 from activities.deposits import deposit_payout
 from activities.errors import heartbeat, qbo_failures
+from activities.refunds import RefundRun
 from qbo import query as q
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
 from qbo.client import QboCompany, retry_request_id
@@ -86,9 +87,13 @@ class PostingActivities:
                          input.partner_id, len(requeued))
             run = _PostingRun(self.pool, self.qbo.company(input.partner_id), input)
             await run.execute()
+            # Refunds after the payments: a refund of a payment posted just now is booked against it.
+            refunds = RefundRun(self.pool, run.company, input.partner_id)
+            await refunds.execute()
         remaining = await repo.count_pending_payments(self.pool, input.partner_id)
         return PostingSummary(posted=run.posted, needs_attention=run.attention, remaining=remaining,
-                              qbo_calls=run.calls)
+                              qbo_calls=run.calls + refunds.calls, refunds_booked=refunds.booked,
+                              refunds_needs_attention=refunds.attention)
 
     @activity.defn
     @qbo_failures
@@ -220,7 +225,13 @@ class _PostingRun:
         # QBO batch items carry no requestid of their own: the batch's is derived from its items (and their
         # retry generation), recorded on each row (what QBO saw), and committed before the request leaves.
         request_id = str(uuid.uuid5(REQUEST_ID_NS, "\n".join(_request_id(item) for item, _ in chunk)))
-        await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
+        amounts = await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
+        # The amount to send is frozen by the first recorded attempt (a refund netted in before it, under
+        # the payment's row lock, lowers it; none can after, docs/refunds.md): send what was recorded.
+        chunk = [(_frozen(item, amounts[item.payment.id]), _with_amount(body, amounts[item.payment.id]))
+                 for item, body in chunk if item.payment.id in amounts]
+        if not chunk:
+            return
         ops = [BatchOp.create(item.payment.id, "Payment", body) for item, body in chunk]
         results = await self.company.batch(ops, request_id=request_id)
         self.calls += 1
@@ -268,6 +279,19 @@ class _PostingRun:
         await self._posted(item, outcome.object.Id, created=True, account=_account_of(body))
 
 
+def _frozen(item: _Item, amount: Decimal) -> _Item:
+    if amount != item.payment.amount:
+        item.payment = item.payment.model_copy(update={"amount": amount})
+    return item
+
+
+def _with_amount(body: dict[str, Any], amount: Decimal) -> dict[str, Any]:
+    """The Payment body for `amount`: its TotalAmt and its one invoice line (rules.posting.build_payment)."""
+    if body["TotalAmt"] == amount:
+        return body
+    return {**body, "TotalAmt": amount, "Line": [{**body["Line"][0], "Amount": amount}]}
+
+
 def _request_id(item: _Item) -> str:
     return payment_request_id(item.payment.id, item.row["retry_generation"])
 
@@ -279,7 +303,7 @@ def _account_of(body: dict[str, Any]) -> str | None:
 
 
 def _item(row: asyncpg.Record) -> _Item:
-    payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"],
+    payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"] - row["netted_amount"],
                               currency=row["currency"].strip(), status=row["status"],
                               qbo_payment_id=row["qbo_payment_id"], paid_at=row["paid_at"])
     invoice = PlatformInvoice(id=row["invoice_id"], source=row["inv_source"], qbo_id=row["inv_qbo_id"],

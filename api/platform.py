@@ -19,7 +19,7 @@ from api.paging import Paging, page
 from rules.dates import local_date
 from services.void import void_invoice_in_qbo
 from starter import partners as wf
-from store import attention_repo
+from store import attention_repo, refunds_repo
 from store import platform_repo as repo
 
 log = logging.getLogger("api.platform")
@@ -96,17 +96,33 @@ async def void_invoice(iid: str, request: Request, pid: PartnerId) -> s.VoidOut:
 @router.get("/partners/{pid}/payments", response_model=s.Page[s.PaymentOut])
 async def list_payments(pid: PartnerId, db: Pool, paging: Paging) -> s.Page[s.PaymentOut]:
     items, cursor = page(await repo.list_payments(db, pid, paging.after, paging.limit + 1), paging)
-    return s.Page[s.PaymentOut](items=[s.PaymentOut(**r) for r in items], next_cursor=cursor)
+    refunds = await refunds_repo.refunds_of_payments(db, [r["id"] for r in items])
+    return s.Page[s.PaymentOut](items=[s.PaymentOut(**r, refunds=refunds.get(r["id"], [])) for r in items],
+                                next_cursor=cursor)
+
+
+@router.post("/partners/{pid}/payments/{payment_id}/refunds", status_code=201, response_model=s.RefundOut)
+async def create_refund(payment_id: str, body: s.RefundIn, pid: PartnerId, db: Pool,
+                        client: Temporal) -> s.RefundOut:
+    """A refund or chargeback of a payment, full or partial; several per payment up to what was paid (422
+    past it). How it reaches QBO depends on where the payment is (docs/refunds.md): `pending` until the
+    workflow books it, `posted` at once when the payment had not reached QBO yet (it is then posted net of
+    the refund), `not_synced` for a payment on a platform-created invoice."""
+    row = await refunds_repo.create_refund(db, pid, payment_id, body.amount, body.kind, body.reason)
+    if row["status"] == "pending":
+        await nudge(client, pid)
+    return s.RefundOut(**dict(row))
 
 
 @router.post("/partners/{pid}/payouts", status_code=201, response_model=s.PayoutCreated,
              responses={409: {"model": s.ErrorBody}})
 async def create_payout(body: s.PayoutIn, pid: PartnerId, db: Pool,
                         client: Temporal) -> s.PayoutCreated:
-    """Payments (of this partner, in no payout yet) minus the fee; a QBO Deposit when deposits are on, dated
+    """Payments (of this partner, in no payout yet) minus refunds (`refund_ids`, in no payout yet) minus the
+    fee; a QBO Deposit when deposits are on, dated
     `arrival_date` (default: today in the partner's time zone, PRODUCT §4)."""
     arrival = body.arrival_date or local_date(datetime.now(UTC), await repo.time_zone(db, pid))
-    row = await repo.create_payout(db, pid, body.payment_ids, body.fee_amount, arrival)
+    row = await repo.create_payout(db, pid, body.payment_ids, body.fee_amount, arrival, body.refund_ids)
     if row["status"] == "pending":
         await nudge(client, pid)
     return s.PayoutCreated(**dict(row))

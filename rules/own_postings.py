@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from rules.facts import BadQboPayload, Frozen, QboTombstone, _build, _field, _text, _tombstone, _unwrap
+from rules.refunds import refunds_in_note
 from rules.values import ZERO, Instant, Money, QboId, to_instant, to_money, to_qbo_id, to_sync_token
 
 PostingEntity = Literal["Payment", "Deposit"]
@@ -48,6 +49,10 @@ class OwnPosting(Frozen):
     # unapplied credit (emulator sales.unlink_payments, QBO UI behaviour): a consequence, not an edit of our
     # Payment, and the invoice's own conflict already asks a person to act (rules/invoices.py).
     invoice_closed: bool = False
+    # Payments: refunds sent to QBO against this Payment whose outcome is not recorded yet (the worker died
+    # after QBO applied them): a reduction QBO shows with the refund's marker, or a void when the refund was
+    # all that was left, is ours (docs/refunds.md), not a bookkeeper's.
+    refunds_in_flight: dict[str, Money] = {}
 
 
 class QboPostingFacts(Frozen):
@@ -60,6 +65,7 @@ class QboPostingFacts(Frozen):
     voided: bool
     applied: dict[str, Money] = {}  # Payments: invoice QBO Id → amount applied to it
     last_updated: Instant | None = None
+    note: str | None = None  # PrivateNote: carries the markers of the refunds that reduced our Payment
 
 
 class OwnPostingDecision(Frozen):
@@ -87,6 +93,7 @@ def parse_posting(raw: Any, entity: PostingEntity) -> QboPostingFacts | QboTombs
         voided=total == 0 and note.startswith("Voided"),
         applied=_applied(obj) if entity == "Payment" else {},
         last_updated=_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
+        note=note or None,
     )
 
 
@@ -114,6 +121,13 @@ def decide_own_posting(ours: OwnPosting, seen: QboPostingFacts | QboTombstone) -
         return OwnPostingDecision(**base, change=QboChange.DELETED,
                                   reason=_reason(ours, "was deleted in QuickBooks", seen.last_updated))
     token = {"sync_token": seen.sync_token}
+    if ours.refunds_in_flight:
+        if seen.voided and ours.amount in ours.refunds_in_flight.values():
+            return OwnPostingDecision(**base, **token, change=None)  # our void, not yet recorded
+        landed = refunds_in_note(seen.note) & set(ours.refunds_in_flight)
+        ours = ours.model_copy(update={"amount": ours.amount - sum((ours.refunds_in_flight[r] for r in landed), ZERO)})
+    if seen.voided and ours.entity == "Payment" and ours.amount == 0:
+        return OwnPostingDecision(**base, **token, change=None)  # refunded in full: we voided it (docs/refunds.md)
     if seen.voided:
         return OwnPostingDecision(**base, **token, change=QboChange.VOIDED,
                                   reason=_reason(ours, "was voided in QuickBooks", seen.last_updated))

@@ -13,7 +13,10 @@ What is checked:
   (`derive_balance_status`: platform balance = QBO Balance − platform payments not yet in QBO);
 - payments: each posted payment's QBO Payment still exists, with its amount, applied to its invoice
   (`rules.own_postings`, the rule the sync uses);
-- payouts: each deposited payout's Deposit exists and totals the net;
+- payouts: each deposited payout's Deposit exists and totals the net (payments − refunds − fees);
+- refunds: each refund booked as a RefundReceipt has it in QBO for its amount (a refund booked against its
+  payment is checked with the payment: its QBO Payment must hold the amount less those refunds, or be void
+  when refunded in full; docs/refunds.md);
 - Deposits carrying our memo that no payout records (a duplicate, or one the platform lost track of);
 - payments and payouts already flagged because a person changed them in QBO, counted until resolved.
 """
@@ -51,7 +54,8 @@ def _no_progress(*details: object) -> None:
     """Outside an activity (the CLI, tests) nobody listens for progress."""
 
 
-MISMATCH_KEYS = ("invoice_mismatches", "deposit_mismatches", "payment_mismatches", "unknown_deposits")
+MISMATCH_KEYS = ("invoice_mismatches", "deposit_mismatches", "payment_mismatches", "unknown_deposits",
+                 "refund_mismatches")
 
 
 async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
@@ -62,6 +66,7 @@ async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
     await run.pages("invoices", repo.invoices_page, run.invoices)
     await run.pages("payments", repo.posted_payments_page, run.payments)
     await run.pages("payouts", repo.deposited_payouts_page, run.payouts)
+    await run.pages("refunds", repo.receipt_refunds_page, run.refunds)
     await run.unknown_deposits()
     changed = await own_repo.changed_postings(pool, partner_id)
     for r in changed:
@@ -73,6 +78,7 @@ async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
         "payouts_checked": run.checked["payouts"], "deposit_mismatches": kinds["payout"],
         "payments_checked": run.checked["payments"], "payment_mismatches": kinds["payment"],
         "unknown_deposits": kinds["unknown_deposit"],
+        "refunds_checked": run.checked["refunds"], "refund_mismatches": kinds["refund"],
         "payments_changed_in_qbo": sum(1 for r in changed if r["kind"] == "payment"),
         "payouts_changed_in_qbo": sum(1 for r in changed if r["kind"] == "payout"),
         "qbo_calls": run.calls, "details": run.details, "details_truncated": sum(kinds.values()) > len(run.details),
@@ -85,7 +91,7 @@ class _Run:
     def __init__(self, pool: asyncpg.Pool, company: QboCompany, partner_id: str, progress: Progress) -> None:
         self.pool, self.company, self.partner_id = pool, company, partner_id
         self.progress = progress
-        self.checked = {"invoices": 0, "payments": 0, "payouts": 0}
+        self.checked = {"invoices": 0, "payments": 0, "payouts": 0, "refunds": 0}
         self.details: list[dict[str, Any]] = []
         self.kinds: Counter[str] = Counter()
         self.calls = 0
@@ -163,6 +169,17 @@ class _Run:
             elif row["currency"] and dep.CurrencyRef and dep.CurrencyRef.value != row["currency"].strip():
                 self.found({**base, "problem": "Deposit currency differs from the payout's",
                             "platform": row["currency"].strip(), "qbo": dep.CurrencyRef.value})
+
+    async def refunds(self, rows: list[Row]) -> None:
+        """Refunds booked as RefundReceipts: the receipt is in QBO, for the refund's amount."""
+        live = await self.live("RefundReceipt", [r["qbo_refund_receipt_id"] for r in rows])
+        for row in rows:
+            found = live.get(row["qbo_refund_receipt_id"])
+            total = found.wire().get("TotalAmt") if found is not None else None
+            if found is None or Decimal(str(total)) != row["amount"]:
+                self.found({"kind": "refund", "id": row["id"], "qbo_id": row["qbo_refund_receipt_id"],
+                            "problem": "RefundReceipt not found in QBO" if found is None else
+                            f"RefundReceipt TotalAmt {total} differs from the refund's {row['amount']}"})
 
     async def unknown_deposits(self) -> None:
         """Deposits in QBO carrying our memo that no payout records: one page of QBO Deposits at a time."""

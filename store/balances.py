@@ -1,6 +1,7 @@
 """The platform balance of a QBO-sourced invoice, and the lock that keeps it right (PRODUCT.md §3).
 
-Invariant: `balance = max(0, qbo_balance − Σ payments on the invoice not yet in QBO)` and the status that
+Invariant: `balance = max(0, qbo_balance − Σ payments on the invoice not yet in QBO)`, each payment counted
+for what QBO will get, its amount less the refunds netted into it before it was sent (docs/refunds.md), and the status that
 goes with it (`rules.invoices.derive_balance_status`, the one formula), where `qbo_balance` is QBO's
 Balance as last known. Every writer of an input holds the invoice row locked while it reads the others and
 writes, so no two can interleave:
@@ -36,7 +37,7 @@ async def recompute(conn: Any, invoice_ids: Sequence[str]) -> None:
     not yet in QBO. Invoices without a known QBO view, and deleted ones (their tombstone keeps the last
     values), are left alone."""
     rows = await conn.fetch(
-        "SELECT i.id, i.qbo_balance, i.qbo_total, i.status, COALESCE((SELECT sum(p.amount) FROM payments p "
+        "SELECT i.id, i.qbo_balance, i.qbo_total, i.status, COALESCE((SELECT sum(p.amount - p.netted_amount) FROM payments p "
         "  WHERE p.invoice_id = i.id AND p.status = ANY($2::text[]) AND p.qbo_change IS NULL), 0) AS unposted"
         " FROM invoices i "
         "WHERE i.id = ANY($1::text[]) AND i.source = 'qbo' AND NOT i.qbo_deleted "
@@ -65,6 +66,7 @@ async def mark_posted(pool: Any, payment_id: str, qbo_payment_id: str,
         await lock_invoices(conn, [invoice_id])
         await conn.execute(
             "UPDATE payments SET status = 'posted', qbo_payment_id = $2, qbo_deposit_to_account_id = $3,"
+            " qbo_amount = amount - netted_amount,"
             " attention_reason = NULL, attention_code = NULL, attention_at = NULL, attention_ref = NULL,"
             " posted_at = now(), updated_at = now() WHERE id = $1", payment_id, qbo_payment_id, deposit_to_account_id)
         if qbo_view is None or invoice_id is None:

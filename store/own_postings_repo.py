@@ -17,14 +17,18 @@ import asyncpg
 # Candidates: our postings that still stand, by QBO id. Payments are bound to the realm through their invoice
 # (a partner's records of one realm are never checked against another, PRODUCT.md §3).
 _PAYMENTS = (
-    "SELECT p.id, p.qbo_payment_id AS qbo_id, p.amount, i.qbo_id AS invoice_qbo_id, "
-    "(i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p "
+    # what our Payment holds now: its amount less the refunds netted into it or reduced from it (0013)
+    "SELECT p.id, p.qbo_payment_id AS qbo_id, COALESCE(p.qbo_amount, p.amount) AS amount, i.qbo_id AS invoice_qbo_id, "
+    "(i.status = 'void' OR i.qbo_deleted) AS invoice_closed, "
+    # refunds sent against it whose outcome is not recorded yet (rules/own_postings.py)
+    "(SELECT coalesce(jsonb_object_agg(r.id, r.amount::text), '{}') FROM refunds r WHERE r.payment_id = p.id"
+    " AND r.status = 'pending' AND r.attempts > 0) AS refunds_in_flight FROM payments p "
     "JOIN invoices i ON i.id = p.invoice_id AND i.realm_id = $2 "
     "WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_change IS NULL AND p.qbo_payment_id IS NOT NULL"
 )
 _PAYOUTS = (
     "SELECT po.id, po.qbo_deposit_id AS qbo_id, po.net_amount AS amount, NULL::text AS invoice_qbo_id, "
-    "false AS invoice_closed "
+    "false AS invoice_closed, '{}'::jsonb AS refunds_in_flight "
     "FROM payouts po WHERE po.partner_id = $1 AND $2::text IS NOT NULL AND po.status = 'deposited' "
     "AND po.qbo_change IS NULL AND po.qbo_deposit_id IS NOT NULL"
 )

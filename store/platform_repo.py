@@ -212,7 +212,8 @@ async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
                         limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
-        "p.attention_reason, p.attention_code, p.qbo_change, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
+        "p.attention_reason, p.attention_code, p.qbo_change, pp.payout_id, p.paid_at, p.created_at, p.posted_at,"
+        " p.refunded_amount FROM payments p "
         f"LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 AND {_after('p.', 2)} "
         "ORDER BY p.created_at, p.id LIMIT $4", partner_id, *(after or (None, None)), limit)
 
@@ -221,8 +222,9 @@ async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
 
 
 async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[str],
-                        fee: Decimal, arrival_date: date) -> asyncpg.Record:
-    """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate)."""
+                        fee: Decimal, arrival_date: date, refund_ids: list[str] | None = None) -> asyncpg.Record:
+    """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate). `refund_ids`: refunds and
+    chargebacks the processor took out of this payout (net = payments − refunds − fee, PRODUCT.md §6)."""
     async with pool.acquire() as conn, conn.transaction():
         # Lock the payments first, then read their payout links in a second statement: a statement that
         # waited for a lock re-checks the locked rows but not what it joined, so a payout committed by a
@@ -237,17 +239,24 @@ async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[s
         rows = [{**dict(r), "payout_id": links.get(r["id"])} for r in locked]
         gross = _check_payout(rows, payment_ids, fee)
         currency = payout_currency(rows)
+        refunded = await _lock_refunds(conn, partner_id, refund_ids or [], currency)
+        if fee + refunded >= gross:
+            raise RepoError("invalid", f"refunds {refunded} and fee_amount {fee} must be less than the payments' "
+                                       f"total {gross}: QBO cannot record a Deposit that is not positive")
         # Pending even with payments on platform-created invoices: those become an other-income line of
         # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
         status = "pending"
         po_id = new_id("po")
         row = await conn.fetchrow(
-            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date, currency) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date, currency",
-            po_id, partner_id, gross, fee, gross - fee, status, arrival_date, currency)
+            "INSERT INTO payouts (id, partner_id, gross_amount, refund_amount, fee_amount, net_amount, status,"
+            " arrival_date, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "RETURNING id, gross_amount, refund_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date,"
+            " currency",
+            po_id, partner_id, gross, refunded, fee, gross - refunded - fee, status, arrival_date, currency)
         await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
                                [(po_id, pid) for pid in payment_ids])
+        await conn.executemany("INSERT INTO payout_refunds (payout_id, refund_id) VALUES ($1, $2)",
+                               [(po_id, rid) for rid in refund_ids or []])
         return row
 
 
@@ -262,6 +271,29 @@ def payout_currency(rows: list[dict[str, Any]]) -> str:
         raise RepoError("invalid", f"a payout holds payments of one currency, these are in {len(by_currency)} "
                                    f"({listed}); make one payout per currency")
     return next(iter(by_currency))
+
+
+async def _lock_refunds(conn: Any, partner_id: str, refund_ids: list[str], currency: str) -> Decimal:
+    """Lock the refunds, check each is this partner's, in the payout's currency (its payment's: a Deposit is in
+    one currency, docs/currency.md) and in no payout yet; their total. Links are read after the lock, for the
+    reason create_payout reads payment links after it."""
+    if not refund_ids:
+        return Decimal("0.00")
+    locked = await conn.fetch(
+        "SELECT r.id, r.amount, p.currency FROM refunds r JOIN payments p ON p.id = r.payment_id"
+        " WHERE r.partner_id = $1 AND r.id = ANY($2::text[]) ORDER BY r.id FOR UPDATE OF r", partner_id, refund_ids)
+    unknown = sorted(set(refund_ids) - {r["id"] for r in locked})
+    if unknown:
+        raise RepoError("invalid", f"unknown refund ids for this partner: {', '.join(unknown)}")
+    foreign = [f"{r['id']} ({r['currency'].strip()})" for r in locked if r["currency"].strip() != currency]
+    if foreign:
+        raise RepoError("invalid", f"a payout holds refunds of its payments' currency {currency} only, these are "
+                                   f"not: {', '.join(foreign)}; make one payout per currency")
+    taken = [r["refund_id"] for r in await conn.fetch(
+        "SELECT refund_id FROM payout_refunds WHERE refund_id = ANY($1::text[]) ORDER BY refund_id", refund_ids)]
+    if taken:
+        raise RepoError("conflict", f"refunds already in a payout: {', '.join(taken)}")
+    return sum((r["amount"] for r in locked), Decimal("0.00"))
 
 
 def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decimal) -> Decimal:
@@ -280,11 +312,12 @@ def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decim
 async def list_payouts(pool: asyncpg.Pool, partner_id: str, after: Key = None,
                        limit: int = 1000) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
+        "SELECT po.id, po.gross_amount, po.refund_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
         "po.attention_reason, po.attention_code, po.qbo_change, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
         "po.currency, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
-        "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
+        "'{}') AS payment_ids, ARRAY(SELECT pr.refund_id FROM payout_refunds pr WHERE pr.payout_id = po.id"
+        " ORDER BY pr.refund_id) AS refund_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         f"WHERE po.partner_id = $1 AND {_after('po.', 2)} GROUP BY po.id ORDER BY po.created_at, po.id LIMIT $4",
         partner_id, *(after or (None, None)), limit)
     return [dict(r) for r in rows]

@@ -26,8 +26,8 @@ from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
 
 _PENDING_PAYMENTS = """
-SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.retry_generation,
-       p.paid_at,
+SELECT p.id, p.invoice_id, p.amount, p.netted_amount, p.currency, p.status, p.qbo_payment_id, p.attempts,
+       p.retry_generation, p.paid_at,
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
@@ -89,11 +89,17 @@ async def count_pending_payments(pool: asyncpg.Pool, partner_id: str) -> int:
         "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id)
 
 
-async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> None:
-    """Step 1 of a create, committed before QBO sees it: attempts++ and the requestid used."""
-    await pool.executemany(
-        "UPDATE payments SET attempts = attempts + 1, qbo_request_id = $2, updated_at = now()"
-        " WHERE id = $1 AND status = 'pending'", attempts)
+async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> dict[str, Decimal]:
+    """Step 1 of a create, committed before QBO sees it: attempts++ and the requestid used. Returns the amount
+    each still-pending payment is to be sent for: its amount less the refunds netted into it, frozen from
+    here on (a refund is netted only while attempts = 0, under the same row lock: store/refunds_repo.py).
+    A payment refunded in full meanwhile is no longer pending and is left out."""
+    rows = await pool.fetch(
+        "UPDATE payments p SET attempts = attempts + 1, qbo_request_id = v.rid, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[]) AS v(id, rid) WHERE p.id = v.id AND p.status = 'pending'"
+        " RETURNING p.id, p.amount - p.netted_amount AS amount",
+        [a[0] for a in attempts], [a[1] for a in attempts])
+    return {r["id"]: r["amount"] for r in rows}
 
 
 async def next_request_generation(pool: asyncpg.Pool, payment_id: str) -> None:
@@ -169,8 +175,9 @@ async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id
 
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
-        " waiting_reason, arrival_date, currency FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
+        "SELECT id, gross_amount, refund_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id,"
+        " retry_generation, waiting_reason, arrival_date, currency FROM payouts po"
+        " WHERE partner_id = $1 AND status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
@@ -187,7 +194,12 @@ async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Re
         " (p.qbo_deposit_to_account_id IS NOT NULL AND a.account_subtype IS DISTINCT FROM 'UndepositedFunds')"
         "   AS deposited_to_bank,"
         # The rate the Payment was posted at: its invoice's, for payments not in home currency (docs/currency.md).
-        " CASE WHEN p.currency <> COALESCE(c.home_currency, 'USD') THEN i.exchange_rate END AS exchange_rate"
+        " CASE WHEN p.currency <> COALESCE(c.home_currency, 'USD') THEN i.exchange_rate END AS exchange_rate,"
+        # refunds booked against the payment (its QBO amount excludes them) that this payout does not carry
+        " (SELECT COALESCE(sum(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id"
+        "   AND r.booking IN ('netted', 'reduced', 'voided') AND NOT EXISTS (SELECT 1 FROM payout_refunds pr"
+        "   WHERE pr.refund_id = r.id AND pr.payout_id = pp.payout_id)) AS refunds_elsewhere,"
+        " p.qbo_amount"
         " FROM payout_payments pp JOIN payments p ON p.id = pp.payment_id"
         " JOIN invoices i ON i.id = p.invoice_id JOIN qbo_connections c ON c.partner_id = p.partner_id"
         " LEFT JOIN qbo_accounts a ON a.partner_id = p.partner_id AND a.qbo_id = p.qbo_deposit_to_account_id"
@@ -203,6 +215,16 @@ async def deposit_currency(pool: asyncpg.Pool, partner_id: str, account_id: str 
     home = row["home"].strip() if row else "USD"
     bank = row["bank"].strip() if row and row["bank"] else home
     return DepositCurrency(home=home, bank=bank)
+
+
+async def payout_refunds(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Record]:
+    """The refunds the payout carries, with how each was booked and whether its payment is in the payout."""
+    return await pool.fetch(
+        "SELECT r.id, r.payment_id, r.amount, r.status, r.booking, r.attention_reason,"
+        " EXISTS (SELECT 1 FROM payout_payments pp WHERE pp.payout_id = pr.payout_id"
+        "   AND pp.payment_id = r.payment_id) AS payment_in_payout"
+        " FROM payout_refunds pr JOIN refunds r ON r.id = pr.refund_id WHERE pr.payout_id = $1 ORDER BY r.id",
+        payout_id)
 
 
 async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id: str) -> None:

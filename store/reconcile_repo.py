@@ -61,7 +61,7 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
     return await pool.fetch(
         "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted, i.currency, i.exchange_rate,"
         " COALESCE(c.home_currency, 'USD') AS home_currency,"
-        " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
+        " COALESCE((SELECT sum(p.amount - p.netted_amount) FROM payments p WHERE p.invoice_id = i.id"
         "           AND p.status IN ('pending', 'needs_attention') AND p.qbo_change IS NULL), 0) AS unposted"
         f" FROM invoices i {_CONNECTED.format(t='i', r='i.realm_id')}"
         " WHERE i.partner_id = $1 AND i.source = 'qbo' AND i.id > $2 ORDER BY i.id LIMIT $3",
@@ -71,7 +71,7 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
 async def posted_payments_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: int) -> list[asyncpg.Record]:
     """Payments QBO should hold as we posted them, with the QBO invoice each applies to."""
     return await pool.fetch(
-        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
+        "SELECT p.id, COALESCE(p.qbo_amount, p.amount) AS amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
         " (i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p"
         f" JOIN invoices i ON i.id = p.invoice_id {_CONNECTED.format(t='p', r='i.realm_id')}"
         " WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_payment_id IS NOT NULL AND p.id > $2"
@@ -96,3 +96,12 @@ async def known_deposit_ids(pool: asyncpg.Pool, partner_id: str, qbo_ids: list[s
         f"SELECT po.qbo_deposit_id FROM payouts po {_CONNECTED.format(t='po', r='po.qbo_realm_id')}"
         " WHERE po.partner_id = $1 AND po.qbo_deposit_id = ANY($2::text[])", partner_id, qbo_ids)
     return {r["qbo_deposit_id"] for r in rows}
+
+
+async def receipt_refunds_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: int) -> list[asyncpg.Record]:
+    """Refunds booked as RefundReceipts (docs/refunds.md), bound to the connected realm through the invoice."""
+    return await pool.fetch(
+        "SELECT r.id, r.amount, r.qbo_refund_receipt_id FROM refunds r JOIN payments p ON p.id = r.payment_id"
+        f" JOIN invoices i ON i.id = p.invoice_id {_CONNECTED.format(t='r', r='i.realm_id')}"
+        " WHERE r.partner_id = $1 AND r.status = 'posted' AND r.booking = 'refund_receipt' AND r.id > $2"
+        " ORDER BY r.id LIMIT $3", partner_id, after, limit)

@@ -109,9 +109,11 @@ async def start_run(db: Any, partner_id: str, trigger: str) -> int:
 
 async def pending_counts(db: Any, partner_id: str) -> tuple[int, int]:
     """Work for the posting steps: pending items, plus parked ones whose cause may have cleared (the
-    posting step puts those back in line, store/attention_repo.py)."""
+    posting step puts those back in line, store/attention_repo.py). Pending refunds count as payment work:
+    the payment posting step books them (activities/refunds.py)."""
     row = await db.fetchrow(
-        "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending') AS payments, "
+        "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending')"
+        " + (SELECT count(*) FROM refunds WHERE partner_id = $1 AND status = 'pending') AS payments, "
         "(SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts",
         partner_id,
     )
@@ -304,7 +306,7 @@ async def invoice_snapshots(conn: Any, partner_id: str, realm_id: str, qbo_ids: 
         "i.amount, i.balance, i.currency, i.exchange_rate, i.due_date, i.status, i.archived, i.qbo_deleted, "
         # Not yet in QBO: pending or needs_attention, except postings QBO had and a person removed or changed
         # there (qbo_change, migration 0007): QBO's Balance already tells the truth about those.
-        "COALESCE(sum(p.amount) FILTER (WHERE p.status IN ('pending', 'needs_attention') "
+        "COALESCE(sum(p.amount - p.netted_amount) FILTER (WHERE p.status IN ('pending', 'needs_attention') "
         "  AND p.qbo_change IS NULL), 0) "
         "  AS unposted_payments_total, count(p.id) > 0 AS has_platform_payments "
         "FROM invoices i LEFT JOIN payments p ON p.invoice_id = i.id "

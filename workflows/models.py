@@ -173,6 +173,8 @@ class PostingSummary(BaseModel):
     needs_attention: int = 0
     remaining: int = 0
     qbo_calls: int = 0
+    refunds_booked: int = 0  # refunds and chargebacks booked in QBO by this run (activities/refunds.py)
+    refunds_needs_attention: int = 0
 
 
 class DepositSummary(BaseModel):

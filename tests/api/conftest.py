@@ -103,7 +103,8 @@ _VOLATILE = {"updated_at", "last_synced_at", "cdc_cursor", "last_full_sweep_at",
 
 async def snapshot(db_pool, partner_id: str) -> dict[str, Any]:
     """Everything a bad request must leave unchanged (all partners' rows: nothing may leak elsewhere)."""
-    tables = ["customers", "invoices", "payments", "payouts", "payout_payments", "qbo_connections", "partners"]
+    tables = ["customers", "invoices", "payments", "payouts", "payout_payments", "refunds", "payout_refunds",
+              "qbo_connections", "partners"]
     out: dict[str, Any] = {}
     for table in tables:
         rows = await db_pool.fetch(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608

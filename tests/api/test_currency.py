@@ -170,3 +170,25 @@ async def test_a_payout_mixing_currencies_is_refused(app_client, new_partner, db
     assert await snapshot(db_pool, pid) == before
     single = await app_client.post(f"/partners/{pid}/payouts", json={"payment_ids": payments[1:], "fee_amount": "1"})
     assert single.status_code == 201 and single.json()["currency"] == "EUR", single.text
+
+
+async def test_a_payout_carrying_a_refund_in_another_currency_is_refused(app_client, new_partner, db_pool) -> None:
+    """A refund rides a payout of its payment's currency only: a EUR refund's line could not sit in a USD
+    Deposit (issue 13: refunds in a payout match the payout's currency)."""
+    pid = await new_partner()
+    cid = (await app_client.post(f"/partners/{pid}/customers", json={"name": "Refunded Abroad"})).json()["id"]
+    paid = {}
+    for currency in ("USD", "EUR"):
+        inv = await app_client.post(f"/partners/{pid}/invoices", json={
+            "customer_id": cid, "amount": "50.00", "due_date": "2027-01-31", "currency": currency})
+        paid[currency] = (await app_client.post(f"/partners/{pid}/invoices/{inv.json()['id']}/payments",
+                                                json={"amount": "50"})).json()["id"]
+    refund = await app_client.post(f"/partners/{pid}/payments/{paid['EUR']}/refunds",
+                                   json={"amount": "5.00", "kind": "refund"})
+    assert refund.status_code == 201, refund.text
+    before = await snapshot(db_pool, pid)
+    mixed = await app_client.post(f"/partners/{pid}/payouts", json={
+        "payment_ids": [paid["USD"]], "refund_ids": [refund.json()["id"]], "fee_amount": "1.00"})
+    error = assert_error(mixed, 422, needle="a payout holds refunds of its payments' currency USD only")
+    assert f"{refund.json()['id']} (EUR)" in error["message"]
+    assert await snapshot(db_pool, pid) == before

@@ -86,7 +86,7 @@ class World:
 
     async def unposted(self, invoice_id: str) -> Decimal:
         return await self.pool.fetchval(
-            "SELECT COALESCE(sum(amount), 0) FROM payments WHERE invoice_id = $1"
+            "SELECT COALESCE(sum(amount - netted_amount), 0) FROM payments WHERE invoice_id = $1"
             " AND status IN ('pending', 'needs_attention') AND qbo_change IS NULL", invoice_id)
 
     async def pay(self, invoice_id: str, amount: str, paid_at: datetime | None = None) -> str:
