@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from qbo.envelopes import PagePosition
 from qbo.errors import QboServerError
 from qbo.jsonio import dumps, loads
 
@@ -48,22 +49,14 @@ class RawObject:
 
 
 @dataclass
-class RawPage:
-    """One page of a paged query (the same positions as `qbo.envelopes.Page`)."""
+class RawPage(PagePosition):
+    """One page of a paged query, its objects kept as QBO's JSON text."""
 
     entity: str
     start_position: int
     items: list[RawObject]
     page_size: int
     intuit_tid: str | None = None
-
-    @property
-    def next_start_position(self) -> int:
-        return self.start_position + len(self.items)
-
-    @property
-    def is_last(self) -> bool:
-        return len(self.items) < self.page_size
 
 
 def decode_answer(content: bytes) -> Any:

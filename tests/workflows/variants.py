@@ -1,5 +1,9 @@
 """A deliberately changed workflow, to prove the replay test catches a command change made without
-`workflow.patched` (kept apart from the test module: workflow files must stay free of test imports)."""
+`workflow.patched` (kept apart from the test module: workflow files must stay free of test imports).
+
+Each variant is spelled out in full, `@workflow.init` and `@workflow.run` included: the SDK reads those from
+the class itself, and a factory building these classes failed the replay tests when it was tried, so the
+repetition is deliberate."""
 
 from temporalio import workflow
 
