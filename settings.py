@@ -62,6 +62,14 @@ class Settings(BaseModel):
     worker_temporal_metrics_port: int = 9465
     metrics_bind_host: str = Field("127.0.0.1", description="0.0.0.0 in containers, so Prometheus can scrape")
     dashboard_enabled: bool | None = Field(None, description="the /dashboard pages; unset: on with the emulator only")
+    # The worker's capacity (README "Operating it", "Fleet size per worker"; measured by bench/fleet.py). A
+    # partner's workflow sleeps between cycles; evicted from the sticky cache, it replays its whole run's
+    # history on every wake, so the cache holds every partner a worker serves.
+    worker_max_cached_workflows: int = Field(2500, ge=1)
+    worker_max_concurrent_workflow_tasks: int | None = Field(None, ge=2, description="unset: the SDK's default")
+    worker_max_concurrent_activities: int | None = Field(None, ge=1, description="unset: the SDK's default")
+    worker_workflow_task_pollers: int | None = Field(None, ge=2, description="unset: the SDK's default (5)")
+    worker_activity_task_pollers: int | None = Field(None, ge=1, description="unset: the SDK's default (5)")
 
     @property
     def qbo_hosts(self) -> QboHosts:
@@ -123,7 +131,8 @@ def _dev_secrets() -> dict[str, str]:
     """Secrets for the emulator stack, generated on first use and kept out of the repo."""
     path = DATA_DIR / "dev-secrets.json"
     if path.exists():
-        return json.loads(path.read_text())
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
     values = {
         "QBO_CLIENT_SECRET": secrets.token_urlsafe(32),
         "QBO_WEBHOOK_VERIFIER_TOKEN": secrets.token_urlsafe(32),

@@ -45,6 +45,22 @@ def build_activities(pool, qbo) -> list:
     ]
 
 
+def capacity(settings: Settings) -> dict:
+    """The worker's slots, cache and pollers from settings (README "Fleet size per worker")."""
+    from temporalio.worker import PollerBehaviorSimpleMaximum
+
+    out: dict = {"max_cached_workflows": settings.worker_max_cached_workflows}
+    if settings.worker_max_concurrent_workflow_tasks is not None:
+        out["max_concurrent_workflow_tasks"] = settings.worker_max_concurrent_workflow_tasks
+    if settings.worker_max_concurrent_activities is not None:
+        out["max_concurrent_activities"] = settings.worker_max_concurrent_activities
+    if settings.worker_workflow_task_pollers is not None:
+        out["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(settings.worker_workflow_task_pollers)
+    if settings.worker_activity_task_pollers is not None:
+        out["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(settings.worker_activity_task_pollers)
+    return out
+
+
 def build_worker(client, pool, qbo, task_queue: str = TASK_QUEUE, **kwargs) -> Worker:
     from workflows.partner import PartnerIntegrationWorkflow
 
@@ -71,7 +87,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     housekeeping = asyncio.create_task(housekeeping_loop(pool))  # purges expired OAuth states, old webhook rows
     try:
-        async with build_worker(client, pool, qbo):
+        async with build_worker(client, pool, qbo, **capacity(settings)):
             log.info("worker polling task queue %s", TASK_QUEUE)
             await stop.wait()
             log.info("shutting down")

@@ -10,11 +10,13 @@ import asyncpg
 from temporalio import activity
 
 from activities.accounts import ensure_fee_account
+from activities.currency import currency_facts, read_currency_prefs
 from activities.errors import qbo_failures
 from qbo.client import QboApi
 from qbo.models import Account
 from rules.facts import AccountFacts
 from rules.preferences import Preferences, default_preferences
+from store.posting_repo import stored_preferences
 from workflows.models import (
     AccountsResult,
     CompanyResult,
@@ -40,7 +42,10 @@ class ConnectionActivities:
         await self.pool.execute(
             "UPDATE qbo_connections SET company_name = $2, updated_at = now() WHERE partner_id = $1",
             ref.partner_id, name)
-        return CompanyResult(company_name=name, realm_id=company.realm_id or "")
+        # Home currency and multicurrency are in Preferences, not CompanyInfo (qbo-reference §5.7, §15.5).
+        await read_currency_prefs(self.pool, company, ref.partner_id)
+        return CompanyResult(company_name=name, realm_id=company.realm_id or "",
+                             currency=await currency_facts(self.pool, ref.partner_id))
 
     @activity.defn
     @qbo_failures
@@ -65,10 +70,13 @@ class ConnectionActivities:
     @activity.defn
     @qbo_failures
     async def apply_default_preferences(self, ref: PartnerRef) -> Preferences:
-        """§4 defaults; the fee account is created in QBO when missing (found by name first, so a retry
-        never creates a second one)."""
-        accounts = await self._account_facts(ref.partner_id)
-        prefs = default_preferences(accounts)
+        """The partner's preferences at onboarding: those they chose, when they reconnect the company they
+        disconnected from (§5: a disconnect keeps the data, so deposits they turned on stay on), else the §4
+        defaults. Connecting another company clears them first (store/connection_repo.py). The fee account
+        is created in QBO when missing (found by name first, so a retry never creates a second one)."""
+        prefs = await stored_preferences(self.pool, ref.partner_id)
+        if prefs is None:
+            prefs = default_preferences(await self._account_facts(ref.partner_id))
         if prefs.fee_account_id is None:
             prefs = prefs.model_copy(update={"fee_account_id": await self._ensure_fee_account(ref.partner_id)})
         await self._store_preferences(ref.partner_id, prefs)
@@ -100,10 +108,11 @@ class ConnectionActivities:
 
     async def _account_facts(self, partner_id: str) -> list[AccountFacts]:
         rows = await self.pool.fetch(
-            "SELECT qbo_id, name, account_type, account_subtype, active FROM qbo_accounts WHERE partner_id = $1",
-            partner_id)
+            "SELECT qbo_id, name, account_type, account_subtype, active, currency FROM qbo_accounts"
+            " WHERE partner_id = $1", partner_id)
         return [AccountFacts(qbo_id=r["qbo_id"], name=r["name"], account_type=r["account_type"],
-                             account_subtype=r["account_subtype"], active=r["active"]) for r in rows]
+                             account_subtype=r["account_subtype"], active=r["active"],
+                             currency=r["currency"].strip() if r["currency"] else None) for r in rows]
 
     async def _ensure_fee_account(self, partner_id: str) -> str:
         account_id = await ensure_fee_account(self.qbo.company(partner_id))
@@ -118,6 +127,7 @@ class ConnectionActivities:
 
 def _facts(account: Account) -> AccountFacts:
     return AccountFacts(qbo_id=account.Id, name=account.Name or "", account_type=account.AccountType or "",
-                        account_subtype=account.AccountSubType, active=account.Active is not False)
+                        account_subtype=account.AccountSubType, active=account.Active is not False,
+                        currency=account.CurrencyRef.value if account.CurrencyRef else None)
 
 

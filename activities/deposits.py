@@ -24,11 +24,13 @@ from rules.deposits import (
     DepositAction,
     DepositDecision,
     DepositPayment,
+    DepositRefund,
     PayoutFacts,
     build_deposit,
     decide_deposit,
     deposit_memo,
     deposit_request_id,
+    needs_clearing,
 )
 from rules.faults import FaultAction, classify_fault
 from rules.preferences import (
@@ -38,20 +40,31 @@ from rules.preferences import (
     fee_account_body,
     other_income_account_body,
 )
+from rules.refunds import CLEARING_ACCOUNT_KEY, CLEARING_ACCOUNT_NAME, clearing_account_body
 from store import posting_repo as repo
 
 
 async def deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: str, row: asyncpg.Record) -> str:
     """One payout: returns deposited | waiting | needs_attention | not_synced."""
     payout = PayoutFacts(id=row["id"], gross_amount=row["gross_amount"], fee_amount=row["fee_amount"],
-                         net_amount=row["net_amount"], qbo_deposit_id=row["qbo_deposit_id"],
-                         arrival_date=row["arrival_date"])
+                         refund_amount=row["refund_amount"], net_amount=row["net_amount"],
+                         qbo_deposit_id=row["qbo_deposit_id"], arrival_date=row["arrival_date"],
+                         currency=row["currency"].strip() if row["currency"] else None)
     payments = [DepositPayment(payment_id=p["id"], amount=p["amount"], status=p["status"],
                                qbo_payment_id=p["qbo_payment_id"], deposited_to_bank=bool(p["deposited_to_bank"]),
-                               attention_reason=p["attention_reason"])
+                               attention_reason=p["attention_reason"], exchange_rate=p["exchange_rate"],
+                               qbo_amount=p["qbo_amount"], refunds_elsewhere=p["refunds_elsewhere"])
                 for p in await repo.payout_payments(pool, payout.id)]
+    refunds = [DepositRefund(refund_id=r["id"], payment_id=r["payment_id"], amount=r["amount"], status=r["status"],
+                             booking=r["booking"], payment_in_payout=r["payment_in_payout"],
+                             attention_reason=r["attention_reason"])
+               for r in await repo.payout_refunds(pool, payout.id)]
     existing = await find_deposit(company, payout.id) if row["qbo_request_id"] else None
-    prefs, decision = await _decide(pool, company, partner_id, payout, payments, existing)
+    lines = _Lines(payments, refunds)
+    if not existing and not payout.qbo_deposit_id and needs_clearing(payments, refunds):
+        lines.clearing = await ensure_account(company, CLEARING_ACCOUNT_NAME, clearing_account_body(),
+                                              CLEARING_ACCOUNT_KEY)
+    prefs, decision = await _decide(pool, company, partner_id, payout, lines, existing)
     action = decision.action
     if action == DepositAction.ALREADY_DEPOSITED and decision.qbo_deposit_id:
         await repo.mark_deposited(pool, payout.id, decision.qbo_deposit_id)
@@ -63,21 +76,32 @@ async def deposit_payout(pool: asyncpg.Pool, company: QboCompany, partner_id: st
         await repo.set_payout_status(pool, partner_id, payout.id, "not_synced", decision.reason)
         return "not_synced"
     if action == DepositAction.CREATE:
-        return await _create_deposit(pool, company, partner_id, payout, payments, prefs, row["retry_generation"])
+        return await _create_deposit(pool, company, partner_id, payout, lines, prefs, row["retry_generation"])
     await repo.set_payout_status(pool, partner_id, payout.id, "needs_attention", decision.reason,
                                  code=decision.code or AttentionCode.QBO_FAULT)
     return "needs_attention"
 
 
+class _Lines:
+    """What the Deposit is made of besides the payout row: its payments, its refunds, and the refund
+    clearing account when a line needs it (found or created first, like the fee account)."""
+
+    def __init__(self, payments: Sequence[DepositPayment], refunds: Sequence[DepositRefund]) -> None:
+        self.payments, self.refunds = payments, refunds
+        self.clearing: str | None = None
+
+
 async def _decide(
     pool: asyncpg.Pool, company: QboCompany, partner_id: str, payout: PayoutFacts,
-    payments: Sequence[DepositPayment], existing: str | None,
+    lines: _Lines, existing: str | None,
 ) -> tuple[Preferences, DepositDecision]:
     """decide_deposit, creating the fee and the other-income account first when the decision asks for them
     (each found by name before it is created, with a deterministic requestid)."""
     for _ in range(len(_ACCOUNTS) + 1):
         prefs = await repo.load_preferences(pool, partner_id)
-        decision = decide_deposit(payout, payments, prefs, existing_qbo_deposit_id=existing)
+        currency = await repo.deposit_currency(pool, partner_id, prefs.deposit_account_id)
+        decision = decide_deposit(payout, lines.payments, prefs, existing_qbo_deposit_id=existing, currency=currency,
+                                  refunds=lines.refunds, clearing_account_id=lines.clearing)
         if decision.action not in _ACCOUNTS:
             return prefs, decision
         field, name, body, key = _ACCOUNTS[decision.action]
@@ -101,10 +125,12 @@ _ACCOUNTS = {
 
 async def _create_deposit(
     pool: asyncpg.Pool, company: QboCompany, partner_id: str, payout: PayoutFacts,
-    payments: Sequence[DepositPayment], prefs: Preferences, generation: int,
+    lines: _Lines, prefs: Preferences, generation: int,
 ) -> str:
-    plan = build_deposit(payout, payments, prefs.deposit_account_id or "", prefs.fee_account_id,
-                         other_income_account_id=prefs.other_income_account_id)
+    plan = build_deposit(payout, lines.payments, prefs.deposit_account_id or "", prefs.fee_account_id,
+                         other_income_account_id=prefs.other_income_account_id, refunds=lines.refunds,
+                         clearing_account_id=lines.clearing,
+                         currency=await repo.deposit_currency(pool, partner_id, prefs.deposit_account_id))
     request_id = deposit_request_id(payout.id, generation)
     await repo.record_deposit_attempt(pool, payout.id, request_id)
     try:

@@ -12,16 +12,21 @@ conflict. Nothing is re-posted: only `pending` payments and payouts are ever pos
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+
+import asyncpg
 
 from activities.errors import heartbeat
-from qbo import query as q
+from qbo.client import QboCompany
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject
+from qbo.query import MAX_PAGE
 from rules.facts import BadQboPayload, QboTombstone
 from rules.own_postings import OwnPosting, QboPostingFacts, decide_own_posting, parse_posting
 from store import own_postings_repo as repo
 from store import sync_repo
+from store.db import Conn
+from workflows.models import ApplySummary
 
 OWN_POSTINGS = ("Payment", "Deposit")
 
@@ -31,15 +36,15 @@ def _tombstone(qbo_id: str) -> sync_repo.StagedObject:
     return sync_repo.StagedObject(qbo_id, sync_repo.TOMBSTONE_TOKEN, None, True, payload)
 
 
-async def stage_by_lookup(pool: Any, company: Any, partner_id: str, realm_id: str, entity: str,
-                          to_staged: Any) -> int:
+async def stage_by_lookup(pool: asyncpg.Pool, company: QboCompany, partner_id: str, realm_id: str, entity: str,
+                          to_staged: Callable[[QboObject], sync_repo.StagedObject]) -> int:
     """Read every standing posting of `entity` by Id (batched) and stage what QBO has, plus a tombstone for
     each Id QBO no longer has. For when CDC cannot be trusted to carry deletes."""
     ids = [r["qbo_id"] for r in await repo.candidates(pool, partner_id, realm_id, entity)]
     staged = 0
-    for start in range(0, len(ids), q.MAX_PAGE):
-        chunk = ids[start:start + q.MAX_PAGE]
-        found: list[QboObject] = await company.find(entity, [("Id", "IN", chunk)])
+    for start in range(0, len(ids), MAX_PAGE):
+        chunk = ids[start:start + MAX_PAGE]
+        found = await company.find(entity, [("Id", "IN", chunk)])
         seen = {o.Id for o in found}
         objects = [to_staged(o) for o in found] + [_tombstone(i) for i in chunk if i not in seen]
         staged += await sync_repo.stage(pool, partner_id, realm_id, entity, objects)
@@ -47,8 +52,8 @@ async def stage_by_lookup(pool: Any, company: Any, partner_id: str, realm_id: st
     return staged
 
 
-async def apply_rows(conn: Any, partner_id: str, run_id: int | None, realm_id: str, entity: str,
-                     rows: list[Any], summary: Any) -> None:
+async def apply_rows(conn: Conn, partner_id: str, run_id: int | None, realm_id: str, entity: str,
+                     rows: list[asyncpg.Record], summary: ApplySummary) -> None:
     """Check one batch of staged Payment / Deposit versions against our postings, in the caller's transaction."""
     newest: dict[str, QboPostingFacts | QboTombstone] = {}
     errors = []
@@ -59,7 +64,8 @@ async def apply_rows(conn: Any, partner_id: str, run_id: int | None, realm_id: s
             errors.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                            {"sync_token": str(row["sync_token"])}))
     ours = {r["qbo_id"]: OwnPosting(entity=entity, platform_id=r["id"], qbo_id=r["qbo_id"], amount=r["amount"],
-                                    invoice_qbo_id=r["invoice_qbo_id"], invoice_closed=r["invoice_closed"])
+                                    invoice_qbo_id=r["invoice_qbo_id"], invoice_closed=r["invoice_closed"],
+                                    refunds_in_flight=r["refunds_in_flight"] or {})
             for r in await repo.candidates(conn, partner_id, realm_id, entity, list(newest))}
     unchanged: list[tuple[str, int]] = []
     for qbo_id, seen in newest.items():

@@ -24,11 +24,12 @@ from temporalio import activity
 
 from activities.deposits import deposit_payout
 from activities.errors import heartbeat, qbo_failures
-from qbo import query as q
+from activities.refunds import RefundRun
 from qbo.batch import MAX_BATCH_ITEMS, BatchOp
-from qbo.client import QboCompany, retry_request_id
+from qbo.client import QboApi, QboCompany, retry_request_id
 from qbo.errors import QboError, QboStaleObject, QboValidationError
 from qbo.models import Customer, Invoice, Payment, QboObject
+from qbo.query import MAX_PAGE
 from rules.attention import AttentionCode, code_for_fault
 from rules.facts import PlatformInvoice, QboInvoiceFacts, QboTombstone, parse_invoice
 from rules.faults import FaultAction, classify_fault
@@ -37,14 +38,12 @@ from rules.posting import (
     PlatformPayment,
     PostingAction,
     PostingDecision,
+    PostingFacts,
     build_payment,
     decide_posting,
     decide_postings,
     payment_ref_num,
     payment_request_id,
-)
-from rules.posting import (
-    PostingInput as DecideInput,
 )
 from rules.preferences import Preferences
 from store import attention_repo
@@ -70,7 +69,7 @@ class _Item:
 
 
 class PostingActivities:
-    def __init__(self, pool, qbo) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi) -> None:
         self.pool = pool
         self.qbo = qbo
 
@@ -86,9 +85,13 @@ class PostingActivities:
                          input.partner_id, len(requeued))
             run = _PostingRun(self.pool, self.qbo.company(input.partner_id), input)
             await run.execute()
+            # Refunds after the payments: a refund of a payment posted just now is booked against it.
+            refunds = RefundRun(self.pool, run.company, input.partner_id)
+            await refunds.execute()
         remaining = await repo.count_pending_payments(self.pool, input.partner_id)
         return PostingSummary(posted=run.posted, needs_attention=run.attention, remaining=remaining,
-                              qbo_calls=run.calls)
+                              qbo_calls=run.calls + refunds.calls, refunds_booked=refunds.booked,
+                              refunds_needs_attention=refunds.attention)
 
     @activity.defn
     @qbo_failures
@@ -118,6 +121,7 @@ class _PostingRun:
     def __init__(self, pool: asyncpg.Pool, company: QboCompany, input: PostingInput) -> None:
         self.pool, self.company, self.partner_id = pool, company, input.partner_id
         self.posted = self.attention = self.calls = 0
+        self.home = "USD"  # the company's home currency, read in execute()
         # QBO's (Balance, TotalAmt) per QBO invoice id as read live, lowered by each Payment this run
         # creates: what QBO's balance is after each posting, recorded with it (store/balances.py).
         self.qbo_view: dict[str, tuple[Decimal, Decimal]] = {}
@@ -127,15 +131,19 @@ class _PostingRun:
         if not rows:
             return
         prefs = await repo.load_preferences(self.pool, self.partner_id)
+        self.home = await repo.home_currency(self.pool, self.partner_id)
         items = [_item(r) for r in rows]
         await self._load_live(items)
         decisions = decide_postings(
-            DecideInput(payment=i.payment, invoice=i.invoice, qbo_invoice=i.qbo_invoice,
+            PostingFacts(payment=i.payment, invoice=i.invoice, qbo_invoice=i.qbo_invoice,
                         customer_active=i.customer_active, existing_qbo_payment_id=i.existing) for i in items)
         to_post: list[tuple[_Item, dict[str, Any]]] = []
         for item, decision in zip(items, decisions, strict=True):
             if decision.action == PostingAction.POST:
-                to_post.append((item, self._body(item, prefs)))
+                try:
+                    to_post.append((item, self._body(item, prefs)))
+                except ValueError as exc:  # a foreign invoice without an ExchangeRate (rules/posting.py)
+                    await self._attention(item, str(exc), AttentionCode.CURRENCY_MISMATCH)
             else:
                 await self._record(item, decision)
         for start in range(0, len(to_post), MAX_BATCH_ITEMS):
@@ -160,15 +168,15 @@ class _PostingRun:
                 retried[found.PaymentRefNum].existing_account = ref.value if ref else None
         for item in items:
             live = invoices.get(item.invoice.qbo_id or "")
-            item.qbo_invoice = parse_invoice(live.wire()) if live is not None else None
+            item.qbo_invoice = parse_invoice(live.wire(), home_currency=self.home) if live is not None else None
             self._see(item.qbo_invoice)
             cust = customers.get(live.CustomerRef.value) if live is not None and live.CustomerRef else None
             item.customer_active = None if cust is None else cust.Active is not False
 
     async def _find(self, entity: str, field: str, values: list[str], inactive: bool = False) -> list[QboObject]:
         out: list[QboObject] = []
-        for start in range(0, len(values), q.MAX_PAGE):
-            chunk = values[start:start + q.MAX_PAGE]
+        for start in range(0, len(values), MAX_PAGE):
+            chunk = values[start:start + MAX_PAGE]
             out += await self.company.find(entity, [(field, "IN", chunk)], include_inactive=inactive)
             self.calls += 1
         return out
@@ -194,7 +202,7 @@ class _PostingRun:
         live = item.qbo_invoice
         assert isinstance(live, QboInvoiceFacts)
         return build_payment(item.payment, qbo_customer_id=live.customer_qbo_id, qbo_invoice_id=live.qbo_id,
-                             prefs=prefs)
+                             prefs=prefs, home_currency=self.home, exchange_rate=live.exchange_rate)
 
     async def _record(self, item: _Item, decision: PostingDecision) -> None:
         pid = item.payment.id
@@ -215,7 +223,13 @@ class _PostingRun:
         # QBO batch items carry no requestid of their own: the batch's is derived from its items (and their
         # retry generation), recorded on each row (what QBO saw), and committed before the request leaves.
         request_id = str(uuid.uuid5(REQUEST_ID_NS, "\n".join(_request_id(item) for item, _ in chunk)))
-        await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
+        amounts = await repo.record_attempts(self.pool, [(pid, request_id) for pid in ids])
+        # The amount to send is frozen by the first recorded attempt (a refund netted in before it, under
+        # the payment's row lock, lowers it; none can after, docs/refunds.md): send what was recorded.
+        chunk = [(_frozen(item, amounts[item.payment.id]), _with_amount(body, amounts[item.payment.id]))
+                 for item, body in chunk if item.payment.id in amounts]
+        if not chunk:
+            return
         ops = [BatchOp.create(item.payment.id, "Payment", body) for item, body in chunk]
         results = await self.company.batch(ops, request_id=request_id)
         self.calls += 1
@@ -229,6 +243,10 @@ class _PostingRun:
         decision = classify_fault(error.code or "", detail=error.detail or error.message)
         if not error.code or decision.action in (FaultAction.RETRY_LATER, FaultAction.REAUTHORIZE):
             log.info("payment %s stays pending: %s", item.payment.id, error)
+            # The batch's answer is stored under its requestid and would be replayed, this fault included,
+            # to a resend of the same batch: the next attempt must carry a new one (§7.5). Safe: a Fault
+            # means this item was not applied, and a retried item is looked up by PaymentRefNum first.
+            await repo.next_request_generation(self.pool, item.payment.id)
             return
         if decision.action == FaultAction.REREAD_AND_RETRY:
             await self._retry_stale(item, prefs)
@@ -239,13 +257,17 @@ class _PostingRun:
         """5010: re-read the invoice, decide again, create once more (lookup first, then a new requestid)."""
         live = await self.company.read("Invoice", item.invoice.qbo_id or "")
         self.calls += 1
-        item.qbo_invoice = parse_invoice(live.wire())
+        item.qbo_invoice = parse_invoice(live.wire(), home_currency=self.home)
         self._see(item.qbo_invoice)
         decision = decide_posting(item.payment, item.invoice, item.qbo_invoice, item.customer_active)
         if decision.action != PostingAction.POST:
             await self._record(item, decision)
             return
-        body = self._body(item, prefs)
+        try:
+            body = self._body(item, prefs)
+        except ValueError as exc:
+            await self._attention(item, str(exc), AttentionCode.CURRENCY_MISMATCH)
+            return
         try:
             outcome = await self.company.create_payment(body, retry_request_id(_request_id(item)))
         except (QboValidationError, QboStaleObject) as exc:
@@ -253,6 +275,19 @@ class _PostingRun:
             await self._attention(item, fault.reason, code_for_fault(exc.code))
             return
         await self._posted(item, outcome.object.Id, created=True, account=_account_of(body))
+
+
+def _frozen(item: _Item, amount: Decimal) -> _Item:
+    if amount != item.payment.amount:
+        item.payment = item.payment.model_copy(update={"amount": amount})
+    return item
+
+
+def _with_amount(body: dict[str, Any], amount: Decimal) -> dict[str, Any]:
+    """The Payment body for `amount`: its TotalAmt and its one invoice line (rules.posting.build_payment)."""
+    if body["TotalAmt"] == amount:
+        return body
+    return {**body, "TotalAmt": amount, "Line": [{**body["Line"][0], "Amount": amount}]}
 
 
 def _request_id(item: _Item) -> str:
@@ -266,7 +301,7 @@ def _account_of(body: dict[str, Any]) -> str | None:
 
 
 def _item(row: asyncpg.Record) -> _Item:
-    payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"],
+    payment = PlatformPayment(id=row["id"], invoice_id=row["invoice_id"], amount=row["amount"] - row["netted_amount"],
                               currency=row["currency"].strip(), status=row["status"],
                               qbo_payment_id=row["qbo_payment_id"], paid_at=row["paid_at"])
     invoice = PlatformInvoice(id=row["invoice_id"], source=row["inv_source"], qbo_id=row["inv_qbo_id"],

@@ -6,19 +6,18 @@ activity adds the run bookkeeping (store/reconcile_repo.py) and heartbeats per p
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 from temporalio import activity
 
 from activities.errors import heartbeat, qbo_failures
+from qbo.client import QboApi
 from services.reconcile import MISMATCH_KEYS, reconcile
 from store import reconcile_repo as repo
 from workflows.models import PartnerRef, ReconcileSummary
 
 
 class ReconcileActivities:
-    def __init__(self, pool: asyncpg.Pool, qbo: Any) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi) -> None:
         self.pool = pool
         self.qbo = qbo
 

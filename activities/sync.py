@@ -8,32 +8,30 @@ as the writes. Platform ids are derived from the QBO identity, so a retry never 
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import asyncpg
 from temporalio import activity
 
 from activities import own_postings as own
+from activities.currency import currency_facts, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
+from qbo.client import QboApi
 from qbo.jsonio import dumps, loads
 from qbo.models import QboObject, Tombstone
-from rules import (
-    BadQboPayload,
-    PlatformCustomer,
-    PlatformInvoice,
-    SyncAction,
-    decide_customer,
-    decide_invoice,
-    newest_change,
-    parse_account,
-    parse_customer,
-    parse_invoice,
-)
+from qbo.pages import RawObject, RawPage
+from rules import BadQboPayload, SyncAction, newest_change, parse_account
+from rules import entities as synced
 from store import own_postings_repo as own_repo
 from store import reconcile_repo
 from store import sync_repo as repo
+from store.db import Conn, one
 from workflows.models import (
     ApplyInput,
     ApplySummary,
@@ -44,14 +42,15 @@ from workflows.models import (
     SyncRunStart,
 )
 
-SYNCED = ("Customer", "Invoice")  # apply order: invoices resolve their customer by QBO id
+SYNCED = synced.BACKFILL_ORDER  # apply order too: invoices resolve their customer by QBO id
 # Payment and Deposit ride in the same CDC request (no extra call): only our own postings are staged, to see a
 # bookkeeper delete, void or edit them (activities/own_postings.py, PRODUCT.md §3 last row).
-CDC_ENTITIES = ("Customer", "Invoice", "Account", *own.OWN_POSTINGS)
+CDC_ENTITIES = (*SYNCED, "Account", *own.OWN_POSTINGS)
 CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
+PREFS_MAX_AGE = timedelta(hours=12)  # Preferences are re-read by the daily sweep (and after their webhook)
 APPLY_BATCH = 500
-_PARSERS = {"Customer": parse_customer, "Invoice": parse_invoice}
+DECIDE_SLICE = 100
 _SUMMARY_FIELD = {
     SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
     SyncAction.UNARCHIVE: "unarchived", SyncAction.MARK_VOID: "voided", SyncAction.CONFLICT: "conflicts",
@@ -72,18 +71,53 @@ def to_staged(obj: QboObject) -> repo.StagedObject:
     )
 
 
+def raw_to_staged(obj: RawObject) -> repo.StagedObject:
+    token = repo.TOMBSTONE_TOKEN if obj.deleted or obj.sync_token is None else obj.sync_token
+    return repo.StagedObject(obj.qbo_id, token, obj.last_updated, obj.deleted, obj.json)
+
+
+def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], home_currency: str,
+               seen: set[str] | None = None) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+    """The backfill's set-based decision, for objects as if the platform had never seen them: the entity's
+    own rule with no platform row (`decide(None, change)`, the same function apply calls), kept when it
+    creates the row. Returns ((object, state) to insert if it is indeed new, objects to stage instead): a
+    tombstone, a second version in the same page, an unreadable payload or any other decision goes the
+    ordinary way, staged and applied with its snapshot; so does an object that turns out not to be new
+    (`repo.insert_new` skips it). `seen`: the QBO ids already decided in this page."""
+    new: list[tuple[RawObject, Any]] = []
+    rest: list[RawObject] = []
+    seen = set() if seen is None else seen
+    for obj in objects:
+        if obj.deleted or obj.qbo_id in seen:
+            rest.append(obj)
+            continue
+        seen.add(obj.qbo_id)
+        try:
+            decision = spec.decide(None, spec.parse(loads(obj.json), home_currency))
+        except (BadQboPayload, ValueError):
+            decision = None  # apply logs it as unreadable
+        if decision is None or decision.action != SyncAction.CREATE or decision.state is None:
+            rest.append(obj)
+        else:
+            new.append((obj, decision.state))
+    return new, rest
+
+
 def tombstone(qbo_id: str) -> repo.StagedObject:
     payload = dumps({"domain": "QBO", "status": "Deleted", "Id": qbo_id})
     return repo.StagedObject(qbo_id, repo.TOMBSTONE_TOKEN, None, True, payload)
 
 
 class SyncActivities:
-    def __init__(self, pool, qbo, *, page_size: int = 1000) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi, *, page_size: int = 1000) -> None:
         self.pool = pool
         self.qbo = qbo
         self.page_size = page_size
         #: Test hook, awaited after each committed backfill page (to simulate a crash mid-chunk).
         self.after_page: Callable[[str, int], Awaitable[None]] | None = None
+        #: Test hook: False stages every backfilled object for `apply_staged` (the row-by-row path), so a
+        #: test can compare it with the set-based one on the same pages.
+        self.insert_new = True
         #: Test hook, awaited inside apply's transaction between the snapshot read and the write.
         self.after_snapshot: Callable[[str], Awaitable[None]] | None = None
 
@@ -92,8 +126,11 @@ class SyncActivities:
     @activity.defn
     @qbo_failures
     async def backfill_chunk(self, input: BackfillInput) -> BackfillChunk:
-        """Up to `max_pages` pages of one entity, resuming from the stored position."""
+        """Up to `max_pages` pages of one entity, resuming from the stored position. The next page is fetched
+        while this one is stored (`raw_pages`); objects the platform has never seen are decided and inserted
+        with their page (`_take_page`), the rest are staged for `apply_staged`."""
         pid, entity = input.partner_id, input.entity
+        spec = synced.BY_NAME[entity]
         conn_info = await repo.load_connection(self.pool, pid)
         await repo.init_cursor(self.pool, pid)
         company = self.qbo.company(pid)
@@ -101,30 +138,79 @@ class SyncActivities:
         if progress is None:
             total = await company.count(entity, include_inactive=True)
             await repo.create_progress(self.pool, pid, entity, total)
-            progress = await repo.load_progress(self.pool, pid, entity)
-        staged, pages, position, done = 0, 0, progress["next_position"], progress["done"]
-        if not done:
-            async for page in company.query_pages(
-                entity, start_position=position, page_size=self.page_size, include_inactive=True
-            ):
-                staged += await self._stage_page(pid, conn_info.realm_id, entity, page, position)
-                position, done, pages = page.next_start_position, page.is_last, pages + 1
-                heartbeat(entity, position)
-                if self.after_page is not None:
-                    await self.after_page(entity, pages)
-                if pages >= input.max_pages:
-                    break
-        final = await repo.load_progress(self.pool, pid, entity)
-        return BackfillChunk(entity=entity, staged=staged, fetched_total=final["fetched"], total=final["total"],
-                             finished=final["done"])
+            progress = one(await repo.load_progress(self.pool, pid, entity))
+        counts = {"staged": 0, "applied": 0, "pages": 0}
+        if not progress["done"]:
+            # As in apply: an invoice without CurrencyRef is in the home currency read at onboarding.
+            home = conn_info.home_currency or "USD"
+            await self._backfill_pages(company.raw_pages(
+                entity, start_position=progress["next_position"], page_size=self.page_size, include_inactive=True,
+                max_pages=input.max_pages), conn_info.realm_id, pid, spec, home, counts)
+        final = one(await repo.load_progress(self.pool, pid, entity))
+        return BackfillChunk(entity=entity, staged=counts["staged"], applied=counts["applied"],
+                             fetched_total=final["fetched"], total=final["total"], finished=final["done"])
 
-    async def _stage_page(self, pid: str, realm: str, entity: str, page, position: int) -> int:
-        objects = [to_staged(o) for o in page.items]
+    async def _backfill_pages(self, pages: AsyncGenerator[RawPage, None], realm: str, pid: str, spec: synced.SyncedEntity,
+                              home: str, counts: dict[str, int]) -> None:
+        """A three-stage pipeline: QBO answers page N+2 (`raw_pages` asks ahead) while this process decides
+        page N+1 and PostgreSQL writes page N. Pages are written one after the other, in order."""
+        writing: asyncio.Task[tuple[int, int]] | None = None
+
+        async def written() -> None:
+            assert writing is not None
+            page_staged, page_applied = await writing
+            counts["staged"] += page_staged
+            counts["applied"] += page_applied
+            counts["pages"] += 1
+            heartbeat(spec.name, counts["pages"])
+            if self.after_page is not None:
+                await self.after_page(spec.name, counts["pages"])
+
+        try:
+            async with aclosing(pages):
+                async for page in pages:
+                    decided = await self._decide_page(spec, page, home)
+                    if writing is not None:
+                        await written()
+                    writing = asyncio.ensure_future(self._take_page(pid, realm, spec, page, decided))
+            if writing is not None:
+                await written()
+                writing = None
+        finally:
+            if writing is not None:  # failed elsewhere: the page's transaction rolls back
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage, home: str
+                           ) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+        """`decide_new` for a page, a slice at a time, giving the event loop a turn between slices: the
+        previous page's transaction sends its next statement then, instead of waiting for the whole page."""
+        if not self.insert_new:
+            return [], page.items
+        new: list[tuple[RawObject, Any]] = []
+        rest: list[RawObject] = []
+        seen: set[str] = set()
+        for start in range(0, len(page.items), DECIDE_SLICE):
+            slice_new, slice_rest = decide_new(spec, page.items[start:start + DECIDE_SLICE], home, seen)
+            new += slice_new
+            rest += slice_rest
+            await asyncio.sleep(0)
+        return new, rest
+
+    async def _take_page(self, pid: str, realm: str, spec: synced.SyncedEntity, page: RawPage,
+                         decided: tuple[list[tuple[RawObject, Any]], list[RawObject]]) -> tuple[int, int]:
+        """Store one page with the backfill position that produced it, in one transaction (a retried chunk
+        never stores a page twice or skips one): new objects inserted as decided, the others staged.
+        Returns (staged, applied)."""
+        new, rest = decided
         async with self.pool.acquire() as conn, conn.transaction():
-            staged = await repo.stage(conn, pid, realm, entity, objects)
-            await repo.save_progress(conn, pid, entity, expected=position, next_position=page.next_start_position,
-                                     fetched=len(page.items), done=page.is_last)
-        return staged
+            inserted = await repo.insert_new(conn, spec, pid, realm, [state for _, state in new])
+            rest = rest + [obj for obj, _ in new if obj.qbo_id not in inserted]
+            staged = await repo.stage(conn, pid, realm, spec.name, [raw_to_staged(o) for o in rest])
+            await repo.save_progress(conn, pid, spec.name, expected=page.start_position,
+                                     next_position=page.next_start_position, fetched=len(page.items),
+                                     done=page.is_last)
+        return staged, len(inserted)
 
     # --- fetch --------------------------------------------------------------------------------------
 
@@ -137,6 +223,7 @@ class SyncActivities:
         run_id = await repo.start_run(self.pool, pid, input.trigger)
         try:
             staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
+            await self._refresh_currency_prefs(pid, conn_info, input.full_sweep)
         except Exception as exc:
             # The run records the failure as Temporal will see it ("QboThrottled: …"), the type name included.
             error = f"fetch failed: {temporal_failure(exc)}"[:500]
@@ -147,7 +234,18 @@ class SyncActivities:
             _count_cycle(await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None), False)
         return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
                            pending_payments=payments, pending_payouts=payouts, cursor=cursor,
-                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid))
+                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid),
+                           currency=await currency_facts(self.pool, pid))
+
+    async def _refresh_currency_prefs(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> None:
+        """Read Preferences when never read (a connection older than this code), after a `Preferences` webhook
+        since the last read, or on a full sweep when the last read is older than PREFS_MAX_AGE (the first
+        sweep after onboarding does not read them again); otherwise no call (docs/currency.md)."""
+        read_at = conn_info.currency_prefs_read_at
+        stale = read_at is None or datetime.now(UTC) - read_at > PREFS_MAX_AGE
+        if (conn_info.home_currency is None or (full_sweep and stale)
+                or await repo.preferences_event_since(self.pool, conn_info.realm_id, read_at)):
+            await read_currency_prefs(self.pool, self.qbo.company(pid), pid)
 
     async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
         started = datetime.now(UTC)
@@ -220,13 +318,14 @@ class SyncActivities:
         staged = 0
         for entity in entities:
             seen: set[str] = set()
-            async for page in self.qbo.company(pid).query_pages(
-                entity, page_size=self.page_size, include_inactive=True
-            ):
-                seen.update(o.Id for o in page.items)
-                if restage:
-                    staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in page.items])
-                heartbeat(entity, page.next_start_position)
+            pages = self.qbo.company(pid).raw_pages(entity, page_size=self.page_size, include_inactive=True)
+            async with aclosing(pages):
+                async for page in pages:
+                    seen.update(o.qbo_id for o in page.items)
+                    if restage:
+                        staged += await repo.stage(self.pool, pid, realm, entity,
+                                                   [raw_to_staged(o) for o in page.items])
+                    heartbeat(entity, page.next_start_position)
             staged += await self._stage_missing(pid, realm, entity, seen)
         return staged
 
@@ -240,50 +339,57 @@ class SyncActivities:
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
         """Apply everything staged, customers first, one transaction per batch of objects."""
         summary = ApplySummary()
+        # An invoice without CurrencyRef is in the company's home currency (qbo-reference §15.5), as read from
+        # Preferences; USD only for a company whose preferences were never read.
+        home = (await repo.load_connection(self.pool, input.partner_id)).home_currency or "USD"
         for entity in (*SYNCED, *own.OWN_POSTINGS):
             after: tuple[str, str] | None = None
-            while after := await self._apply_batch(input, entity, summary, after):
+            while after := await self._apply_batch(input, entity, summary, after, home):
                 heartbeat(entity, summary.model_dump())
         summary.remaining = await repo.staged_count(self.pool, input.partner_id)
         return summary
 
     async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary,
-                           after: tuple[str, str] | None) -> tuple[str, str] | None:
+                           after: tuple[str, str] | None, home: str) -> tuple[str, str] | None:
         """Apply the next batch after the key `after`; return the last key applied, or None when done."""
         pid = input.partner_id
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await repo.next_staged_batch(conn, pid, entity, APPLY_BATCH, after)
             if not rows:
                 return None
-            by_realm: dict[str, list] = defaultdict(list)
+            by_realm: dict[str, list[asyncpg.Record]] = defaultdict(list)
             for row in rows:
                 by_realm[row["realm_id"]].append(row)
             for realm, realm_rows in by_realm.items():
-                await self._apply_rows(conn, input, realm, entity, realm_rows, summary)
+                await self._apply_rows(conn, input, realm, entity, realm_rows, summary, home)
             keys = [(r["realm_id"], r["qbo_id"], r["sync_token"]) for r in rows]
             await repo.delete_staged(conn, pid, entity, keys)
         return rows[-1]["realm_id"], rows[-1]["qbo_id"]
 
-    async def _apply_rows(self, conn, input: ApplyInput, realm: str, entity: str, rows, summary) -> None:
+    async def _apply_rows(self, conn: Conn, input: ApplyInput, realm: str, entity: str,
+                          rows: list[asyncpg.Record], summary: ApplySummary, home: str) -> None:
+        log: list[tuple[str, str, str, str | None, str, dict[str, Any]]]
         pid, log = input.partner_id, []
         if entity in own.OWN_POSTINGS:
             await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
             return
-        changes: dict[str, list] = defaultdict(list)
+        spec = synced.BY_NAME[entity]
+        changes: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
-            try:
-                changes[row["qbo_id"]].append(_PARSERS[entity](loads(row["payload"])))
+            try:  # parsed before `changes[...]` is touched: an unreadable id must not leave an empty entry
+                parsed = spec.parse(loads(row["payload"]), home)
             except BadQboPayload as exc:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))
-        snapshots = await self._snapshots(conn, pid, realm, entity, list(changes))
+                continue
+            changes[row["qbo_id"]].append(parsed)
+        snapshots = await self._snapshots(conn, spec, pid, realm, list(changes))
         if self.after_snapshot is not None:
             await self.after_snapshot(entity)
         states = []
         for qbo_id, versions in changes.items():
             platform = snapshots.get(qbo_id)
-            decide = decide_customer if entity == "Customer" else decide_invoice
-            decision = decide(platform, newest_change(versions))
+            decision = spec.decide(platform, newest_change(versions))
             field = _SUMMARY_FIELD[decision.action]
             setattr(summary, field, getattr(summary, field) + 1)
             if decision.state is not None:
@@ -291,16 +397,12 @@ class SyncActivities:
             if decision.action == SyncAction.CONFLICT:
                 log.append(("conflict", entity, qbo_id, platform.id if platform else None,
                             decision.reason or "conflict", decision.log_details()))
-        upsert = repo.upsert_customers if entity == "Customer" else repo.upsert_invoices
-        await upsert(conn, pid, realm, states)
+        await repo.write_states(conn, spec, pid, realm, states)
         await repo.log_entries(conn, pid, input.sync_run_id, log)
 
-    async def _snapshots(self, conn, pid: str, realm: str, entity: str, qbo_ids: list[str]) -> dict:
-        if entity == "Customer":
-            rows = await repo.customer_snapshots(conn, pid, realm, qbo_ids)
-            return {r["qbo_id"]: PlatformCustomer(**dict(r)) for r in rows}
-        rows = await repo.invoice_snapshots(conn, pid, realm, qbo_ids)
-        return {r["qbo_id"]: PlatformInvoice(**{**dict(r), "currency": r["currency"].strip()}) for r in rows}
+    async def _snapshots(self, conn: Conn, spec: synced.SyncedEntity, pid: str, realm: str, qbo_ids: list[str]) -> dict[str, Any]:
+        rows = await repo.snapshots(conn, spec, pid, realm, qbo_ids)
+        return {r["qbo_id"]: spec.platform(**dict(r)) for r in rows}
 
     # --- finish -------------------------------------------------------------------------------------
 

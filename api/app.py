@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
     settings.check_api()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.pool = await create_pool(settings.database_url, wait_seconds=60)
         app.state.task_queue = task_queue
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
         try:
             app.state.temporal = await connect_temporal(settings, lazy=True)
             app.state.webhook_tasks = set()
+            app.state.webhook_claimed = set()  # event ids a routing pass of this process is routing
             retry = asyncio.create_task(retry_loop(app, retry_every))
             try:
                 yield

@@ -29,11 +29,13 @@ def require_api_key(request: Request) -> None:
 
 
 def pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
+    db: asyncpg.Pool = request.app.state.pool
+    return db
 
 
 def temporal(request: Request) -> Client:
-    return request.app.state.temporal
+    client: Client = request.app.state.temporal
+    return client
 
 
 async def existing_partner(pid: str, request: Request) -> str:

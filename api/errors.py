@@ -7,7 +7,8 @@ unexpected are rewritten into the same shape by the handlers installed with `ins
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -90,12 +91,21 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", f"internal error ({type(exc).__name__}); see the API log")
 
 
+E = TypeVar("E", bound=Exception)
+
+
+def _handle(app: FastAPI, exc_type: type[E], handler: Callable[[Request, E], Awaitable[JSONResponse]]) -> None:
+    """Starlette types every handler as taking any `Exception`; it calls each only with the class it was
+    registered for, which this signature checks instead."""
+    app.add_exception_handler(exc_type, cast(Callable[[Request, Exception], Awaitable[JSONResponse]], handler))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(ApiError, _api)
-    app.add_exception_handler(RepoError, _repo)
-    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _unstorable)
-    app.add_exception_handler(asyncpg.CannotConnectNowError, _database_down)
-    app.add_exception_handler(ConnectionRefusedError, _database_down)
-    app.add_exception_handler(Exception, _unexpected)
+    _handle(app, RequestValidationError, _validation)
+    _handle(app, StarletteHTTPException, _http)
+    _handle(app, ApiError, _api)
+    _handle(app, RepoError, _repo)
+    _handle(app, asyncpg.CharacterNotInRepertoireError, _unstorable)
+    _handle(app, asyncpg.CannotConnectNowError, _database_down)
+    _handle(app, ConnectionRefusedError, _database_down)
+    _handle(app, Exception, _unexpected)

@@ -26,15 +26,15 @@ import logging
 from urllib.parse import quote
 
 import asyncpg
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.errors import ApiError
-from qbo.errors import QboError, QboServerError, QboThrottled
-from qbo.oauth import BrowserBinding, OAuthStateError, TokenSet
-from qbo.tokens import RealmMismatch
+from qbo.errors import OAuthStateError, QboError, QboServerError, QboThrottled, RealmMismatch
+from qbo.oauth import BrowserBinding, TokenSet
 from rules.connection import ConnectAction, decide_connect, valid_realm_id
-from starter import partners as wf
+from settings import Settings
+from starter import partners as partner_workflows
 from store import connection_repo
 from store import platform_repo as repo
 
@@ -49,7 +49,7 @@ _START_AGAIN = "start again with POST /partners/{pid}/qbo/connect"
 COOKIE_PATH = "/oauth/qbo/"  # sent back only to the start link and the callback
 
 
-def set_browser_cookie(response: Response, binding: BrowserBinding, settings, max_age: int) -> None:
+def set_browser_cookie(response: Response, binding: BrowserBinding, settings: Settings, max_age: int) -> None:
     """HttpOnly (no script reads it), SameSite=Lax (sent on Intuit's top-level redirect back to the
     callback, not on cross-site subrequests), Secure when the callback is https, gone with the state."""
     response.set_cookie(binding.name, binding.value, max_age=max_age, path=COOKIE_PATH, httponly=True,
@@ -103,7 +103,7 @@ async def callback(request: Request, state: str = Query(min_length=1), code: str
 def _bound_browser(request: Request, state: str) -> BrowserBinding:
     """The state's cookie, checked before the state is used up: a refused callback changes nothing."""
     try:
-        binding = request.app.state.qbo.oauth.browser_binding(state)
+        binding: BrowserBinding = request.app.state.qbo.oauth.browser_binding(state)
     except OAuthStateError as err:
         raise ApiError(400, "invalid_state", f"{err}; {_START_AGAIN}") from None
     if not binding.matches(request.cookies.get(binding.name)):
@@ -114,7 +114,7 @@ def _bound_browser(request: Request, state: str) -> BrowserBinding:
     return binding
 
 
-async def _connect(app, state: str, code: str | None, realm_id: str | None,
+async def _connect(app: FastAPI, state: str, code: str | None, realm_id: str | None,
                    error: str | None) -> tuple[str, str, str]:
     try:
         pid = await app.state.qbo.oauth.consume_state(app.state.pool, state)
@@ -152,12 +152,13 @@ async def _connect(app, state: str, code: str | None, realm_id: str | None,
     return pid, realm_id, action
 
 
-async def _store(app, pid: str, realm_id: str, tokens: TokenSet, company_name: str | None) -> None:
+async def _store(app: FastAPI, pid: str, realm_id: str, tokens: TokenSet, company_name: str | None) -> None:
     """Decide and store in one transaction, the connection row locked (two callbacks can't both switch)."""
     try:
         async with app.state.pool.acquire() as conn, conn.transaction():
             current = await connection_repo.lock_connection(conn, pid)
-            decision = decide_connect(current and current.state, current and current.realm_id, realm_id)
+            decision = decide_connect(current.state if current else None, current.realm_id if current else None,
+                                      realm_id)
             if decision.action is ConnectAction.REFUSE:
                 raise RealmMismatch(decision.reason or "realm mismatch")
             if decision.action is ConnectAction.SWITCH_COMPANY and current is not None:
@@ -181,7 +182,7 @@ async def _store(app, pid: str, realm_id: str, tokens: TokenSet, company_name: s
                                             "partner; disconnect it there first") from None
 
 
-async def _revoke(app, tokens: TokenSet, realm_id: str) -> None:
+async def _revoke(app: FastAPI, tokens: TokenSet, realm_id: str) -> None:
     """Give back a grant we will not use. Revoking ends the app's access to the realm (qbo-reference §10.4),
     so never when another partner is live on that realm: that would disconnect them."""
     if await repo.partner_for_realm(app.state.pool, realm_id) is not None:
@@ -193,11 +194,11 @@ async def _revoke(app, tokens: TokenSet, realm_id: str) -> None:
         log.warning("could not revoke an unused grant for realm %s: %s", realm_id, type(err).__name__)
 
 
-async def start_pending(app, pid: str, realm_id: str) -> str | None:
+async def start_pending(app: FastAPI, pid: str, realm_id: str) -> str | None:
     """Start (or signal `reconnected` to) the partner's workflow and clear `workflow_pending`; None when
     Temporal can't be reached: the tokens are stored, the retry loop tries again (`start_pending_workflows`)."""
     try:
-        action = await wf.start_or_reconnect(app.state.temporal, pid, realm_id,
+        action = await partner_workflows.start_or_reconnect(app.state.temporal, pid, realm_id,
                                              sync_interval_seconds=app.state.settings.sync_interval_seconds,
                                              task_queue=app.state.task_queue)
     except Exception as exc:  # Temporal down or slow: never lose the connection over it
@@ -207,7 +208,7 @@ async def start_pending(app, pid: str, realm_id: str) -> str | None:
     return action
 
 
-async def start_pending_workflows(app) -> int:
+async def start_pending_workflows(app: FastAPI) -> int:
     """Finish what callbacks could not: called by the API's retry loop."""
     started = 0
     for row in await repo.pending_workflows(app.state.pool):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -201,6 +201,8 @@ class Reconciliation(BaseModel):
     details_truncated: bool = False
     payments_checked: int = 0
     payment_mismatches: int = 0  # posted payments whose QBO Payment is gone, voided or edited, not yet flagged
+    refunds_checked: int = 0
+    refund_mismatches: int = 0  # refunds booked as RefundReceipts that QBO no longer holds as booked
     payments_changed_in_qbo: int = 0  # flagged needs_attention: a person changed our Payment in QBO
     payouts_changed_in_qbo: int = 0  # flagged needs_attention: a person deleted or changed our Deposit
     details: list[dict[str, Any]] = []
@@ -250,14 +252,18 @@ class InvoiceOut(BaseModel):
     amount: Decimal
     balance: Decimal
     currency: str
+    exchange_rate: Decimal | None = Field(None, description="QBO's ExchangeRate for a foreign-currency invoice: "
+                                                            "home-currency units per unit of `currency` (null in "
+                                                            "single-currency companies and platform invoices)")
+    home_currency: str | None = Field(None, description="the QBO company's home currency, when read")
     due_date: date | None
     status: str
     archived: bool
 
-    @field_validator("currency", mode="before")
+    @field_validator("currency", "home_currency", mode="before")
     @classmethod
-    def _strip(cls, value: str) -> str:
-        return value.strip()
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
 
 
 class VoidOut(BaseModel):
@@ -297,6 +303,8 @@ class PaymentOut(BaseModel):
     paid_at: datetime
     created_at: datetime
     posted_at: datetime | None
+    refunded_amount: Decimal = Field(Decimal("0.00"), description="Σ refunds and chargebacks of this payment")
+    refunds: list[RefundListed] = Field(default_factory=list)
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -304,33 +312,73 @@ class PaymentOut(BaseModel):
         return value.strip()
 
 
+class RefundIn(Request):
+    amount: PositiveMoney
+    kind: Literal["refund", "chargeback"] = "refund"
+    reason: str | None = Field(None, max_length=500)
+
+
+class RefundOut(BaseModel):
+    id: str
+    payment_id: str
+    amount: Decimal
+    kind: str
+    status: str = Field(description="pending (not booked in QBO yet), posted, needs_attention, or not_synced "
+                                    "(the payment is on a platform-created invoice)")
+    booking: str | None = Field(None, description="how QBO got it (docs/refunds.md): netted (taken off the "
+                                                  "payment before it reached QBO), reduced or voided (the QBO "
+                                                  "Payment), refund_receipt (after the payment was deposited)")
+
+
+class RefundListed(RefundOut):
+    reason: str | None
+    qbo_refund_receipt_id: str | None
+    attention_reason: str | None
+    attention_code: str | None
+    payout_id: str | None
+    created_at: datetime
+    posted_at: datetime | None
+
+
 class PayoutIn(Request):
     payment_ids: list[str] = Field(min_length=1, max_length=1000)
+    refund_ids: list[str] = Field(default_factory=list, max_length=1000,
+                                  description="refunds and chargebacks taken out of this payout: net = payments "
+                                              "− refunds − fee_amount (chargeback fees are part of the fee)")
     fee_amount: NonNegativeMoney
     arrival_date: ArrivalDate = Field(None, description="the day the payout reaches the bank, YYYY-MM-DD; "
                                                         "default today in the partner's time_zone. The QBO "
                                                         "Deposit is dated this day")
 
-    @field_validator("payment_ids")
+    @field_validator("payment_ids", "refund_ids")
     @classmethod
     def _unique(cls, ids: list[str]) -> list[str]:
         if len(set(ids)) != len(ids):
-            raise ValueError("payment_ids lists a payment more than once")
+            raise ValueError("an id is listed more than once")
         return ids
 
 
 class PayoutCreated(BaseModel):
     id: str
     gross_amount: Decimal
+    refund_amount: Decimal = Decimal("0.00")
     fee_amount: Decimal
     net_amount: Decimal
     status: str
     qbo_deposit_id: str | None
     arrival_date: date
+    currency: str | None = Field(None, description="the currency of its payments (one per payout); its Deposit "
+                                                   "is in the deposit account's currency, which must be this one")
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _strip_currency(cls, value: str | None) -> str | None:
+        return value.strip() if value else value
 
 
 class PayoutOut(PayoutCreated):
     payment_ids: list[str]
+    refund_ids: list[str] = Field(default_factory=list)
     attention_reason: str | None
     attention_code: str | None = Field(None, description="machine-readable cause (rules/attention.py)")
     qbo_change: str | None = Field(None, description="what a person did in QBO to the Deposit this service "

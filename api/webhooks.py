@@ -18,18 +18,20 @@ import json
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
-from starter import partners as wf
+from starter import partners as partner_workflows
 from store import platform_repo as repo
 
 log = logging.getLogger("api.webhooks")
 router = APIRouter(tags=["webhooks"])
 ROUTE_TIMEOUT = 5.0
+SIGNALS_IN_FLIGHT = 32  # sync_now signals sent side by side by one routing pass
 _CONTENT_TYPES = ("application/json", "application/cloudevents+json")
 
 Event = tuple[str, str, str | None, str | None, str | None]  # event_id, realm, entity, entity_id, operation
@@ -136,7 +138,7 @@ def _unique(events: list[Event]) -> list[Event]:
 
 
 def spawn_routing(app: FastAPI) -> None:
-    tasks: set[asyncio.Task] = app.state.webhook_tasks
+    tasks: set[asyncio.Task[int]] = app.state.webhook_tasks
     task = asyncio.create_task(route_pending(app))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -156,8 +158,22 @@ async def route_pending(app: FastAPI, batch: int = 500) -> int:
 
 
 async def _route_batch(app: FastAPI, batch: int) -> tuple[int, int]:
+    """Routes the oldest unrouted events that no other pass of this process is routing. Passes run side by
+    side (one per delivery); without the claim each would read the same unrouted rows and signal the same
+    partners again: under load (bench/webhook_load.py) two to three `sync_now` signals per event, each one
+    more workflow task for the partner's workflow and the Temporal server."""
+    pool, claimed = app.state.pool, app.state.webhook_claimed
+    rows = [r for r in await repo.unrouted_webhook_events(pool, batch) if r["event_id"] not in claimed]
+    ids = [r["event_id"] for r in rows]
+    claimed.update(ids)
+    try:
+        return len(rows), await _route_rows(app, rows)
+    finally:
+        claimed.difference_update(ids)
+
+
+async def _route_rows(app: FastAPI, rows: list[asyncpg.Record]) -> int:
     pool = app.state.pool
-    rows = await repo.unrouted_webhook_events(pool, batch)
     by_partner: dict[str, list[str]] = {}
     unknown: list[str] = []
     for row in rows:
@@ -166,19 +182,27 @@ async def _route_batch(app: FastAPI, batch: int) -> tuple[int, int]:
         log.info("webhook events for unknown realms ignored: %d", len(unknown))
         await repo.mark_webhook_events(pool, unknown, "unknown_realm")
         WEBHOOK_EVENTS.labels("unknown_realm").inc(len(unknown))
-    closed = len(unknown)
-    for pid, ids in by_partner.items():
-        result = await _signal(app, pid)
+    # The partners side by side: one whose workflow is slow to answer must not hold up the others' signals.
+    gate = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
+
+    async def signal(pid: str) -> str | None:
+        async with gate:
+            return await _signal(app, pid)
+
+    results = await asyncio.gather(*(signal(pid) for pid in by_partner))
+    closed_by: dict[str, list[str]] = {}
+    for ids, result in zip(by_partner.values(), results, strict=True):
         if result is not None:
-            await repo.mark_webhook_events(pool, ids, result)
-            WEBHOOK_EVENTS.labels(result).inc(len(ids))
-            closed += len(ids)
-    return len(rows), closed
+            closed_by.setdefault(result, []).extend(ids)
+    for result, ids in closed_by.items():
+        await repo.mark_webhook_events(pool, ids, result)
+        WEBHOOK_EVENTS.labels(result).inc(len(ids))
+    return len(unknown) + sum(len(ids) for ids in closed_by.values())
 
 
 async def _signal(app: FastAPI, pid: str) -> str | None:
     try:
-        await asyncio.wait_for(wf.sync_now(app.state.temporal, pid), ROUTE_TIMEOUT)
+        await asyncio.wait_for(partner_workflows.sync_now(app.state.temporal, pid), ROUTE_TIMEOUT)
         return "signalled"
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:

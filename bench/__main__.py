@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 
-BENCHMARKS = ("backfill", "idle_cycle", "webhook_latency", "posting", "fleet")
+BENCHMARKS = ("backfill", "idle_cycle", "webhook_latency", "webhook_load", "posting", "fleet")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,14 +4,18 @@ Measured from the OAuth callback to the workflow's `status` showing backfill don
 0.25 s through the API), with the worker's RSS sampled every 0.2 s. QBO calls are the emulator's count for
 the realm over the same span (connect-time calls included, broken down by operation). Then, in the same
 run and on the same emulator, a bare paged download of the same data with plain httpx (same statements,
-pages of 1000, JSON parsed, nothing stored) so `seconds / download_seconds` is our own overhead.
+pages of 1000, JSON parsed, nothing stored) so `seconds / download_seconds` is our own overhead; and the
+same download paced by the client's per-realm limiter (QBO's 10 requests per second, qbo-reference §9),
+the floor any client that keeps QBO's limits can reach (`limited_download_seconds`).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 import httpx
+import psutil
 
 from bench.common import (
     Bench,
@@ -23,16 +27,50 @@ from bench.common import (
     wait_for,
     write_result,
 )
-from qbo import query as q
+from qbo import query as query_builder
+from qbo.limiter import Limits, RealmLimiter
 
 NAME = "backfill"
+NOTES = (
+    "seconds: OAuth callback → status backfill done == total (connect-time calls included: company info, "
+    "accounts, preferences, one COUNT per entity — hence qbo_calls above qbo_calls_min; the onboarding cycle's "
+    "full sweep starts the moment the backfill ends, so one or two of its queries may be counted too). "
+    "download_seconds: plain httpx paging the same statements, same emulator, same run, after that sweep; "
+    "limited_download_seconds: the same through the service's per-realm limiter (10 requests/s, "
+    "qbo-reference §9), the floor for any client within QBO's limits: 112 requests cannot take less than ~11 s. "
+    "cpu_seconds: CPU per process of the stack during the backfill (PostgreSQL with its backends). "
+    "PROFILE (issue 15; bench.backfill_profile runs the activities in-process with a timer per stage, "
+    "--cprofile per function). Before (1d13bc6; 99 s at 1291edf): backfill_chunk 64 s + apply_staged 34 s, "
+    "run one after the other; the worker spent ~370 µs of Python per row: JSON with Decimal 36 µs, a pydantic "
+    "model per object 56 µs, the model written back to JSON for staging 124 µs, then in apply reading it "
+    "again 60 µs, facts 54 µs, decision 43 µs; PostgreSQL wrote every object twice (staging, platform row) and "
+    "deleted it again. On the shared machine of this run that was 42 s of worker CPU and 28 s of PostgreSQL "
+    "CPU (82 s in all). After: the worker reads only Id/SyncToken/LastUpdatedTime of each object (msgspec, "
+    "~2 µs), keeps its JSON text, and decides new objects with their page (JSON to dict 14 µs, facts 19 µs, "
+    "decision 19 µs of CPU per row), inserting them in one statement per page: nothing staged, nothing read "
+    "back; QBO answers the next page while the worker decides this one and PostgreSQL writes the previous "
+    "(stage wall times overlap: 110,000 rows in 62 s in-process under cProfile on the loaded machine, pages' "
+    "transactions 59 s, QBO requests 47 s, rules 35 s). CPU of the stack fell from 82 s to 28–38 s (worker "
+    "13–16 s, PostgreSQL 10–17 s) on the same machine; on a quiet 2-core machine that CPU alone means ≥ ~18 s, "
+    "about 3× the download, so ≤ 2× needs it roughly halved. What is left: the rules' per-row validation (four pydantic models per invoice, "
+    "~40 µs a row), PostgreSQL's insert (EXPLAIN ANALYZE of one page of 1,000 invoices: 65 ms, of which the "
+    "foreign-key triggers take 44 ms: customer_id 31 ms, partner_id 14 ms), and QBO's 10 requests/s per realm. MEASURED ON A SHARED MACHINE: 2 cores, load average 8–14 from other engineers' "
+    "test suites during this run; wall seconds (sync and download alike) are several times a quiet machine's, "
+    "so compare the ratios and CPU seconds of one run; the lead re-measures on a quiet machine."
+)
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000)}
 
 
 async def bare_download(
-    bench: Bench, realm: str, entities: tuple[str, ...] = ("Customer", "Invoice")
+    bench: Bench, realm: str, entities: tuple[str, ...] = ("Customer", "Invoice"), *, limited: bool = False
 ) -> tuple[float, int, int]:
-    """Page through each entity as fast as one client can: (seconds, rows, calls)."""
+    """Page through each entity as fast as one client can: (seconds, rows, calls). `limited`: each request
+    waits for a slot of a fresh `RealmLimiter` with the service's limits, as the sync's requests do."""
+    limiter = RealmLimiter(Limits()) if limited else None
+
+    def slot() -> AbstractAsyncContextManager[object]:
+        return limiter.slot() if limiter is not None else nullcontext()
+
     token = await bench.bookkeeper_token(realm)
     headers = {
         "Authorization": f"Bearer {token}",
@@ -45,25 +83,53 @@ async def bare_download(
         for entity in entities:
             position = 1
             while True:
-                statement = q.select(
+                statement = query_builder.select(
                     entity,
                     [],
                     order_by="Id",
                     start_position=position,
-                    max_results=q.MAX_PAGE,
+                    max_results=query_builder.MAX_PAGE,
                     include_inactive=True,
                 )
-                resp = await http.post(
-                    f"/v3/company/{realm}/query", params={"minorversion": "75"}, content=statement
-                )
+                async with slot():
+                    resp = await http.post(
+                        f"/v3/company/{realm}/query", params={"minorversion": "75"}, content=statement
+                    )
                 resp.raise_for_status()
                 calls += 1
                 items = resp.json()["QueryResponse"].get(entity, [])
                 rows += len(items)
-                if len(items) < q.MAX_PAGE:
+                if len(items) < query_builder.MAX_PAGE:
                     break
-                position += q.MAX_PAGE
+                position += query_builder.MAX_PAGE
         return time.perf_counter() - t0, rows, calls
+
+
+def cpu_seconds(bench: Bench) -> dict[str, float]:
+    """CPU seconds used so far by each child of the stack and its descendants (PostgreSQL's backends): on a
+    shared machine, where wall-clock seconds depend on the neighbours, the CPU each part spent does less."""
+    totals: dict[str, float] = {}
+    for child in bench.stack.children:
+        if child.pid is None:
+            continue
+        try:
+            root = psutil.Process(child.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        total = 0.0
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system  # children_*: exited, reaped
+        totals[child.name] = total
+    return totals
+
+
+def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
 
 
 async def run(size: str) -> dict:
@@ -73,6 +139,7 @@ async def run(size: str) -> dict:
         realm = await bench.company(customers=customers, invoices=invoices)
         seed_seconds = time.perf_counter() - t_seed
         sampler = WorkerSampler(bench.worker_pid).start()
+        cpu0 = cpu_seconds(bench)
         t0 = time.perf_counter()
         pid = await bench.connect(realm)
 
@@ -83,11 +150,23 @@ async def run(size: str) -> dict:
 
         status = await wait_for(backfilled, within=1800, what="the backfill", every=0.25)
         seconds = time.perf_counter() - t0
+        cpu1 = cpu_seconds(bench)
         calls = await bench.qbo_calls(realm)
         sampler.stop()
         rows = status["backfill"]["total"]
         in_activities = activity_seconds(await bench.history(pid))
+
+        async def first_cycle_done() -> bool:
+            runs = (await bench.api.get(f"/partners/{pid}/qbo/sync-runs")).raise_for_status().json()
+            return any(r["trigger"] == "onboarding" and r["finished_at"] for r in runs)
+
+        # The workflow's first cycle after onboarding is a full sweep (every object read again): the download
+        # below is measured after it, not beside it.
+        await wait_for(first_cycle_done, within=1800, what="the onboarding cycle", every=0.5)
+        cpu_download = cpu_seconds(bench)
         download_seconds, download_rows, download_calls = await bare_download(bench, realm)
+        cpu2 = cpu_seconds(bench)
+        limited_seconds, _, _ = await bare_download(bench, realm, limited=True)
         stored = {row["source"] for row in await list_all(bench.api, f"/partners/{pid}/invoices")}
         assert stored == {"qbo"}, stored
     return write_result(
@@ -105,13 +184,13 @@ async def run(size: str) -> dict:
             "download_rows": download_rows,
             "download_calls": download_calls,
             "sync_to_download_ratio": round(seconds / download_seconds, 2),
+            "limited_download_seconds": round(limited_seconds, 2),
+            "sync_to_limited_download_ratio": round(seconds / limited_seconds, 2),
+            "cpu_seconds": _spent(cpu0, cpu1),
+            "download_cpu_seconds": _spent(cpu_download, cpu2),
             "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
             "emulator_seed_seconds": round(seed_seconds, 2),
             "activity_seconds": in_activities,
-            "notes": (
-                "seconds: OAuth callback → status backfill done == total (connect-time calls included: company "
-                "info, accounts, preferences, one COUNT per entity — hence qbo_calls above qbo_calls_min). "
-                "download_seconds: plain httpx paging the same statements, same emulator, same run."
-            ),
+            "notes": NOTES,
         },
     )

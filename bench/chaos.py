@@ -40,16 +40,16 @@ from bench.chaos_actors import (
     Tally,
     bookkeeper_traffic,
     connect_partner,
-    platform_traffic,
     wrong_company_clicks,
 )
 from bench.chaos_check import check_partner, settle
+from bench.chaos_platform import platform_traffic
 from devstack.stack import LocalStack, StackConfig
 from settings import split_keys
 
 ROOT = Path(__file__).resolve().parents[1]
-ZEROS = ("duplicate_payments", "duplicate_deposits", "missing_payments", "invoice_mismatches", "deposit_mismatches",
-         "changes_not_flagged", "flagged_not_changed", "reposted")
+ZEROS = ("duplicate_payments", "duplicate_deposits", "duplicate_refunds", "missing_payments", "invoice_mismatches",
+         "deposit_mismatches", "changes_not_flagged", "flagged_not_changed", "reposted")
 log = logging.getLogger("chaos")
 
 
@@ -178,6 +178,7 @@ async def run(duration: float, partners: int, seed: int, data_dir: Path,
         "settle_seconds": round(settle_seconds, 1),
         "platform_payments": sum(c["payments"] for c in checks),
         "platform_payouts": sum(c["payouts"] for c in checks),
+        "platform_refunds": sum(c["refunds"] for c in checks),
         "invoices_checked": sum(c["invoices_checked"] for c in checks),
         "needs_attention": dict(attention),
         "changed_in_qbo": dict(changed),

@@ -1,6 +1,6 @@
 """The chaos soak's actors: a client for the service's API, a bookkeeper on one QBO company (a second OAuth
 client changing things through the Accounting API), partner onboarding through the real OAuth flow, and
-the traffic loops (platform payments and payouts, QBO-side edits). Every loop is bounded in time and
+the QBO-side traffic loops (the platform's are in bench/chaos_platform.py). Every loop is bounded in time and
 count; all traffic goes to 127.0.0.1. Errors that chaos provokes (PostgreSQL restarting, QBO faults) are
 counted, never fatal: what counts is the state after the soak settles (`bench/chaos_check.py`)."""
 
@@ -27,6 +27,15 @@ MAX_ACTIONS_PER_LOOP = 10_000  # a bound on every loop besides its deadline
 
 def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
+
+
+AGAINST_PAYMENT = ("netted", "reduced", "voided")  # docs/refunds.md: bookings that take the refund out of it
+
+
+def qbo_amount(p: dict) -> Decimal:
+    """What a platform payment's QBO Payment must hold: its amount less the refunds booked against it."""
+    return money(p["amount"]) - sum((money(r["amount"]) for r in p.get("refunds", [])
+                                     if r["status"] == "posted" and r["booking"] in AGAINST_PAYMENT), money(0))
 
 
 @dataclass
@@ -189,8 +198,8 @@ class Bookkeeper:
     async def our_payment(self, rng: random.Random) -> dict | None:
         """A QBO Payment this service posted that a bookkeeper can still delete or void: the platform records
         it `posted` under that Id (a posting the service doesn't know it made yet is the exactly-once
-        layers' case, not this one), it still carries our PaymentRefNum and amount, and no Deposit locks it
-        (QBO refuses to change a deposited Payment, 6540)."""
+        layers' case, not this one), it still carries our PaymentRefNum and amount (less the refunds booked
+        against it), and no Deposit locks it (QBO refuses to change a deposited Payment, 6540)."""
         if self.service is None or self.pid is None:
             return None
         posted = [p for p in await self.service.all(f"/partners/{self.pid}/payments")
@@ -199,7 +208,7 @@ class Bookkeeper:
             qbo = await self.read("Payment", p["qbo_payment_id"])
             deposited = any(lt.get("TxnType") == "Deposit" for lt in qbo.get("LinkedTxn", []))
             if (qbo.get("PaymentRefNum") == payment_ref_num(p["id"]) and not deposited
-                    and money(qbo["TotalAmt"]) == money(p["amount"])):
+                    and money(qbo["TotalAmt"]) == qbo_amount(p) > 0):
                 return qbo
         return None
 
@@ -268,48 +277,6 @@ async def connect_partner(api: ServiceApi, emulator_url: str, index: int, seed: 
 
 
 # --- traffic -------------------------------------------------------------------------------------------
-
-
-async def platform_traffic(api: ServiceApi, pid: str, rng: random.Random, until: float, tally: Tally) -> None:
-    """Payments on open QBO invoices (partial or whole), and payouts of payments in no payout yet."""
-    for _ in range(MAX_ACTIONS_PER_LOOP):
-        if time.monotonic() >= until:
-            return
-        await asyncio.sleep(rng.uniform(0.3, 1.5))
-        try:
-            if rng.random() < 0.75:
-                await _pay(api, pid, rng, tally)
-            else:
-                await _payout(api, pid, rng, tally)
-        except httpx.HTTPStatusError as exc:
-            tally.failed(f"api {exc.response.status_code}")
-        except httpx.TransportError as exc:
-            tally.failed(f"api {type(exc).__name__}")
-
-
-async def _pay(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> None:
-    invoices = [i for i in await api.all(f"/partners/{pid}/invoices")
-                if i["source"] == "qbo" and money(i["balance"]) > 0 and i["status"] in ("open", "partially_paid")]
-    if not invoices:
-        return
-    inv = rng.choice(invoices)
-    balance = money(inv["balance"])
-    amount = balance if rng.random() < 0.25 else min(balance, money(rng.uniform(1, 50)))
-    await api.ok("POST", f"/partners/{pid}/invoices/{inv['id']}/payments", json={"amount": str(amount)})
-    tally.did("platform_payment")
-
-
-async def _payout(api: ServiceApi, pid: str, rng: random.Random, tally: Tally) -> None:
-    free = [p for p in await api.all(f"/partners/{pid}/payments")
-            if p["payout_id"] is None and p["status"] in ("pending", "posted")]
-    if not free:
-        return
-    chosen = rng.sample(free, k=min(len(free), rng.randint(1, 4)))
-    gross = sum(money(p["amount"]) for p in chosen)
-    fee = min(gross - CENT, money(gross * Decimal("0.03")))
-    await api.ok("POST", f"/partners/{pid}/payouts",
-                 json={"payment_ids": [p["id"] for p in chosen], "fee_amount": str(max(fee, Decimal(0)))})
-    tally.did("platform_payout")
 
 
 # How often each bookkeeper change is picked. Changes to our own postings are as rare as invoice voids: each

@@ -30,9 +30,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.chaos_actors import Bookkeeper, ServiceApi, money
+from bench.chaos_actors import Bookkeeper, ServiceApi, money, qbo_amount
 from rules.deposits import deposit_memo
 from rules.posting import payment_ref_num
+from rules.refunds import refund_memo
 
 
 async def settle(api: ServiceApi, pids: list[str], limit_seconds: float) -> tuple[float, list[str]]:
@@ -56,7 +57,9 @@ async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:
         payments = await api.all(f"/partners/{pid}/payments", deadline=deadline)
         payouts = await api.all(f"/partners/{pid}/payouts", deadline=deadline)
         by_id = {p["id"]: p for p in payments}
-        if not any(p["status"] == "pending" for p in payments) and all(
+        if not any(p["status"] == "pending" for p in payments) and not any(
+                r["status"] == "pending" and p["status"] != "needs_attention" for p in payments
+                for r in p["refunds"]) and all(
                 po["status"] != "pending" or waits_for_a_person(po, by_id) for po in payouts):
             return
         if time.monotonic() > deadline:
@@ -104,6 +107,7 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
     qbo_invoices = await books.query_all("Invoice")
     qbo_payments = await books.query_all("Payment")
     qbo_deposits = await books.query_all("Deposit")
+    qbo_receipts = await books.query_all("RefundReceipt")
     details: list[dict[str, Any]] = [{"partner": pid, **d} for d in recon["details"]]
     moved = int(status["realm_id"] != books.realm)  # a wrong-company click that took (PRODUCT.md §5)
     if moved:
@@ -123,6 +127,12 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
     missing = 0
     attention: Counter = Counter()
     for p in payments:
+        for r in p["refunds"]:
+            problem = _refund_problem(r, p)
+            if problem:
+                missing += 1
+                details.append({"partner": pid, "kind": "missing_refund", "id": r["id"], "status": r["status"],
+                                "problem": problem})
         truth = _payment_change(p, by_id)
         changes.judge("payment", p, truth, standing=refs.get(payment_ref_num(p["id"]), 0))
         problem = _payment_problem(p, by_id, refs, voided_refs)
@@ -156,11 +166,15 @@ async def check_partner(api: ServiceApi, books: Bookkeeper, pid: str, deadline: 
         elif po["status"] == "pending" and not problem:
             attention["payout pending: waits for payments that need attention"] += 1
     details += [{"partner": pid, **d} for d in changes.details]
+    duplicate_refunds, receipt_problems = _receipt_problems(payments, qbo_receipts)
+    details += [{"partner": pid, **d} for d in receipt_problems]
     return {
         "payments": len(payments), "payouts": len(payouts),
         "qbo_payments": len(qbo_payments), "qbo_deposits": len(qbo_deposits),
         "duplicate_payments": duplicate_payments, "duplicate_deposits": duplicate_deposits,
-        "missing_payments": missing, "invoice_mismatches": recon["invoice_mismatches"] + len(invoice_problems),
+        "duplicate_refunds": duplicate_refunds,
+        "refunds": sum(len(p["refunds"]) for p in payments),
+        "missing_payments": missing + sum(1 for d in receipt_problems if d["kind"] == "missing_refund"), "invoice_mismatches": recon["invoice_mismatches"] + len(invoice_problems),
         "deposit_mismatches": recon["deposit_mismatches"] + recon["unknown_deposits"] + deposit_problems,
         "invoices_checked": recon["invoices_checked"], "needs_attention": attention, "details": details,
         "changed_in_qbo": dict(changes.changed), "changes_not_flagged": changes.not_flagged, "moved": moved,
@@ -205,15 +219,51 @@ def _voided(payment: dict) -> bool:
 
 
 def _payment_change(p: dict, qbo_by_id: dict[str, dict]) -> str | None:
-    """What QBO shows happened to the Payment the platform recorded for `p` (None: unchanged or never posted)."""
+    """What QBO shows happened to the Payment the platform recorded for `p` (None: unchanged or never posted).
+    A Payment refunded in full is voided by this service: that is no change."""
     if not p["qbo_payment_id"]:
         return None
     found = qbo_by_id.get(p["qbo_payment_id"])
     if found is None:
         return "deleted"
     if _voided(found):
-        return "voided"
-    return "amount_changed" if money(found["TotalAmt"]) != money(p["amount"]) else None
+        return None if qbo_amount(p) == 0 and p.get("qbo_change") is None else "voided"
+    return "amount_changed" if money(found["TotalAmt"]) != qbo_amount(p) else None
+
+
+def _refund_problem(r: dict, p: dict) -> str | None:
+    """A refund must be booked (or not_synced for a platform invoice) once settled, unless its payment waits
+    for a person; one that needs attention says why."""
+    if r["status"] == "pending":
+        return None if p["status"] == "needs_attention" else "still pending after settling"
+    if r["status"] == "needs_attention":
+        return None if r["attention_reason"] else "needs_attention without a reason"
+    if r["status"] == "posted" and not r["booking"]:
+        return "posted without a booking"
+    return None
+
+
+def _receipt_problems(payments: list[dict], receipts: list[dict]) -> tuple[int, list[dict[str, Any]]]:
+    """Every refund booked as a RefundReceipt has exactly one in QBO, for its amount, carrying its memo."""
+    by_memo = Counter(r.get("PrivateNote") for r in receipts)
+    by_id = {r["Id"]: r for r in receipts}
+    duplicates, out = 0, []
+    for p in payments:
+        for r in p["refunds"]:
+            n = by_memo.get(refund_memo(r["id"]), 0)
+            if n > 1:
+                duplicates += n - 1
+                out.append({"kind": "duplicate_refund", "id": r["id"], "count": n})
+            if r["booking"] != "refund_receipt":
+                if n:
+                    out.append({"kind": "missing_refund", "id": r["id"], "problem": f"{r['booking']} but a "
+                                "RefundReceipt carries its memo"})
+                continue
+            found = by_id.get(r["qbo_refund_receipt_id"] or "")
+            if found is None or money(found["TotalAmt"]) != money(r["amount"]):
+                out.append({"kind": "missing_refund", "id": r["id"],
+                            "problem": f"RefundReceipt {r['qbo_refund_receipt_id']} missing or not {r['amount']}"})
+    return duplicates, out
 
 
 def _deposit_change(po: dict, deposits_by_id: dict[str, dict]) -> str | None:
@@ -230,8 +280,12 @@ def waits_for_a_person(po: dict, payments_by_id: dict[str, dict]) -> bool:
     """A pending payout whose payments are all settled and at least one needs attention: it waits, by design
     (README "Payouts wait"), until a person fixes that payment; not a payout the service forgot."""
     mine = [payments_by_id.get(i) for i in po["payment_ids"]]
+    refunds = {r["id"]: (r, p) for p in payments_by_id.values() for r in p["refunds"]}
+    held = [refunds.get(i) for i in po.get("refund_ids", [])]
+    refund_waits = any(x is not None and (x[0]["status"] == "needs_attention" or (
+        x[0]["status"] == "pending" and x[1]["status"] == "needs_attention")) for x in held)
     return (bool(po.get("waiting_reason")) and all(p is not None and p["status"] != "pending" for p in mine)
-            and any(p["status"] == "needs_attention" for p in mine if p is not None))
+            and (any(p["status"] == "needs_attention" for p in mine if p is not None) or refund_waits))
 
 
 def _invoice_problems(platform: list[dict], qbo: list[dict], paid_on_platform: set[str]) -> list[dict[str, Any]]:
@@ -263,7 +317,7 @@ def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter, voided_
     bookkeeper's delete or void is `reposted`, judged by PostingChanges, not here."""
     ref = payment_ref_num(p["id"])
     status = p["status"]
-    if voided_refs.get(ref) and p.get("qbo_change") != "voided":
+    if voided_refs.get(ref) and p.get("qbo_change") != "voided" and qbo_amount(p) != 0:
         return f"a voided QBO Payment carries PaymentRefNum {ref}, but the platform says {status}"
     if status == "posted":
         found = qbo_by_id.get(p["qbo_payment_id"] or "")
@@ -271,12 +325,13 @@ def _payment_problem(p: dict, qbo_by_id: dict[str, dict], refs: Counter, voided_
             return f"posted as QBO Payment {p['qbo_payment_id']}, which QBO doesn't have"
         if found.get("PaymentRefNum") != ref:
             return f"QBO Payment {found['Id']} has PaymentRefNum {found.get('PaymentRefNum')!r}, not {ref!r}"
-        if money(found["TotalAmt"]) != money(p["amount"]):
-            return f"QBO Payment {found['Id']} is {found['TotalAmt']}, the platform payment {p['amount']}"
+        if money(found["TotalAmt"]) != qbo_amount(p):
+            return (f"QBO Payment {found['Id']} is {found['TotalAmt']}, the platform payment {p['amount']} less "
+                    f"its refunds booked against it is {qbo_amount(p)}")
         return None
     if refs.get(ref) and p.get("qbo_change") not in ("deleted", "voided"):
         return f"in QBO ({refs[ref]}x, PaymentRefNum {ref}) but {status} on the platform"
-    if status == "not_synced":
+    if status in ("not_synced", "refunded"):  # refunded in full before it ever reached QBO
         return None
     if status == "needs_attention":
         return None if p["attention_reason"] else "needs_attention without a reason"

@@ -188,8 +188,9 @@ class LocalStack:
 
     def _free_pair(self) -> tuple[int, int]:
         """Two free ports that are none of the stack's own (the API's may not be bound yet)."""
-        c = self.config
-        taken = {c.temporal_port, c.temporal_ui_port, c.postgres_port, c.emulator_port, c.api_port}
+        config = self.config
+        taken = {config.temporal_port, config.temporal_ui_port, config.postgres_port, config.emulator_port,
+                 config.api_port}
         while True:
             first, second = free_ports(2)
             if not {first, second} & taken:

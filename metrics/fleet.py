@@ -35,34 +35,34 @@ class FleetCollector(Collector):
         up = GaugeMetricFamily("qbo_fleet_up", "1 when the fleet gauges below were read from PostgreSQL")
         up.add_metric([], 0 if self.snapshot is None else 1)
         yield up
-        s = self.snapshot
-        if s is None:
+        snapshot = self.snapshot
+        if snapshot is None:
             return
         partners = GaugeMetricFamily("qbo_partners", "Partners by integration state", labels=["state"])
-        for state, n in sorted(s.partners_by_state.items()):
+        for state, n in sorted(snapshot.partners_by_state.items()):
             partners.add_metric([state], n)
         yield partners
         lag = GaugeMetricFamily(
             "qbo_sync_lag_seconds", "Seconds since the partner's last successful sync cycle (since connecting "
             "when none yet); disconnected partners have none", labels=["partner_id"])
-        for pid, seconds in sorted(s.sync_lag_seconds.items()):
+        for pid, seconds in sorted(snapshot.sync_lag_seconds.items()):
             lag.add_metric([pid], seconds)
         yield lag
         postings = GaugeMetricFamily("qbo_postings", "Platform payments and payouts by QBO posting status",
                                      labels=["kind", "status"])
-        for (kind, status), n in sorted(s.postings.items()):
+        for (kind, status), n in sorted(snapshot.postings.items()):
             postings.add_metric([kind, status], n)
         yield postings
         attention = GaugeMetricFamily("qbo_needs_attention", "Payments and payouts in needs_attention, by "
                                       "attention_code", labels=["kind", "code"])
-        for (kind, code), n in sorted(s.needs_attention.items()):
+        for (kind, code), n in sorted(snapshot.needs_attention.items()):
             attention.add_metric([kind, code], n)
         yield attention
         fetched = GaugeMetricFamily("qbo_backfill_fetched_objects", "Objects fetched by each backfill still "
                                     "running", labels=["partner_id"])
         total = GaugeMetricFamily("qbo_backfill_total_objects", "Objects QBO counted for each backfill still "
                                   "running (0 until counted)", labels=["partner_id"])
-        for pid, progress in sorted(s.backfills.items()):
+        for pid, progress in sorted(snapshot.backfills.items()):
             fetched.add_metric([pid], progress.fetched)
             total.add_metric([pid], progress.total)
         yield fetched

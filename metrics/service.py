@@ -13,7 +13,7 @@ import re
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
 # The `_created` companion series double every counter for a timestamp nobody graphs here.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client
 
 QBO_REQUESTS = Counter(
     "qbo_requests", "QBO calls sent (Accounting API and OAuth), by operation, method and HTTP status "

@@ -37,12 +37,12 @@ class BatchOp:
 
     @classmethod
     def sparse_update(cls, key: str, entity: str, body: dict[str, Any]) -> BatchOp:
-        _need_identity(body)
+        require_identity(body)
         return cls(key, "update", entity, {**body, "sparse": True})
 
     @classmethod
     def update(cls, key: str, entity: str, body: dict[str, Any]) -> BatchOp:
-        _need_identity(body)
+        require_identity(body)
         return cls(key, "update", entity, body)
 
     @classmethod
@@ -76,7 +76,8 @@ class BatchItemResult:
         return self.error is None
 
 
-def _need_identity(body: dict[str, Any]) -> None:
+def require_identity(body: dict[str, Any]) -> None:
+    """An update names the version it replaces; QBO refuses one without (5010 on a stale one)."""
     if not body.get("Id") or body.get("SyncToken") is None:
         raise ValueError("an update needs the current Id and SyncToken (qbo-reference §7.2)")
 

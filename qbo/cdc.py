@@ -55,7 +55,8 @@ class _Collector:
         return fresh
 
 
-async def _ask(company: QboCompany, entities: list[str], since: datetime, result: CdcResult):
+async def _ask(company: QboCompany, entities: list[str], since: datetime,
+               result: CdcResult) -> tuple[dict[str, list[QboObject]], bool]:
     """One CDC call → (per-entity objects, possibly_truncated)."""
     params = {"entities": ",".join(entities), "changedSince": since.isoformat(timespec="seconds")}
     result.calls += 1

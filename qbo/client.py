@@ -11,25 +11,30 @@ retry once (`retry_stale_once`, §7.2). 429/5xx/timeouts are raised as retryable
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 
-from qbo import batch as batch_mod
-from qbo import cdc as cdc_mod
-from qbo import query as q
+from qbo import batch as qbo_batch
+from qbo import cdc as qbo_cdc
+from qbo import query as query_builder
+from qbo.batch import require_identity
 from qbo.crypto import TokenCipher
-from qbo.envelopes import CdcResult, Page, QueryResult, entity_from_envelope, query_result, server_time
+from qbo.envelopes import CdcResult, QueryPage, QueryResult, entity_from_envelope, query_result, server_time
 from qbo.errors import QboAuthError, QboServerError, QboStaleObject, QboUnauthorized
 from qbo.http import QboHttp, QboResponse
 from qbo.limiter import LimiterRegistry, Limits
 from qbo.models import CompanyInfo, Payment, QboObject, Tombstone, canonical_entity
 from qbo.oauth import OAuthClient, TokenSet
-from qbo.tokens import TokenStore
+from qbo.pages import RawPage, decode_answer, raw_objects
+from qbo.tokens import MAX_CONCURRENT_REFRESHES, REFRESH_MARGIN, REFRESH_TIMEOUT, TokenStore
+from settings import Settings
 
 log = logging.getLogger("qbo.client")
 
@@ -65,15 +70,15 @@ class QboApi:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         pool: asyncpg.Pool,
         *,
         limits: Limits | None = None,
-        transport: Any = None,
-        refresh_margin: Any = None,
-        refresh_timeout: float | None = None,
-        max_concurrent_refreshes: int | None = None,
-        cdc_cap: int = cdc_mod.CDC_CAP,
+        transport: httpx.AsyncBaseTransport | None = None,
+        refresh_margin: timedelta = REFRESH_MARGIN,
+        refresh_timeout: float = REFRESH_TIMEOUT,
+        max_concurrent_refreshes: int = MAX_CONCURRENT_REFRESHES,
+        cdc_cap: int = qbo_cdc.CDC_CAP,
     ) -> None:
         hosts = settings.qbo_hosts
         self.cipher = TokenCipher(settings.token_encryption_key)
@@ -93,10 +98,8 @@ class QboApi:
             redirect_uri=settings.qbo_redirect_uri,
             authorize_url=hosts.authorize_url,
         )
-        given = {"refresh_margin": refresh_margin, "refresh_timeout": refresh_timeout,
-                 "max_concurrent_refreshes": max_concurrent_refreshes}
-        kw = {k: v for k, v in given.items() if v is not None}
-        self.tokens = TokenStore(pool, self.cipher, self.oauth, **kw)
+        self.tokens = TokenStore(pool, self.cipher, self.oauth, refresh_margin=refresh_margin,
+                                 refresh_timeout=refresh_timeout, max_concurrent_refreshes=max_concurrent_refreshes)
         self.pool = pool
         self.cdc_cap = cdc_cap  # QBO's 1000 (§4); smaller only to test against an emulator set the same way
 
@@ -164,6 +167,13 @@ class QboCompany:
         assert isinstance(obj, CompanyInfo)
         return obj
 
+    async def preferences(self) -> dict[str, Any]:
+        """`GET …/preferences` (qbo-reference §15.5): the raw `Preferences` object (its CurrencyPrefs are
+        parsed by `rules.facts.parse_currency_prefs`); an answer without one is an empty dict."""
+        resp = await self.call("GET", "preferences")
+        prefs = resp.data.get("Preferences") if isinstance(resp.data, dict) else None
+        return prefs if isinstance(prefs, dict) else {}
+
     async def read(self, entity: str, id_: str) -> QboObject:
         """GET one entity (the model for its type)."""
         resp = await self.call("GET", f"{_path(entity)}/{id_}")
@@ -173,25 +183,25 @@ class QboCompany:
         """Run one statement (POST `application/text`, §1.2). Build it with `qbo.query`, never by pasting."""
         resp = await self.call("POST", "query", text=statement)
         data = resp.data if isinstance(resp.data, dict) else {}
-        result = query_result(data.get("QueryResponse"), resp.intuit_tid, q.entity_of(statement))
+        result = query_result(data.get("QueryResponse"), resp.intuit_tid, query_builder.entity_of(statement))
         result.server_time = server_time(data)
         return result
 
     async def query_pages(
         self,
         entity: str,
-        where: Iterable[q.Condition] | None = None,
+        where: Iterable[query_builder.Condition] | None = None,
         order_by: str = "Id",
         start_position: int = 1,
-        page_size: int = q.MAX_PAGE,
+        page_size: int = query_builder.MAX_PAGE,
         include_inactive: bool = False,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncIterator[QueryPage]:
         """Pages in order until a short or empty page (§3); one page in memory at a time. Resume a backfill
         by passing a stored `Page.next_start_position` as `start_position`."""
         conditions = list(where or ())
         position = start_position
         while True:
-            statement = q.select(
+            statement = query_builder.select(
                 entity,
                 conditions,
                 order_by=order_by,
@@ -200,7 +210,7 @@ class QboCompany:
                 include_inactive=include_inactive,
             )
             result = await self.query(statement)
-            page = Page(
+            page = QueryPage(
                 canonical_entity(entity),
                 position,
                 result.items,
@@ -213,17 +223,54 @@ class QboCompany:
                 return
             position = page.next_start_position
 
+    async def raw_pages(
+        self, entity: str, *, start_position: int = 1, page_size: int = query_builder.MAX_PAGE,
+        include_inactive: bool = False, max_pages: int | None = None,
+    ) -> AsyncGenerator[RawPage, None]:
+        """Like `query_pages` (every object, by Id), objects kept as JSON text (`qbo.pages`), and the next page
+        already requested while the caller works on this one: a backfill's fetch and store overlap.
+
+        Bounded: one request ahead at most, and only when this page was full and `max_pages` wants another,
+        so nothing is fetched that is not used (a query past the end still costs a call). Both requests go
+        through the realm's limiter like any other (≤ 10 per second, 500 per minute, qbo-reference §9).
+        Close the iterator (`contextlib.aclosing`) when stopping early: that cancels the request ahead."""
+
+        def fetch(position: int) -> asyncio.Task[RawPage]:
+            return asyncio.ensure_future(self._raw_page(entity, position, page_size, include_inactive))
+
+        ahead: asyncio.Task[RawPage] | None = fetch(start_position)
+        fetched = 0
+        try:
+            while ahead is not None:
+                page, ahead = await ahead, None
+                fetched += 1
+                if not page.is_last and (max_pages is None or fetched < max_pages):
+                    ahead = fetch(page.next_start_position)
+                yield page
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
+
+    async def _raw_page(self, entity: str, position: int, page_size: int, include_inactive: bool) -> RawPage:
+        statement = query_builder.select(entity, [], order_by="Id", start_position=position, max_results=page_size,
+                             include_inactive=include_inactive)
+        resp = await self.call("POST", "query", text=statement, parse=decode_answer)
+        data = resp.data if isinstance(resp.data, dict) else {}
+        items = raw_objects(data.get("QueryResponse"), resp.intuit_tid)
+        return RawPage(canonical_entity(entity), position, items, page_size, resp.intuit_tid)
+
     async def count(
-        self, entity: str, where: Iterable[q.Condition] | None = None, include_inactive: bool = False
+        self, entity: str, where: Iterable[query_builder.Condition] | None = None, include_inactive: bool = False
     ) -> int:
-        result = await self.query(q.count(entity, where, include_inactive=include_inactive))
+        result = await self.query(query_builder.count(entity, where, include_inactive=include_inactive))
         return int(result.total_count or 0)
 
     async def find(
-        self, entity: str, where: Iterable[q.Condition], include_inactive: bool = False
+        self, entity: str, where: Iterable[query_builder.Condition], include_inactive: bool = False
     ) -> list[QboObject]:
         """Objects matching a natural key (first 1000)."""
-        return (await self.query(q.select(entity, where, include_inactive=include_inactive))).items
+        return (await self.query(query_builder.select(entity, where, include_inactive=include_inactive))).items
 
     async def find_payment_by_ref(self, ref: str) -> Payment | None:
         """The Payment whose `PaymentRefNum` is the platform payment id (PRODUCT §4), if QBO has it."""
@@ -233,13 +280,13 @@ class QboCompany:
 
     async def cdc(self, entities: Sequence[str], changed_since: datetime) -> CdcResult:
         """Changes since `changed_since` (≤ 29 days back), truncation-safe; see `qbo.cdc`."""
-        return await cdc_mod.collect(self, entities, changed_since)
+        return await qbo_cdc.collect(self, entities, changed_since)
 
     def iter_cdc(
         self, entities: Sequence[str], changed_since: datetime, result: CdcResult
     ) -> AsyncIterator[tuple[str, list[QboObject]]]:
         """Streaming form of `cdc()` for large windows: chunks of new objects; `result` gets the cursor."""
-        return cdc_mod.iter_changes(self, entities, changed_since, result)
+        return qbo_cdc.iter_changes(self, entities, changed_since, result)
 
     # --- writes (requestid on every one, §7.5) -------------------------------------------------------
 
@@ -254,12 +301,12 @@ class QboCompany:
 
     async def update(self, entity: str, body: dict[str, Any], request_id: str) -> QboObject:
         """Full update: writable fields left out are cleared (§7.2). Prefer `sparse_update`."""
-        batch_mod._need_identity(body)
+        require_identity(body)
         return await self._write(entity, {**body, "sparse": False}, _write_params(request_id))
 
     async def sparse_update(self, entity: str, body: dict[str, Any], request_id: str) -> QboObject:
         """Only the fields sent change; a `Line` array replaces all lines (§7.2). Needs Id + SyncToken."""
-        batch_mod._need_identity(body)
+        require_identity(body)
         return await self._write(entity, {**body, "sparse": True}, _write_params(request_id))
 
     async def void(self, entity: str, id_: str, sync_token: str, request_id: str) -> QboObject:
@@ -317,15 +364,15 @@ class QboCompany:
         return await op(current, retry_request_id(request_id))
 
     async def batch(
-        self, ops: list[batch_mod.BatchOp], request_id: str | None = None
-    ) -> list[batch_mod.BatchItemResult]:
+        self, ops: list[qbo_batch.BatchOp], request_id: str | None = None
+    ) -> list[qbo_batch.BatchItemResult]:
         """≤ 30 items in one request; per-item results (errors not raised) in the order of `ops` (§7.6).
         A request-level failure (401 after refresh, 429, 5xx) raises as usual."""
-        body, by_bid = batch_mod.build_request(ops)
+        body, by_bid = qbo_batch.build_request(ops)
         params: dict[str, str] = {}
         if request_id is not None:
-            if len(request_id) > batch_mod.MAX_BATCH_REQUEST_ID:
+            if len(request_id) > qbo_batch.MAX_BATCH_REQUEST_ID:
                 raise ValueError("a batch requestid is at most 36 characters (qbo-reference §7.5)")
             params = _write_params(request_id)
         resp = await self.call("POST", "batch", params=params, body=body)
-        return batch_mod.parse_response(resp.data, by_bid, resp.intuit_tid)
+        return qbo_batch.parse_response(resp.data, by_bid, resp.intuit_tid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,17 +23,13 @@ class QueryResult:
     server_time: datetime | None = None  # the envelope's `time` (top-level answers only)
 
 
-@dataclass
-class Page:
-    """One page of a paged query, with where it started and where the next one starts (for resumable
-    backfills: persist `next_start_position`)."""
+class PagePosition:
+    """Where a page of a paged query started and where the next one starts (for resumable backfills:
+    persist `next_start_position`). QBO pages by STARTPOSITION/MAXRESULTS; a short page is the last."""
 
-    entity: str
     start_position: int
-    items: list[QboObject]
+    items: Sequence[object]
     page_size: int
-    intuit_tid: str | None = None
-    server_time: datetime | None = None
 
     @property
     def next_start_position(self) -> int:
@@ -41,6 +38,18 @@ class Page:
     @property
     def is_last(self) -> bool:
         return len(self.items) < self.page_size
+
+
+@dataclass
+class QueryPage(PagePosition):
+    """One page of a paged query, its objects parsed into models."""
+
+    entity: str
+    start_position: int
+    items: list[QboObject]
+    page_size: int
+    intuit_tid: str | None = None
+    server_time: datetime | None = None
 
 
 @dataclass

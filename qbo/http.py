@@ -15,6 +15,7 @@ import base64
 import email.utils
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,8 @@ class QboResponse:
 
 
 def _tid(resp: httpx.Response) -> str | None:
-    return resp.headers.get("intuit_tid") or resp.headers.get("intuit-tid")
+    tid: str | None = resp.headers.get("intuit_tid") or resp.headers.get("intuit-tid")
+    return tid
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -122,9 +124,11 @@ class QboHttp:
         params: dict[str, str] | None = None,
         body: Any = None,
         text: str | None = None,
+        parse: Callable[[bytes], Any] = loads,
     ) -> QboResponse:
         """One Accounting API call. `body` is JSON (Decimals as numbers); `text` is a query statement POSTed
-        as `application/text` (§1.2, avoids URL length and encoding trouble)."""
+        as `application/text` (§1.2, avoids URL length and encoding trouble). `parse` reads the answer (a
+        bulk read may leave parts of it undecoded, `qbo.pages`); it raises ValueError on what is not JSON."""
         url = f"{self.api_base}/{realm_id}/{path}"
         query = {**(params or {}), "minorversion": MINOR_VERSION}
         secret = token.get_secret_value()
@@ -158,7 +162,7 @@ class QboHttp:
                 err.retry_after = limiter.throttled(err.retry_after)
             raise err
         try:
-            data = loads(resp.content)
+            data = parse(resp.content)
         except ValueError:
             raise QboServerError(
                 f"QBO answered {resp.status_code} with a body that is not JSON",

@@ -19,6 +19,7 @@ import json
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
@@ -110,7 +111,7 @@ class StateSigner:
         value = _b64(hmac.new(key, b"browser-binding\x00" + nonce, hashlib.sha256).digest())
         return BrowserBinding(name="qbo_oauth_" + hashlib.sha256(nonce).hexdigest()[:16], value=value)
 
-    def _verified(self, state: str, now: float | None) -> tuple[dict, bytes]:
+    def _verified(self, state: str, now: float | None) -> tuple[dict[str, Any], bytes]:
         try:
             payload, mac_b64 = state.split(".")
             claims = json.loads(_unb64(payload))

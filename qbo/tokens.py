@@ -67,6 +67,11 @@ class ConnectionTokens:
     token_version: int
 
 
+REFRESH_MARGIN = timedelta(minutes=5)
+REFRESH_TIMEOUT = 20.0  # seconds Intuit's token endpoint may hold the row lock (README "Several worker processes")
+MAX_CONCURRENT_REFRESHES = 4
+
+
 class TokenStore:
     def __init__(
         self,
@@ -74,9 +79,9 @@ class TokenStore:
         cipher: TokenCipher,
         oauth: OAuthClient,
         *,
-        refresh_margin: timedelta = timedelta(minutes=5),
-        refresh_timeout: float = 20.0,
-        max_concurrent_refreshes: int = 4,
+        refresh_margin: timedelta = REFRESH_MARGIN,
+        refresh_timeout: float = REFRESH_TIMEOUT,
+        max_concurrent_refreshes: int = MAX_CONCURRENT_REFRESHES,
     ) -> None:
         self._pool = pool
         self._cipher = cipher
@@ -103,7 +108,7 @@ class TokenStore:
         except DecryptionError as exc:
             raise QboAuthError(f"stored {kind} token cannot be decrypted: {exc}") from None
 
-    def _token_columns(self, partner_id: str, tokens: TokenSet) -> tuple:
+    def _token_columns(self, partner_id: str, tokens: TokenSet) -> tuple[object, ...]:
         """The encrypted tokens, key id and expiries, in the column order both writers use."""
         return (
             self._enc(partner_id, "access", tokens.access_token),
@@ -114,11 +119,13 @@ class TokenStore:
             tokens.refresh_hard_expires_at,
         )
 
-    def _usable(self, row: asyncpg.Record) -> None:
+    def _usable(self, row: asyncpg.Record | None) -> asyncpg.Record:
+        """The connection's row, when its tokens can be used."""
         if row is None:
             raise QboAuthError("partner has no QBO connection")
         if row["state"] == "disconnected" or row["refresh_token_enc"] is None:
             raise QboAuthError("QBO connection is disconnected; the partner must reconnect")
+        return row
 
     def _access(self, row: asyncpg.Record) -> AccessToken:
         return AccessToken(
@@ -207,10 +214,9 @@ class TokenStore:
 
     async def get_access_token(self, partner_id: str) -> AccessToken:
         """A token valid for at least `refresh_margin`; refreshes (single-flight) when it is not."""
-        row = await self._pool.fetchrow(
+        row = self._usable(await self._pool.fetchrow(
             f"SELECT {_COLUMNS} FROM qbo_connections WHERE partner_id = $1", partner_id
-        )
-        self._usable(row)
+        ))
         if self._fresh(row, self.refresh_margin):
             return self._access(row)
         return await self.refresh(partner_id)
@@ -225,10 +231,9 @@ class TokenStore:
         rejected: bytes | None = None
         for _attempt in range(2):  # the one documented retry: re-read after invalid_grant (§10.3)
             async with self._pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
+                row = self._usable(await conn.fetchrow(
                     f"SELECT {_COLUMNS} FROM qbo_connections WHERE partner_id = $1 FOR UPDATE", partner_id
-                )
-                self._usable(row)
+                ))
                 if (
                     seen_version is not None
                     and row["token_version"] != seen_version
@@ -279,7 +284,7 @@ class TokenStore:
             code="invalid_grant",
         )
 
-    async def _store_refreshed(self, conn: asyncpg.Connection, partner_id: str, tokens: TokenSet) -> int:
+    async def _store_refreshed(self, conn: asyncpg.pool.PoolConnectionProxy, partner_id: str, tokens: TokenSet) -> int:
         return int(
             await conn.fetchval(
                 """
@@ -346,7 +351,7 @@ class TokenStore:
             )
             return True
 
-    async def rewrap_all(self, *, page: int = 500) -> dict:
+    async def rewrap_all(self, *, page: int = 500) -> dict[str, object]:
         """Re-encrypt every stored token under the current (first) key: `python -m starter rotate-keys`.
 
         Each connection is rewrapped in its own short transaction (`rewrap`, under the row lock, so a

@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qbo_emulator.entities.common import Ctx
+from qbo_emulator.entities.common import Ctx, save
+from qbo_emulator.entities.currency import PREFERENCES, prefs_body
+from qbo_emulator.faults import business_validation
+from qbo_emulator.gateway import Outcome, execute
 from qbo_emulator.limits import FaultSpec
 from qbo_emulator.seed import CompanySpec, create_company
 from qbo_emulator.state import Emulator
 from qbo_emulator.webhooks import WebhookConfig
-from qbo_emulator.wire import CLOCK
+from qbo_emulator.wire import CLOCK, dumps, loads
 
 router = APIRouter(prefix="/_emulator")
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
@@ -58,6 +61,38 @@ async def tokens(request: Request, realm: str, hard_expiry: bool = False) -> dic
     _company(emu, realm)
     include_hard = hard_expiry or request.headers.get("x-include-refresh-token-hard-expires-in", "") == "true"
     return emu.tokens.issue(realm, emu.client_id, ACCOUNTING_SCOPE, include_hard=include_hard)
+
+
+class CurrencyPrefsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    multicurrency: bool = True
+    home_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+@router.put("/companies/{realm}/preferences")
+async def put_currency_prefs(request: Request, realm: str, spec: CurrencyPrefsSpec) -> dict:
+    """What a person does in QBO's settings: turn multicurrency on (never off again, H-mc) or, before that,
+    change the home currency. Saved as an Update of Preferences, so a webhook reports it."""
+    emu = _emu(request)
+    _company(emu, realm)
+
+    def run(ctx: Ctx) -> Outcome:
+        old = ctx.store.get(ctx.realm, "Preferences", 1)
+        current = loads(old[0]) if old else None
+        prefs = (current or {"Id": "1", **prefs_body()})["CurrencyPrefs"]
+        home = spec.home_currency or prefs["HomeCurrency"]["value"]
+        if prefs.get("MultiCurrencyEnabled") and not spec.multicurrency:
+            raise business_validation("Multicurrency can't be turned off once it is on")
+        if prefs.get("MultiCurrencyEnabled") and home != prefs["HomeCurrency"]["value"]:
+            raise business_validation("The home currency can't be changed once multicurrency is on")
+        doc = PREFERENCES.build(ctx, prefs_body(home, spec.multicurrency), current)
+        saved = save(ctx, PREFERENCES, doc, current, operation="Update")
+        return Outcome(200, dumps(saved))
+    outcome = execute(emu, realm, run, set(), None)
+    if outcome.status != 200:
+        raise HTTPException(409, loads(outcome.body))
+    return loads(outcome.body)
 
 
 @router.post("/companies/{realm}/revoke")

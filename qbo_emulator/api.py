@@ -62,6 +62,19 @@ async def batch(request: Request, realm: str) -> Response:
     return await call(request, realm, "batch", None, run, write=True, batch=True)
 
 
+@router.get("/preferences")
+async def read_preferences(request: Request, realm: str) -> Response:
+    """`GET …/preferences` has no Id (qbo-reference §15.5)."""
+    etype = BY_PATH["preferences"]
+
+    def run(ctx: Ctx) -> Outcome:
+        from qbo_emulator.entities.currency import preferences
+
+        stored = ctx.store.get(ctx.realm, "Preferences", 1)
+        return Outcome(200, entity_envelope("Preferences", stored[0] if stored else preferences(ctx)))
+    return await call(request, realm, "read", etype.name, run)
+
+
 @router.get("/{entity}/{entity_id}")
 async def read(request: Request, realm: str, entity: str, entity_id: str) -> Response:
     etype = BY_PATH.get(entity)

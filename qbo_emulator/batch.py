@@ -53,10 +53,28 @@ def _item(ctx: Ctx, item: dict, request_id: str | None) -> str:
                 raise unsupported_operation(f"/v3/company/{ctx.realm}/{name.lower()}")
             raise QboFault("2010", "Request has invalid or unsupported property",
                            f"Property Name:Unrecognized field \"{name}\" in BatchItemRequest")
+        if ctx.cfg.batch_item_fault_code is not None:
+            raise item_fault(ctx.cfg.batch_item_fault_code)
         doc = _run(ctx, operation, name, item[name], item.get("optionsData"))
         return f'{{"{name}":{dumps(doc)}' + tail
     except QboFault as fault:
         return f'{{"Fault":{dumps(fault.fault_object())}' + tail
+
+
+# The wording QBO uses for these codes (qbo-reference §8.1, §8.4): code → (type, message, detail).
+_ITEM_FAULTS = {
+    "3001": ("SERVICE", "message=ThrottleExceeded; errorCode=003001; statusCode=429",
+             "The request limit was reached.  Try again later"),
+    "3200": ("AUTHENTICATION", "message=AuthenticationFailed; errorCode=003200; statusCode=401", "Token expired"),
+}
+
+
+def item_fault(code: str) -> QboFault:
+    """The `batch_item_fault_code` switch: the Fault a batch item answers instead of running."""
+    kind, message, detail = _ITEM_FAULTS.get(code, (
+        "SystemFault", "An application error has occurred while processing your request",
+        "Fault injected by the emulator (batch_item_fault_code)"))
+    return QboFault(code, message, detail, type=kind)
 
 
 def _run(ctx: Ctx, operation: str, name: str, body: dict, options: object) -> dict:

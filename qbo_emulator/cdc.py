@@ -29,8 +29,10 @@ def _entities(raw: str) -> list[tuple[str, bool]]:
         if not part:
             continue
         etype = BY_PATH.get(part.lower())
-        if etype is not None and etype.name != "CompanyInfo":
+        if etype is not None and etype.name not in ("CompanyInfo", "Preferences"):
             out.append((etype.name, True))
+        elif etype is not None and etype.name == "Preferences":
+            out.append((etype.name, False))  # accepted, answers nothing (unverified for real CDC, docs/currency.md)
         elif part.lower() in OTHER_BY_LOWER:
             out.append((OTHER_BY_LOWER[part.lower()], False))
         else:

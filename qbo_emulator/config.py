@@ -25,6 +25,9 @@ class EmulatorConfig(BaseModel):
     refresh_grace_seconds: float = 86400.0  # §10.3: superseded refresh token stays valid 24 h
     access_token_ttl_seconds: float = 3600.0
     refresh_latency_seconds: float = 0.0  # a slow token endpoint: a refresh of this realm's token answers late
+    # An Intuit outage (5xx) or throttle (429) at the token and revoke endpoints: refreshes and revokes of this
+    # realm's tokens get this status and change nothing (0: answer normally).
+    oauth_fault_status: int = Field(0, ge=0, le=599)
     refresh_token_ttl_seconds: float = 8726400.0  # rolling lifetime, fx:oauth_token_response
     refresh_token_hard_ttl_seconds: float = 5 * 365 * 86400.0  # §10.3, 5-year hard limit
     requestid_replay: Literal["replay", "ignore"] = "replay"  # §7.5; "ignore" = QBO failing to dedupe
@@ -35,6 +38,9 @@ class EmulatorConfig(BaseModel):
     throttle_batch_per_minute: int = 40  # §9
     throttle_clock_frozen: bool = False  # windows stand still: a limit test is not a test of machine speed
     batch_max_items: int = 30  # §7.6
+    # Every write item of a batch answers a Fault with this code instead of running (request still 200, §7.6):
+    # "3001" throttled, "3200" token, "" a Fault with no code, any other code as given; None: off.
+    batch_item_fault_code: str | None = None
     duplicate_docnumber_check: bool = True  # §5.1: company preference "warn on duplicate numbers"
     inactive_name_suffix: bool = True  # §5.2: " (deleted)" appended on deactivation (seen on Account)
     allow_negative_deposit: bool = False  # §6.3: unverified for the API; the UI refuses it

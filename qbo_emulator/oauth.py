@@ -278,9 +278,19 @@ async def token(request: Request) -> Response:
         realm = emu.tokens.realm_of(form.get("refresh_token", ""))
         if realm and (latency := emu.cfg(realm).refresh_latency_seconds):
             await asyncio.sleep(latency)
+        if realm and (outage := _oauth_fault(emu, realm)):
+            return outage
         body = emu.tokens.refresh(form.get("refresh_token", ""), emu.client_id, include_hard)
         return JSONResponse(body) if body else invalid_grant()
     return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+
+
+def _oauth_fault(emu: Emulator, realm: str) -> Response | None:
+    """The `oauth_fault_status` switch: an outage of Intuit's OAuth endpoints for this realm's tokens."""
+    status = emu.cfg(realm).oauth_fault_status
+    if not status:
+        return None
+    return JSONResponse({"error": "temporarily_unavailable" if status >= 500 else "slow_down"}, status_code=status)
 
 
 @router.post("/v2/oauth2/tokens/revoke")
@@ -301,6 +311,8 @@ async def revoke(request: Request) -> Response:
         return JSONResponse({"error": "invalid_client"}, status_code=401)
     if not token_value:
         return JSONResponse({"error": "invalid_request"}, status_code=400)
+    if (realm := emu.tokens.realm_of(token_value)) and (outage := _oauth_fault(emu, realm)):
+        return outage
     with emu.store.tx():
         emu.tokens.revoke_token(token_value)
     return Response(status_code=200)

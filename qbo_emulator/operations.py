@@ -13,6 +13,9 @@ from qbo_emulator.entities.customer import recompute_customers
 from qbo_emulator.faults import QboFault, object_not_found, required_param, unsupported_operation
 from qbo_emulator.wire import meta_time
 
+# One per company, read-only through the API (qbo-reference §5.7, §15.5): read by path without an Id.
+SINGLETONS = {"CompanyInfo", "Preferences"}
+
 
 def _existing(ctx: Ctx, etype: EntityType, body: dict) -> dict:
     if "Id" not in body:
@@ -29,8 +32,8 @@ def _existing(ctx: Ctx, etype: EntityType, body: dict) -> dict:
 
 def create(ctx: Ctx, etype: EntityType, body: dict) -> dict:
     etype.check_properties(body)
-    if etype.name == "CompanyInfo":
-        raise unsupported_operation(f"/v3/company/{ctx.realm}/companyinfo")
+    if etype.name in SINGLETONS:
+        raise unsupported_operation(f"/v3/company/{ctx.realm}/{etype.name.lower()}")
     doc = etype.build(ctx, body, None)
     doc["Id"] = new_id(ctx, etype.name)
     etype.effects(ctx, None, doc)
@@ -43,8 +46,8 @@ def update(ctx: Ctx, etype: EntityType, body: dict) -> dict:
     """Full update, or sparse with `"sparse": true` (only the fields sent change; a Line array replaces
     all lines, qbo-reference §7.2)."""
     etype.check_properties(body)
-    if etype.name == "CompanyInfo":
-        raise unsupported_operation(f"/v3/company/{ctx.realm}/companyinfo")
+    if etype.name in SINGLETONS:
+        raise unsupported_operation(f"/v3/company/{ctx.realm}/{etype.name.lower()}")
     old = _existing(ctx, etype, body)
     etype.check_mutable(ctx, old)
     merged = {**old, **body} if body.get("sparse") is True else body
@@ -91,7 +94,7 @@ def void(ctx: Ctx, etype: EntityType, body: dict) -> dict:
 def read(ctx: Ctx, etype: EntityType, raw_id: str) -> str:
     """The stored JSON text, as served."""
     id_ = parse_id(raw_id)
-    if etype.name == "CompanyInfo":
+    if etype.name in SINGLETONS:
         id_ = 1
     row = ctx.store.get(ctx.realm, etype.name, id_)
     if row is None:

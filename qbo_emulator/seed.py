@@ -24,6 +24,7 @@ from qbo_emulator.entities import TYPES
 from qbo_emulator.entities.account import ACCOUNT
 from qbo_emulator.entities.common import CURRENCY_USD, Ctx, ref, save
 from qbo_emulator.entities.companyinfo import COMPANY_INFO, company_info_body
+from qbo_emulator.entities.currency import PREFERENCES, currency_ref, prefs_body
 from qbo_emulator.entities.customer import CUSTOMER, SUFFIX, customer_balance
 from qbo_emulator.entities.sales import CUSTOM_FIELD, ITEMS, TAX_RATE, TERMS
 from qbo_emulator.seed_names import company_name, person_name
@@ -59,6 +60,9 @@ class CompanySpec(BaseModel):
 
     name: str = "Emulated Company"
     realm_id: str | None = None
+    # Preferences.CurrencyPrefs (qbo-reference §15.5): a company is single-currency USD unless asked.
+    home_currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    multicurrency: bool = False
     seed: SeedSpec = Field(default_factory=SeedSpec)
 
 
@@ -77,6 +81,8 @@ def create_company(store: Store, ctx_factory, spec: CompanySpec) -> dict:  # noq
                                   None)
         save(ctx, COMPANY_INFO, info, None, operation=None)
         store.set_sequence(realm, "CompanyInfo", 1)
+        save(ctx, PREFERENCES, PREFERENCES.build(ctx, prefs_body(spec.home_currency, spec.multicurrency), None),
+             None, operation=None)
         accounts = {}
         for name, account_type, sub in CHART:
             doc = operations.create(ctx, ACCOUNT, {"Name": name, "AccountType": account_type, "AccountSubType": sub})
@@ -85,11 +91,12 @@ def create_company(store: Store, ctx_factory, spec: CompanySpec) -> dict:  # noq
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            counts = Generator(store, realm, spec.seed, accounts, now_ms).run()
+            counts = Generator(store, realm, spec.seed, accounts, now_ms, currency_ref(spec.home_currency)).run()
         finally:
             if gc_was_enabled:
                 gc.enable()
-    return {"realm_id": realm, "name": spec.name, "accounts": accounts, **counts}
+    return {"realm_id": realm, "name": spec.name, "accounts": accounts, "home_currency": spec.home_currency,
+            "multicurrency": spec.multicurrency, **counts}
 
 
 @lru_cache(maxsize=4096)
@@ -109,6 +116,7 @@ class Generator:
     spec: SeedSpec
     accounts: dict[str, str]
     now_ms: int
+    currency: dict = field(default_factory=lambda: dict(CURRENCY_USD))  # the home currency's CurrencyRef
     rng: random.Random = field(init=False)
     customers: list[dict] = field(default_factory=list)
     txns: list[tuple[str, dict, int, int]] = field(default_factory=list)  # (entity, doc, created, updated)
@@ -163,7 +171,7 @@ class Generator:
     def _customer_doc(self, id_: int, body: dict, parent: dict | None, created: int) -> dict:
         display = body["DisplayName"] + ("" if body["Active"] else SUFFIX)
         doc = {**body, "DisplayName": display, "Job": parent is not None, "BillWithParent": False,
-               "Balance": ZERO, "BalanceWithJobs": ZERO, "CurrencyRef": CURRENCY_USD,
+               "Balance": ZERO, "BalanceWithJobs": ZERO, "CurrencyRef": self.currency,
                "PreferredDeliveryMethod": "Print", "Id": str(id_), "SyncToken": "0",
                "PrintOnCheckName": body.get("CompanyName") or body["DisplayName"],
                "FullyQualifiedName": f"{parent['FullyQualifiedName']}:{display}" if parent else display,
@@ -218,7 +226,7 @@ class Generator:
         total = money(subtotal + tax)
         created = _ms(txn_date, rng, self.now_ms)
         doc: dict = {"Id": str(self.next_txn), "SyncToken": "0", "CustomField": CUSTOM_FIELD,
-                     "DocNumber": str(doc_number), "TxnDate": txn_date.isoformat(), "CurrencyRef": CURRENCY_USD,
+                     "DocNumber": str(doc_number), "TxnDate": txn_date.isoformat(), "CurrencyRef": self.currency,
                      "Line": lines, "TxnTaxDetail": tax_detail,
                      "CustomerRef": ref(customer["Id"], customer["DisplayName"]), "BillAddr": customer["BillAddr"],
                      "TotalAmt": total, "ApplyTaxAfterDiscount": False, "PrintStatus": "NeedToPrint",
@@ -239,7 +247,7 @@ class Generator:
     def _payment(self, customer_ref: dict, total: Decimal, lines: list[dict], when: int, txn_date: date) -> dict:
         doc = {"CustomerRef": customer_ref, "DepositToAccountRef": ref(self.accounts["UndepositedFunds"]),
                "TotalAmt": money(total), "UnappliedAmt": ZERO, "ProcessPayment": False, "Id": str(self.next_txn),
-               "SyncToken": "0", "TxnDate": txn_date.isoformat(), "CurrencyRef": CURRENCY_USD, "Line": lines,
+               "SyncToken": "0", "TxnDate": txn_date.isoformat(), "CurrencyRef": self.currency, "Line": lines,
                "_created": when, "_updated": when}
         if total:
             doc["PaymentRefNum"] = f"SEED-{self.next_txn}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rules.decisions import DecisionBase, SyncAction, tombstone_changes_nothing
+from rules.decisions import DecisionBase, SyncAction, not_newer, not_ours_to_change, tombstone_changes_nothing
 from rules.facts import Frozen, PlatformCustomer, QboCustomerFacts, QboTombstone
 from rules.values import Instant, QboId
 
@@ -41,10 +41,8 @@ def decide_customer(
     platform: PlatformCustomer | None, change: QboCustomerFacts | QboTombstone
 ) -> CustomerDecision:
     """Decide what one QBO customer change does to the platform row with the same QBO Id (or to none)."""
-    if platform is not None and platform.source == "platform":
-        return _skip(change, "platform-created customer: never changed by QBO (§3)")
-    if platform is not None and platform.qbo_id != change.qbo_id:
-        raise ValueError(f"identity mismatch: platform {platform.qbo_id!r} vs QBO {change.qbo_id!r}")
+    if (skipped := not_ours_to_change(platform, change, CustomerDecision, "customer")) is not None:
+        return skipped
     if isinstance(change, QboTombstone):
         return _decide_tombstone(platform, change)
     if platform is None:
@@ -52,13 +50,8 @@ def decide_customer(
             action=SyncAction.CREATE, qbo_id=change.qbo_id, sync_token=change.sync_token,
             state=_state_from(change),
         )
-    if platform.qbo_deleted:
-        return _stale(change, "deleted in QBO: the tombstone is final, later versions are ignored")
-    if platform.qbo_sync_token is not None:
-        if change.sync_token < platform.qbo_sync_token:
-            return _stale(change, f"SyncToken {change.sync_token} < stored {platform.qbo_sync_token}")
-        if change.sync_token == platform.qbo_sync_token:
-            return CustomerDecision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id, sync_token=change.sync_token)
+    if (unchanged := not_newer(platform, change, CustomerDecision)) is not None:
+        return unchanged
     state = _state_from(change)
     if state.archived and not platform.archived:
         action, reason = SyncAction.ARCHIVE, "made inactive in QBO"
@@ -104,15 +97,3 @@ def _decide_tombstone(platform: PlatformCustomer | None, change: QboTombstone) -
         reason="deleted in QBO: archived, never deleted (§3)",
     )
 
-
-def _stale(change: QboCustomerFacts, reason: str) -> CustomerDecision:
-    return CustomerDecision(
-        action=SyncAction.IGNORE_STALE, qbo_id=change.qbo_id, sync_token=change.sync_token, reason=reason
-    )
-
-
-def _skip(change: QboCustomerFacts | QboTombstone, reason: str) -> CustomerDecision:
-    token = change.sync_token if isinstance(change, QboCustomerFacts) else None
-    return CustomerDecision(
-        action=SyncAction.SKIP_PLATFORM_OWNED, qbo_id=change.qbo_id, sync_token=token, reason=reason
-    )

@@ -9,7 +9,7 @@ and `log_details()`. Nothing here does I/O.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rules.facts import Frozen
 from rules.values import QboId
@@ -53,6 +53,64 @@ class DecisionBase(Frozen):
 
 
 D = TypeVar("D", bound=DecisionBase)
+
+
+class _PlatformRow(Protocol):
+    """What the shared checks read of a platform row (customer or invoice)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def qbo_id(self) -> QboId | None: ...
+    @property
+    def qbo_sync_token(self) -> int | None: ...
+    @property
+    def qbo_deleted(self) -> bool: ...
+
+
+class _Change(Protocol):
+    """A QBO change: a live version or a tombstone."""
+
+    @property
+    def qbo_id(self) -> QboId: ...
+
+
+class _Version(_Change, Protocol):
+    """A live version."""
+
+    @property
+    def sync_token(self) -> int: ...
+
+
+def not_ours_to_change(platform: _PlatformRow | None, change: _Change, decision: type[D], noun: str) -> D | None:
+    """The first check of every entity's decision: a platform-created row is never changed by QBO (§3).
+    Also refuses a pairing of rows with different QBO ids (a caller's bug, never data)."""
+    if platform is not None and platform.source == "platform":
+        token = getattr(change, "sync_token", None)  # a tombstone has none
+        return decision.model_validate({"action": SyncAction.SKIP_PLATFORM_OWNED, "qbo_id": change.qbo_id,
+                                        "sync_token": token,
+                                        "reason": f"platform-created {noun}: never changed by QBO (§3)"})
+    if platform is not None and platform.qbo_id != change.qbo_id:
+        raise ValueError(f"identity mismatch: platform {platform.qbo_id!r} vs QBO {change.qbo_id!r}")
+    return None
+
+
+def not_newer(platform: _PlatformRow, change: _Version, decision: type[D]) -> D | None:
+    """A live version that changes nothing, alike for every entity: the row was deleted in QBO (a
+    tombstone is final), or the version is older than (stale) or the same as the one stored."""
+    def stale(reason: str) -> D:
+        return decision.model_validate({"action": SyncAction.IGNORE_STALE, "qbo_id": change.qbo_id,
+                                        "sync_token": change.sync_token, "reason": reason})
+
+    if platform.qbo_deleted:
+        return stale("deleted in QBO: the tombstone is final, later versions are ignored")
+    if platform.qbo_sync_token is not None:
+        if change.sync_token < platform.qbo_sync_token:
+            return stale(f"SyncToken {change.sync_token} < stored {platform.qbo_sync_token}")
+        if change.sync_token == platform.qbo_sync_token:
+            return decision.model_validate({"action": SyncAction.NO_CHANGE, "qbo_id": change.qbo_id,
+                                            "sync_token": change.sync_token})
+    return None
 
 
 def tombstone_changes_nothing(platform: Any, change: Any, decision: type[D]) -> D | None:

@@ -17,6 +17,15 @@ Two kinds of payment can't be a linked line, and the Deposit is still built so t
 
 A payout waits (WAIT, with the reason) while any payment is pending or needs attention: such a payment
 can still be posted (by a retry), and its Deposit line needs the QBO Payment.
+
+Refunds and chargebacks (docs/refunds.md): net = payments − refunds − fees. A payment's linked line is what
+its QBO Payment holds now (`qbo_amount`: less the refunds netted into it or reduced from it), so a refund
+booked against the payment and carried by the same payout needs no line. Every other refund is a negative
+line to the refund clearing account (a RefundReceipt credited it, or the refund was booked against a
+payment another payout carries); a payment whose against-payment refunds another payout carries
+(`refunds_elsewhere`) gets them back as a positive clearing line, since this payout's bank line holds the
+whole payment. Refunds of platform-invoice payments are negative other-income lines. The payout waits
+while one of its refunds is not booked yet.
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ from pydantic import model_validator
 from rules.attention import AttentionCode
 from rules.facts import Frozen
 from rules.preferences import Preferences
-from rules.values import ZERO, Currency, Money, NonNegativeMoney, PositiveMoney
+from rules.refunds import AGAINST_PAYMENT, RefundBooking
+from rules.values import ZERO, Currency, ExchangeRate, Money, NonNegativeMoney, PositiveMoney
 
 _REQUEST_NS = uuid.UUID("9f3d2c1b-7a6e-4b5d-8c4f-2e1a0b9c8d7e")
+RATE_PLACES = Decimal("0.0000000001")  # a mean of rates: QBO's rates carry up to ~10 places (R-fx)
 
 
 class DepositError(ValueError):
@@ -50,14 +61,16 @@ class PayoutFacts(Frozen):
     gross_amount: PositiveMoney
     fee_amount: NonNegativeMoney
     net_amount: Money
+    refund_amount: NonNegativeMoney = ZERO
     currency: Currency | None = None
     qbo_deposit_id: str | None = None
     arrival_date: date | None = None
 
     @model_validator(mode="after")
-    def _net_is_gross_minus_fee(self) -> PayoutFacts:
-        if self.net_amount != self.gross_amount - self.fee_amount:
-            raise ValueError(f"net {self.net_amount} != gross {self.gross_amount} − fee {self.fee_amount}")
+    def _net_is_gross_minus_refunds_and_fee(self) -> PayoutFacts:
+        if self.net_amount != self.gross_amount - self.refund_amount - self.fee_amount:
+            raise ValueError(f"net {self.net_amount} != gross {self.gross_amount} − refunds {self.refund_amount} "
+                             f"− fee {self.fee_amount}")
         return self
 
 
@@ -66,11 +79,57 @@ class DepositPayment(Frozen):
 
     payment_id: str
     amount: PositiveMoney
-    status: Literal["pending", "posted", "needs_attention", "not_synced"] = "posted"
+    status: Literal["pending", "posted", "needs_attention", "not_synced", "refunded"] = "posted"
     qbo_payment_id: str | None = None
     deposited_to_bank: bool = False
     """QBO recorded it straight to a bank account (not Undeposited Funds): no Deposit can link it."""
     attention_reason: str | None = None
+    exchange_rate: ExchangeRate | None = None
+    """The rate its QBO Payment was posted at (its invoice's ExchangeRate); None for home-currency payments."""
+    qbo_amount: NonNegativeMoney | None = None
+    """What its QBO Payment holds now (amount less netted/reduced refunds); None = the whole amount."""
+    refunds_elsewhere: NonNegativeMoney = ZERO
+    """Refunds booked against this payment that this payout does not carry."""
+
+    @property
+    def linked_amount(self) -> Decimal:
+        return self.amount if self.qbo_amount is None else self.qbo_amount
+
+
+class DepositCurrency(Frozen):
+    """The currencies a Deposit is built in (docs/currency.md): the company's home currency and the deposit
+    account's (None on the account means home)."""
+
+    home: Currency = "USD"
+    bank: Currency = "USD"
+
+
+class DepositCurrencyError(DepositError):
+    """The payout's currency is not the deposit account's: QBO would refuse the Deposit (a person must
+    choose a bank account in that currency)."""
+
+
+class DepositRefund(Frozen):
+    """A refund or chargeback the payout carries, with how it was booked (rules/refunds.py)."""
+
+    refund_id: str
+    payment_id: str
+    amount: PositiveMoney
+    status: Literal["pending", "posted", "needs_attention", "not_synced"] = "posted"
+    booking: RefundBooking | None = None
+    payment_in_payout: bool = False
+    attention_reason: str | None = None
+
+    @property
+    def inside_payment_line(self) -> bool:
+        """Already out of its payment's linked line in this Deposit: no line of its own."""
+        return self.payment_in_payout and self.booking in AGAINST_PAYMENT
+
+
+def needs_clearing(payments: Sequence[DepositPayment], refunds: Sequence[DepositRefund]) -> bool:
+    """Whether the Deposit has a line to the refund clearing account (the activity finds or creates it)."""
+    return any(p.refunds_elsewhere > 0 for p in payments) or any(
+        r.status != "not_synced" and not r.inside_payment_line for r in refunds)
 
 
 class DepositPlan(Frozen):
@@ -99,6 +158,9 @@ def build_deposit(
     fee_account_id: str | None,
     *,
     other_income_account_id: str | None = None,
+    currency: DepositCurrency | None = None,
+    refunds: Sequence[DepositRefund] = (),
+    clearing_account_id: str | None = None,
 ) -> DepositPlan:
     """The QBO Deposit create body for `payout` (its id goes in PrivateNote) and its expected TotalAmt.
     TxnDate is the payout's arrival date, always sent (qbo-reference §15.4: QBO would use its today).
@@ -108,12 +170,17 @@ def build_deposit(
     would not be positive (QBO cannot record it; qbo-reference §6 step 3 needs a person).
     """
     _check_inputs(payout, payments, deposit_account_id, fee_account_id, other_income_account_id)
+    _check_refunds(payout, refunds, clearing_account_id if needs_clearing(payments, refunds) else "-",
+                   other_income_account_id)
     in_bank = [p for p in payments if p.status == "posted" and p.deposited_to_bank]
-    lines = [_line(p, other_income_account_id) for p in payments if p not in in_bank]
+    lines = [line for p in payments if p not in in_bank
+             for line in _payment_lines(p, other_income_account_id, clearing_account_id)]
+    lines += [_refund_line(r, other_income_account_id, clearing_account_id) for r in refunds
+              if not r.inside_payment_line]
     if payout.fee_amount > 0:
         lines.append(_account_line(-payout.fee_amount, fee_account_id))
     total = sum((line["Amount"] for line in lines), ZERO)
-    expected = payout.net_amount - sum((p.amount for p in in_bank), ZERO)
+    expected = payout.net_amount - sum((p.linked_amount + p.refunds_elsewhere for p in in_bank), ZERO)
     if total != expected:  # by construction; kept as the contract's own check
         raise DepositError(f"deposit lines add up to {total}, expected {expected}")
     note = _bank_note(in_bank, total, payout) if in_bank else None
@@ -127,16 +194,73 @@ def build_deposit(
         "TxnDate": payout.arrival_date.isoformat(),
         "Line": lines,
     }
-    if payout.currency:
+    if currency is not None:
+        body.update(_currency_fields(payout, payments, currency))
+    elif payout.currency:
         body["CurrencyRef"] = {"value": payout.currency}
     return DepositPlan(body=body, total_amt=total, note=note)
 
 
-def _line(p: DepositPayment, other_income_account_id: str | None) -> dict[str, Any]:
+def _currency_fields(payout: PayoutFacts, payments: Sequence[DepositPayment],
+                     currency: DepositCurrency) -> dict[str, Any]:
+    """A Deposit is in its bank account's currency and holds payments of that currency only (docs/currency.md).
+    A foreign Deposit carries the payments' own rate (their amount-weighted mean when they differ), so it takes
+    out of Undeposited Funds exactly the home value the Payments put in; QBO would otherwise book it at 1."""
+    if payout.currency and payout.currency != currency.bank:
+        raise DepositCurrencyError(
+            f"payout {payout.id} is in {payout.currency} but the deposit account is in {currency.bank}: a QBO Deposit "
+            f"is in its bank account's currency; choose a deposit account in {payout.currency}")
+    fields: dict[str, Any] = {"CurrencyRef": {"value": currency.bank}}
+    if currency.bank == currency.home:
+        return fields
+    rated = [p for p in payments if p.exchange_rate is not None]
+    if not rated:
+        raise DepositCurrencyError(f"payout {payout.id} is in {currency.bank}, not the home currency "
+                                   f"{currency.home}, and none of its payments carries an exchange rate")
+    amount = sum((p.amount for p in rated), ZERO)
+    home_value = sum((p.amount * p.exchange_rate for p in rated if p.exchange_rate is not None), ZERO)
+    fields["ExchangeRate"] = (home_value / amount).quantize(RATE_PLACES)
+    return fields
+
+
+def _payment_lines(p: DepositPayment, other_income_account_id: str | None,
+                   clearing_account_id: str | None) -> list[dict[str, Any]]:
     if p.status == "not_synced":
-        return _account_line(p.amount, other_income_account_id,
-                             f"Alternative Payments payment {p.payment_id} (platform invoice, not in QBO)")
-    return {"Amount": p.amount, "LinkedTxn": [{"TxnId": p.qbo_payment_id, "TxnType": "Payment", "TxnLineId": "0"}]}
+        return [_account_line(p.amount, other_income_account_id,
+                              f"Alternative Payments payment {p.payment_id} (platform invoice, not in QBO)")]
+    lines = []
+    if p.status == "posted" and p.linked_amount > 0:  # a voided or never-sent payment can't be linked
+        lines.append({"Amount": p.linked_amount,
+                      "LinkedTxn": [{"TxnId": p.qbo_payment_id, "TxnType": "Payment", "TxnLineId": "0"}]})
+    if p.refunds_elsewhere > 0:
+        lines.append(_account_line(p.refunds_elsewhere, clearing_account_id,
+                                   f"Refunds of Alternative Payments payment {p.payment_id} paid out in another payout"))
+    return lines
+
+
+def _refund_line(r: DepositRefund, other_income_account_id: str | None,
+                 clearing_account_id: str | None) -> dict[str, Any]:
+    what = f"Alternative Payments refund {r.refund_id} of payment {r.payment_id}"
+    if r.status == "not_synced":
+        return _account_line(-r.amount, other_income_account_id, f"{what} (platform invoice, not in QBO)")
+    return _account_line(-r.amount, clearing_account_id, what)
+
+
+def _check_refunds(payout: PayoutFacts, refunds: Sequence[DepositRefund], clearing_account_id: str | None,
+                   other_income_account_id: str | None) -> None:
+    total = sum((r.amount for r in refunds), ZERO)
+    if total != payout.refund_amount:
+        raise DepositError(f"refunds add up to {total}, payout {payout.id} refunds are {payout.refund_amount}")
+    if len({r.refund_id for r in refunds}) != len(refunds):
+        raise DepositError(f"payout {payout.id} lists a refund twice")
+    unbooked = [r.refund_id for r in refunds if r.status in ("pending", "needs_attention")]
+    if unbooked:
+        raise DepositError(f"refunds not yet booked in QBO: {', '.join(unbooked)}")
+    if not clearing_account_id:
+        raise DepositError("refund lines but no refund clearing account")
+    if any(r.status == "not_synced" for r in refunds) and not other_income_account_id:
+        raise DepositError("refunds of payments on platform invoices but no income account: create or choose "
+                           "other_income_account_id")
 
 
 def _account_line(amount: Decimal, account_id: str | None, description: str | None = None) -> dict[str, Any]:
@@ -165,10 +289,10 @@ def _check_inputs(
         raise DepositError(f"payout {payout.id} has no arrival_date; its TxnDate would be the day of posting")
     if not payments:
         raise DepositError(f"payout {payout.id} has no payments")
-    missing = [p.payment_id for p in payments if p.status != "not_synced" and not p.qbo_payment_id]
+    missing = [p.payment_id for p in payments if p.status not in ("not_synced", "refunded") and not p.qbo_payment_id]
     if missing:
         raise DepositError(f"payments not yet posted to QBO: {', '.join(missing)}")
-    qbo_ids = [p.qbo_payment_id for p in payments if p.status != "not_synced"]
+    qbo_ids = [p.qbo_payment_id for p in payments if p.status not in ("not_synced", "refunded")]
     if len(set(qbo_ids)) != len(qbo_ids) or len({p.payment_id for p in payments}) != len(payments):
         raise DepositError(f"payout {payout.id} lists a payment twice")
     gross = sum((p.amount for p in payments), ZERO)
@@ -206,6 +330,9 @@ def decide_deposit(
     prefs: Preferences,
     *,
     existing_qbo_deposit_id: str | None = None,
+    currency: DepositCurrency | None = None,
+    refunds: Sequence[DepositRefund] = (),
+    clearing_account_id: str | None = None,
 ) -> DepositDecision:
     """What to do with a payout now. `existing_qbo_deposit_id` is the PrivateNote lookup's result; like
     for payments, a Deposit already in QBO wins over everything (exactly once)."""
@@ -214,12 +341,13 @@ def decide_deposit(
         return DepositDecision(action=DepositAction.ALREADY_DEPOSITED, qbo_deposit_id=found)
     if not prefs.create_deposits:
         return DepositDecision(action=DepositAction.NOT_SYNCED, reason="create_deposits is off")
-    waiting = waiting_reason(payments)
+    waiting = waiting_reason(payments, refunds)
     if waiting:
         return DepositDecision(action=DepositAction.WAIT, reason=waiting)
     if payout.fee_amount > 0 and not prefs.fee_account_id:
         return DepositDecision(action=DepositAction.CREATE_FEE_ACCOUNT, reason="the fee account does not exist yet")
-    if any(p.status == "not_synced" for p in payments) and not prefs.other_income_account_id:
+    platform_money = any(p.status == "not_synced" for p in payments) or any(r.status == "not_synced" for r in refunds)
+    if platform_money and not prefs.other_income_account_id:
         return DepositDecision(action=DepositAction.CREATE_OTHER_INCOME_ACCOUNT,
                                reason="the income account for platform invoices does not exist yet")
     if not prefs.deposit_account_id:
@@ -227,19 +355,28 @@ def decide_deposit(
                                reason="no deposit_account_id set")
     try:
         build_deposit(payout, payments, prefs.deposit_account_id, prefs.fee_account_id,
-                      other_income_account_id=prefs.other_income_account_id)
+                      other_income_account_id=prefs.other_income_account_id, currency=currency, refunds=refunds,
+                      clearing_account_id=clearing_account_id)
+    except DepositCurrencyError as exc:
+        return DepositDecision(action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.CURRENCY_MISMATCH,
+                               reason=str(exc))
     except DepositError as exc:
         return DepositDecision(action=DepositAction.NEEDS_ATTENTION, code=AttentionCode.DEPOSIT_CANNOT_BALANCE,
                                reason=str(exc))
     return DepositDecision(action=DepositAction.CREATE)
 
 
-def waiting_reason(payments: Sequence[DepositPayment]) -> str | None:
-    """Why the payout can't be deposited yet, naming each payment it waits for; None when it need not wait."""
+def waiting_reason(payments: Sequence[DepositPayment], refunds: Sequence[DepositRefund] = ()) -> str | None:
+    """Why the payout can't be deposited yet, naming each payment (or refund) it waits for; None when it
+    need not wait."""
+    booking = [f"refund {r.refund_id} (" + ("not booked in QBO yet" if r.status == "pending" else
+                                              f"needs attention: {r.attention_reason or 'see the payment'}") + ")"
+               for r in refunds if r.status in ("pending", "needs_attention")]
     parts = []
     for p in payments:
         if p.status == "pending" or (p.status == "posted" and not p.qbo_payment_id):
             parts.append(f"{p.payment_id} (not posted to QBO yet)")
         elif p.status == "needs_attention":
             parts.append(f"{p.payment_id} (needs attention: {p.attention_reason or 'see the payment'})")
+    parts += booking
     return f"waiting for its payments to reach QBO: {'; '.join(parts)}" if parts else None

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from rules.values import (
     ZERO,
     Currency,
+    ExchangeRate,
     Instant,
     NonNegativeMoney,
     QboId,
@@ -28,6 +29,7 @@ from rules.values import (
     to_instant,
     to_money,
     to_qbo_id,
+    to_rate,
     to_sync_token,
 )
 
@@ -81,6 +83,7 @@ class QboInvoiceFacts(Frozen):
     total: NonNegativeMoney
     balance: NonNegativeMoney
     currency: Currency
+    exchange_rate: ExchangeRate | None = None  # as QBO sends it; absent in single-currency companies
     due_date: date | None = None
     voided: bool = False
     last_updated: Instant
@@ -103,6 +106,17 @@ class AccountFacts(Frozen):
     account_type: str
     account_subtype: str | None = None
     active: bool = True
+    currency: Currency | None = None  # CurrencyRef.value; None means the home currency (qbo-reference §15.5)
+
+
+class CurrencyFacts(Frozen):
+    """What the preference validator knows about currencies (PRODUCT.md §4, docs/currency.md): the company's
+    Preferences.CurrencyPrefs and the currencies of the partner's invoices (the currencies its payments can
+    be in). Carried in workflow state: every field has a default."""
+
+    home_currency: Currency = "USD"
+    multicurrency: bool = False
+    invoice_currencies: tuple[Currency, ...] = ()
 
 
 # --- What the platform holds ----------------------------------------------------------------------------
@@ -144,6 +158,7 @@ class PlatformInvoice(Frozen):
     amount: NonNegativeMoney
     balance: NonNegativeMoney
     currency: Currency = "USD"
+    exchange_rate: ExchangeRate | None = None
     due_date: date | None = None
     status: InvoiceStatus
     archived: bool = False
@@ -161,7 +176,7 @@ class PlatformInvoice(Frozen):
 # --- Converters: staged QBO JSON → facts ----------------------------------------------------------------
 
 
-def _unwrap(raw: Any, entity: str) -> Mapping[str, Any]:
+def unwrap(raw: Any, entity: str) -> Mapping[str, Any]:
     """Accept the entity object itself or its read envelope `{"<Entity>": {...}, "time": ...}`."""
     if not isinstance(raw, Mapping):
         raise BadQboPayload(f"{entity}: expected a JSON object, got {type(raw).__name__}")
@@ -171,11 +186,12 @@ def _unwrap(raw: Any, entity: str) -> Mapping[str, Any]:
     return raw
 
 
-def _field(obj: Mapping[str, Any], entity: str, path: str, convert: Any, *, required: bool = True) -> Any:
+def read_field(obj: Mapping[str, Any], entity: str, path: str, convert: Any, *, required: bool = True) -> Any:
     """Read `path` (dotted, e.g. "CustomerRef.value") and convert it; None when absent and not required."""
     value: Any = obj
     for key in path.split("."):
-        value = value.get(key) if isinstance(value, Mapping) else None
+        # dict first: JSON decodes to dicts, and a Mapping (ABC) check costs several times more.
+        value = value.get(key) if isinstance(value, dict) or isinstance(value, Mapping) else None
     if value is None:
         if required:
             raise BadQboPayload(f"{entity}: {path} is missing")
@@ -186,7 +202,7 @@ def _field(obj: Mapping[str, Any], entity: str, path: str, convert: Any, *, requ
         raise BadQboPayload(f"{entity}: {path}: {exc}") from None
 
 
-def _text(value: Any) -> str:
+def to_text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
     return value
@@ -198,7 +214,7 @@ def _flag(value: Any) -> bool:
     return value
 
 
-def _build(model: type[F], label: str, /, **fields: Any) -> F:
+def build_facts(model: type[F], label: str, /, **fields: Any) -> F:
     try:
         return model(**fields)
     except ValidationError as exc:
@@ -207,35 +223,35 @@ def _build(model: type[F], label: str, /, **fields: Any) -> F:
         raise BadQboPayload(f"{label}: {where}: {first.get('msg', 'invalid')}") from None
 
 
-def _tombstone(obj: Mapping[str, Any], entity: str) -> QboTombstone | None:
+def tombstone_of(obj: Mapping[str, Any], entity: str) -> QboTombstone | None:
     """qbo-reference §4: a delete is `{"domain","status":"Deleted","Id"[, "MetaData"]}`."""
     if obj.get("status") != "Deleted":
         return None
-    return _build(
+    return build_facts(
         QboTombstone,
         entity,
         entity=entity,
-        qbo_id=_field(obj, entity, "Id", to_qbo_id),
-        last_updated=_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
+        qbo_id=read_field(obj, entity, "Id", to_qbo_id),
+        last_updated=read_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
     )
 
 
 def parse_customer(raw: Any) -> QboCustomerFacts | QboTombstone:
     """Staged QBO Customer JSON → facts (qbo-reference §5.2). Raises only BadQboPayload."""
-    obj = _unwrap(raw, "Customer")
-    dead = _tombstone(obj, "Customer")
+    obj = unwrap(raw, "Customer")
+    dead = tombstone_of(obj, "Customer")
     if dead is not None:
         return dead
-    return _build(
+    return build_facts(
         QboCustomerFacts,
         "Customer",
-        qbo_id=_field(obj, "Customer", "Id", to_qbo_id),
-        sync_token=_field(obj, "Customer", "SyncToken", to_sync_token),
-        display_name=_field(obj, "Customer", "DisplayName", _text),
-        email=_field(obj, "Customer", "PrimaryEmailAddr.Address", _text, required=False),
+        qbo_id=read_field(obj, "Customer", "Id", to_qbo_id),
+        sync_token=read_field(obj, "Customer", "SyncToken", to_sync_token),
+        display_name=read_field(obj, "Customer", "DisplayName", to_text),
+        email=read_field(obj, "Customer", "PrimaryEmailAddr.Address", to_text, required=False),
         # Only properties with values are returned (qbo-reference §2); an absent Active means active.
-        active=_field(obj, "Customer", "Active", _flag, required=False) is not False,
-        last_updated=_field(obj, "Customer", "MetaData.LastUpdatedTime", to_instant),
+        active=read_field(obj, "Customer", "Active", _flag, required=False) is not False,
+        last_updated=read_field(obj, "Customer", "MetaData.LastUpdatedTime", to_instant),
     )
 
 
@@ -244,47 +260,58 @@ def parse_invoice(raw: Any, *, home_currency: str = "USD") -> QboInvoiceFacts | 
 
     `home_currency` fills in a missing CurrencyRef (single-currency companies may leave it out).
     """
-    obj = _unwrap(raw, "Invoice")
-    dead = _tombstone(obj, "Invoice")
+    obj = unwrap(raw, "Invoice")
+    dead = tombstone_of(obj, "Invoice")
     if dead is not None:
         return dead
-    total = _field(obj, "Invoice", "TotalAmt", to_money)
-    note = _field(obj, "Invoice", "PrivateNote", _text, required=False) or ""
-    currency = _field(obj, "Invoice", "CurrencyRef.value", to_currency, required=False)
+    total = read_field(obj, "Invoice", "TotalAmt", to_money)
+    note = read_field(obj, "Invoice", "PrivateNote", to_text, required=False) or ""
+    currency = read_field(obj, "Invoice", "CurrencyRef.value", to_currency, required=False)
     if currency is None:
         try:
             currency = to_currency(home_currency)
         except ValueError as exc:
             raise BadQboPayload(f"Invoice: home currency: {exc}") from None
-    return _build(
+    return build_facts(
         QboInvoiceFacts,
         "Invoice",
-        qbo_id=_field(obj, "Invoice", "Id", to_qbo_id),
-        sync_token=_field(obj, "Invoice", "SyncToken", to_sync_token),
-        doc_number=_field(obj, "Invoice", "DocNumber", _text, required=False),
-        customer_qbo_id=_field(obj, "Invoice", "CustomerRef.value", to_qbo_id),
+        qbo_id=read_field(obj, "Invoice", "Id", to_qbo_id),
+        sync_token=read_field(obj, "Invoice", "SyncToken", to_sync_token),
+        doc_number=read_field(obj, "Invoice", "DocNumber", to_text, required=False),
+        customer_qbo_id=read_field(obj, "Invoice", "CustomerRef.value", to_qbo_id),
         total=total,
-        balance=_field(obj, "Invoice", "Balance", to_money),
+        balance=read_field(obj, "Invoice", "Balance", to_money),
         currency=currency,
-        due_date=_field(obj, "Invoice", "DueDate", to_date, required=False),
+        exchange_rate=read_field(obj, "Invoice", "ExchangeRate", to_rate, required=False),
+        due_date=read_field(obj, "Invoice", "DueDate", to_date, required=False),
         # qbo-reference §5.1: "Detect a void as TotalAmt == 0 && PrivateNote startswith 'Voided'".
         voided=total == 0 and note.startswith("Voided"),
-        last_updated=_field(obj, "Invoice", "MetaData.LastUpdatedTime", to_instant),
+        last_updated=read_field(obj, "Invoice", "MetaData.LastUpdatedTime", to_instant),
     )
 
 
 def parse_account(raw: Any) -> AccountFacts:
     """Staged QBO Account JSON → facts (qbo-reference §5.5). Raises only BadQboPayload."""
-    obj = _unwrap(raw, "Account")
-    return _build(
+    obj = unwrap(raw, "Account")
+    return build_facts(
         AccountFacts,
         "Account",
-        qbo_id=_field(obj, "Account", "Id", to_qbo_id),
-        name=_field(obj, "Account", "Name", _text),
-        account_type=_field(obj, "Account", "AccountType", _text),
-        account_subtype=_field(obj, "Account", "AccountSubType", _text, required=False),
-        active=_field(obj, "Account", "Active", _flag, required=False) is not False,
+        qbo_id=read_field(obj, "Account", "Id", to_qbo_id),
+        name=read_field(obj, "Account", "Name", to_text),
+        account_type=read_field(obj, "Account", "AccountType", to_text),
+        account_subtype=read_field(obj, "Account", "AccountSubType", to_text, required=False),
+        active=read_field(obj, "Account", "Active", _flag, required=False) is not False,
+        currency=read_field(obj, "Account", "CurrencyRef.value", to_currency, required=False),
     )
+
+
+def parse_currency_prefs(raw: Any) -> tuple[str, bool]:
+    """`GET …/preferences` → (home currency, multicurrency on) (qbo-reference §15.5). A company that sends
+    no CurrencyPrefs is single-currency USD, as every company was read before. Raises only BadQboPayload."""
+    obj = unwrap(raw, "Preferences")
+    home = read_field(obj, "Preferences", "CurrencyPrefs.HomeCurrency.value", to_currency, required=False)
+    multi = read_field(obj, "Preferences", "CurrencyPrefs.MultiCurrencyEnabled", _flag, required=False)
+    return home or "USD", bool(multi)
 
 
 Change = QboCustomerFacts | QboInvoiceFacts | QboTombstone

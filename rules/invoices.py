@@ -20,9 +20,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from rules.decisions import DecisionBase, SyncAction, tombstone_changes_nothing
+from rules.decisions import DecisionBase, SyncAction, not_newer, not_ours_to_change, tombstone_changes_nothing
 from rules.facts import Frozen, InvoiceStatus, PlatformInvoice, QboInvoiceFacts, QboTombstone
-from rules.values import ZERO, Currency, Instant, NonNegativeMoney, QboId
+from rules.values import ZERO, Currency, ExchangeRate, Instant, NonNegativeMoney, QboId
 
 
 class InvoiceState(Frozen):
@@ -42,6 +42,9 @@ class InvoiceState(Frozen):
     status: InvoiceStatus
     archived: bool
     qbo_deleted: bool
+    exchange_rate: ExchangeRate | None = None
+    """QBO's ExchangeRate, always as QBO last sent it (not protected: a Payment is posted at the rate the
+    QBO invoice carries now, docs/currency.md)."""
     qbo_balance: NonNegativeMoney | None = None
     """QBO's Balance as applied (None: keep the stored one, e.g. for a tombstone); with `qbo_total`, what
     the platform balance is recomputed from when payments change (store/balances.py)."""
@@ -92,25 +95,14 @@ def derive_balance_status(
 
 def decide_invoice(platform: PlatformInvoice | None, change: QboInvoiceFacts | QboTombstone) -> InvoiceDecision:
     """Decide what one QBO invoice change does to the platform row with the same QBO Id (or to none)."""
-    if platform is not None and platform.source == "platform":
-        token = change.sync_token if isinstance(change, QboInvoiceFacts) else None
-        return InvoiceDecision(
-            action=SyncAction.SKIP_PLATFORM_OWNED, qbo_id=change.qbo_id, sync_token=token,
-            reason="platform-created invoice: never changed by QBO (§3)",
-        )
-    if platform is not None and platform.qbo_id != change.qbo_id:
-        raise ValueError(f"identity mismatch: platform {platform.qbo_id!r} vs QBO {change.qbo_id!r}")
+    if (skipped := not_ours_to_change(platform, change, InvoiceDecision, "invoice")) is not None:
+        return skipped
     if isinstance(change, QboTombstone):
         return _decide_tombstone(platform, change)
     if platform is None:
         return _create(change)
-    if platform.qbo_deleted:
-        return _stale(change, "deleted in QBO: the tombstone is final, later versions are ignored")
-    if platform.qbo_sync_token is not None:
-        if change.sync_token < platform.qbo_sync_token:
-            return _stale(change, f"SyncToken {change.sync_token} < stored {platform.qbo_sync_token}")
-        if change.sync_token == platform.qbo_sync_token:
-            return InvoiceDecision(action=SyncAction.NO_CHANGE, qbo_id=change.qbo_id, sync_token=change.sync_token)
+    if (unchanged := not_newer(platform, change, InvoiceDecision)) is not None:
+        return unchanged
     return _update(platform, change)
 
 
@@ -127,6 +119,7 @@ def _create(change: QboInvoiceFacts) -> InvoiceDecision:
         amount=change.total,
         balance=derived.balance,
         currency=change.currency,
+        exchange_rate=change.exchange_rate,
         due_date=change.due_date,
         status=derived.status,
         archived=False,
@@ -170,6 +163,7 @@ def _update(platform: PlatformInvoice, change: QboInvoiceFacts) -> InvoiceDecisi
         qbo_deleted=False,
         qbo_balance=change.balance,
         qbo_total=change.total,
+        exchange_rate=change.exchange_rate,
         **protected,
     )
     reasons = _conflict_reasons(platform, change, not_applied, kept, incoming, derived.shortfall)
@@ -222,6 +216,7 @@ def _decide_tombstone(platform: PlatformInvoice | None, change: QboTombstone) ->
         amount=platform.amount,
         balance=platform.balance,
         currency=platform.currency,
+        exchange_rate=platform.exchange_rate,
         due_date=platform.due_date,
         status=platform.status,
         archived=True,
@@ -235,10 +230,4 @@ def _decide_tombstone(platform: PlatformInvoice | None, change: QboTombstone) ->
     return InvoiceDecision(
         action=SyncAction.ARCHIVE, qbo_id=change.qbo_id, state=state,
         reason="deleted in QBO: archived, kept with its history (§3)",
-    )
-
-
-def _stale(change: QboInvoiceFacts, reason: str) -> InvoiceDecision:
-    return InvoiceDecision(
-        action=SyncAction.IGNORE_STALE, qbo_id=change.qbo_id, sync_token=change.sync_token, reason=reason
     )

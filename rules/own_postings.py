@@ -22,7 +22,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from rules.facts import BadQboPayload, Frozen, QboTombstone, _build, _field, _text, _tombstone, _unwrap
+from rules.facts import (
+    BadQboPayload,
+    Frozen,
+    QboTombstone,
+    build_facts,
+    read_field,
+    to_text,
+    tombstone_of,
+    unwrap,
+)
+from rules.refunds import refunds_in_note
 from rules.values import ZERO, Instant, Money, QboId, to_instant, to_money, to_qbo_id, to_sync_token
 
 PostingEntity = Literal["Payment", "Deposit"]
@@ -48,6 +58,10 @@ class OwnPosting(Frozen):
     # unapplied credit (emulator sales.unlink_payments, QBO UI behaviour): a consequence, not an edit of our
     # Payment, and the invoice's own conflict already asks a person to act (rules/invoices.py).
     invoice_closed: bool = False
+    # Payments: refunds sent to QBO against this Payment whose outcome is not recorded yet (the worker died
+    # after QBO applied them): a reduction QBO shows with the refund's marker, or a void when the refund was
+    # all that was left, is ours (docs/refunds.md), not a bookkeeper's.
+    refunds_in_flight: dict[str, Money] = {}
 
 
 class QboPostingFacts(Frozen):
@@ -60,6 +74,7 @@ class QboPostingFacts(Frozen):
     voided: bool
     applied: dict[str, Money] = {}  # Payments: invoice QBO Id → amount applied to it
     last_updated: Instant | None = None
+    note: str | None = None  # PrivateNote: carries the markers of the refunds that reduced our Payment
 
 
 class OwnPostingDecision(Frozen):
@@ -72,21 +87,22 @@ class OwnPostingDecision(Frozen):
 
 def parse_posting(raw: Any, entity: PostingEntity) -> QboPostingFacts | QboTombstone:
     """Staged QBO Payment / Deposit JSON → facts. Raises only BadQboPayload."""
-    obj = _unwrap(raw, entity)
-    dead = _tombstone(obj, entity)
+    obj = unwrap(raw, entity)
+    dead = tombstone_of(obj, entity)
     if dead is not None:
         return dead
-    total = _field(obj, entity, "TotalAmt", to_money)
-    note = _field(obj, entity, "PrivateNote", _text, required=False) or ""
-    return _build(
+    total = read_field(obj, entity, "TotalAmt", to_money)
+    note = read_field(obj, entity, "PrivateNote", to_text, required=False) or ""
+    return build_facts(
         QboPostingFacts, entity, entity=entity,
-        qbo_id=_field(obj, entity, "Id", to_qbo_id),
-        sync_token=_field(obj, entity, "SyncToken", to_sync_token),
+        qbo_id=read_field(obj, entity, "Id", to_qbo_id),
+        sync_token=read_field(obj, entity, "SyncToken", to_sync_token),
         total=total,
         # qbo-reference §5.3/§15.1: a void zeroes the amounts and puts "Voided" in PrivateNote.
         voided=total == 0 and note.startswith("Voided"),
         applied=_applied(obj) if entity == "Payment" else {},
-        last_updated=_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
+        last_updated=read_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
+        note=note or None,
     )
 
 
@@ -100,8 +116,8 @@ def _applied(obj: Any) -> dict[str, Decimal]:
         links = line.get("LinkedTxn") if isinstance(line, dict) else None
         for link in links or []:
             if isinstance(link, dict) and link.get("TxnType") == "Invoice":
-                key = _field(link, "Payment", "TxnId", to_qbo_id)
-                out[key] = out.get(key, ZERO) + _field(line, "Payment", "Amount", to_money)
+                key = read_field(link, "Payment", "TxnId", to_qbo_id)
+                out[key] = out.get(key, ZERO) + read_field(line, "Payment", "Amount", to_money)
     return out
 
 
@@ -114,6 +130,13 @@ def decide_own_posting(ours: OwnPosting, seen: QboPostingFacts | QboTombstone) -
         return OwnPostingDecision(**base, change=QboChange.DELETED,
                                   reason=_reason(ours, "was deleted in QuickBooks", seen.last_updated))
     token = {"sync_token": seen.sync_token}
+    if ours.refunds_in_flight:
+        if seen.voided and ours.amount in ours.refunds_in_flight.values():
+            return OwnPostingDecision(**base, **token, change=None)  # our void, not yet recorded
+        landed = refunds_in_note(seen.note) & set(ours.refunds_in_flight)
+        ours = ours.model_copy(update={"amount": ours.amount - sum((ours.refunds_in_flight[r] for r in landed), ZERO)})
+    if seen.voided and ours.entity == "Payment" and ours.amount == 0:
+        return OwnPostingDecision(**base, **token, change=None)  # refunded in full: we voided it (docs/refunds.md)
     if seen.voided:
         return OwnPostingDecision(**base, **token, change=QboChange.VOIDED,
                                   reason=_reason(ours, "was voided in QuickBooks", seen.last_updated))

@@ -85,7 +85,7 @@ class PostingDecision(Frozen):
     qbo_payment_id: str | None = None
 
 
-class PostingInput(Frozen):
+class PostingFacts(Frozen):
     """Everything `decide_posting` looks at for one payment, read live just before posting."""
 
     payment: PlatformPayment
@@ -162,7 +162,7 @@ def _blocking_reason(
     return None
 
 
-def decide_postings(items: Iterable[PostingInput]) -> list[PostingDecision]:
+def decide_postings(items: Iterable[PostingFacts]) -> list[PostingDecision]:
     """Decide a batch in order, so two payments on one invoice cannot together overpay it: each `post`
     reserves its amount against that invoice's QBO balance for the payments after it."""
     reserved: dict[str, Decimal] = {}
@@ -186,8 +186,15 @@ def build_payment(
     qbo_invoice_id: str,
     prefs: Preferences,
     undeposited_funds_account_id: str | None = None,
+    home_currency: str = "USD",
+    exchange_rate: Decimal | None = None,
 ) -> dict[str, Any]:
     """The QBO Payment create body (qbo-reference §5.3; §6 step 1). Amounts are Decimal.
+
+    Currency (PRODUCT.md §4, docs/currency.md): the Payment is in its invoice's currency (`payment.currency`);
+    when that is not `home_currency` it carries the invoice's `exchange_rate`, always sent, because QBO books
+    a foreign Payment without one at 1 (qbo-reference §15.5). A foreign payment without a rate is refused
+    (ValueError) rather than booked at 1.
 
     TxnDate: the day the customer paid (`paid_at`) in the company's zone (`prefs.time_zone`), never the
     day of posting; always sent, because QBO would otherwise use its server's today (qbo-reference §15.4).
@@ -213,6 +220,11 @@ def build_payment(
     }
     if account:
         body["DepositToAccountRef"] = {"value": account}
+    if payment.currency != home_currency:
+        if exchange_rate is None:
+            raise ValueError(f"payment {payment.id} is in {payment.currency}, not the home currency {home_currency}, "
+                             "and its QBO invoice carries no ExchangeRate: QBO would book it at 1")
+        body["ExchangeRate"] = exchange_rate
     return body
 
 

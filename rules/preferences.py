@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import field_validator
 
 from rules.dates import DEFAULT_TIME_ZONE, time_zone_problem
-from rules.facts import AccountFacts, Frozen
+from rules.facts import AccountFacts, CurrencyFacts, Frozen
 
 FEE_ACCOUNT_NAME = "Alternative Payments Fees"
 OTHER_INCOME_ACCOUNT_NAME = "Alternative Payments Sales"
@@ -60,9 +60,12 @@ class Preferences(Frozen):
         return value.strip() if isinstance(value, str) else value
 
 
-def validate_preferences(prefs: Preferences, accounts: Sequence[AccountFacts]) -> list[str]:
+def validate_preferences(
+    prefs: Preferences, accounts: Sequence[AccountFacts], currency: CurrencyFacts | None = None
+) -> list[str]:
     """Check each account preference exists, is active and has the right type; a deposit account is
-    required when deposits are on; the time zone is an IANA name (§4). Returns actionable messages; empty
+    required when deposits are on; the time zone is an IANA name; with `currency`, the account the payments
+    go to can take the partner's payments in their currencies (§4). Returns actionable messages; empty
     means valid."""
     by_id = {a.qbo_id: a for a in accounts}
     errors: list[str] = []
@@ -80,7 +83,47 @@ def validate_preferences(prefs: Preferences, accounts: Sequence[AccountFacts]) -
                      "an Expense, Other Expense or Cost of Goods Sold account")
     errors += _check(by_id, "other_income_account_id", prefs.other_income_account_id, OTHER_INCOME_ACCOUNT_TYPES,
                      "an Income or Other Income account")
+    if currency is not None:
+        errors += currency_problems(prefs, by_id, currency)
     return errors
+
+
+def currency_problems(prefs: Preferences, by_id: dict[str, AccountFacts], currency: CurrencyFacts) -> list[str]:
+    """docs/currency.md: a payment goes only into an account in home currency or in its own currency (H-fx,
+    qbo-reference §15.5); a Deposit is in its bank account's currency and holds payments of that currency
+    only. `currency.invoice_currencies` are the currencies the partner's payments are in. An account that
+    does not exist is reported by `_check`, not here."""
+    home, taking = currency.home_currency, sorted(set(currency.invoice_currencies))
+    if prefs.create_deposits:
+        bank = by_id.get(prefs.deposit_account_id or "")
+        if bank is None:
+            return []
+        in_bank = bank.currency or home
+        others = [c for c in taking if c != in_bank]
+        if not others:
+            return []
+        if len(taking) > 1:
+            fix = (f"the partner's invoices are in {_and(taking)}, and one deposit account takes one currency "
+                   "(deposit accounts per currency are not supported): keep Create Deposits off")
+        else:
+            fix = f"choose a bank account in {taking[0]}"
+        return [f"deposit_account_id: account {bank.name!r} ({bank.qbo_id}) is in {in_bank} and cannot take the "
+                f"partner's payments in {_and(others)}: a QuickBooks Deposit is in its bank account's currency and "
+                f"holds payments of that currency only; {fix}"]
+    account = by_id.get(prefs.payment_account_id or "")
+    if account is None:
+        return []
+    in_account = account.currency or home
+    others = [c for c in taking if c != in_account]
+    if in_account == home or not others:
+        return []
+    return [f"payment_account_id: account {account.name!r} ({account.qbo_id}) is in {in_account} and cannot take "
+            f"the partner's payments in {_and(others)}: QuickBooks records a payment only into an account in the "
+            f"home currency ({home}) or in the payment's own currency; choose a {home} account"]
+
+
+def _and(codes: Sequence[str]) -> str:
+    return ", ".join(codes[:-1]) + f" and {codes[-1]}" if len(codes) > 1 else codes[0]
 
 
 def _check(

@@ -13,7 +13,10 @@ What is checked:
   (`derive_balance_status`: platform balance = QBO Balance − platform payments not yet in QBO);
 - payments: each posted payment's QBO Payment still exists, with its amount, applied to its invoice
   (`rules.own_postings`, the rule the sync uses);
-- payouts: each deposited payout's Deposit exists and totals the net;
+- payouts: each deposited payout's Deposit exists and totals the net (payments − refunds − fees);
+- refunds: each refund booked as a RefundReceipt has it in QBO for its amount (a refund booked against its
+  payment is checked with the payment: its QBO Payment must hold the amount less those refunds, or be void
+  when refunded in full; docs/refunds.md);
 - Deposits carrying our memo that no payout records (a duplicate, or one the platform lost track of);
 - payments and payouts already flagged because a person changed them in QBO, counted until resolved.
 """
@@ -27,23 +30,23 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from qbo import query as q
-from qbo.client import QboCompany
+from qbo.client import QboApi, QboCompany
 from qbo.jsonio import dumps, loads
 from qbo.models import Deposit, Invoice, Payment, QboObject
+from qbo.query import MAX_PAGE
 from rules.deposits import deposit_memo
 from rules.invoices import derive_balance_status
 from rules.own_postings import OwnPosting, decide_own_posting, parse_posting
 from store import own_postings_repo as own_repo
 from store import reconcile_repo as repo
 
-PAGE = q.MAX_PAGE  # platform rows per page, and ids per `Id IN (…)` query
+PAGE = MAX_PAGE  # platform rows per page, and ids per `Id IN (…)` query
 MAX_DETAILS = 200  # listed mismatches per run; the counts are always complete
 OUR_MEMO = deposit_memo("")  # the prefix of every Deposit memo this service writes
 Row = asyncpg.Record
 
 
-class Progress(Protocol):
+class ProgressCallback(Protocol):
     def __call__(self, *details: object) -> None: ...
 
 
@@ -51,17 +54,19 @@ def _no_progress(*details: object) -> None:
     """Outside an activity (the CLI, tests) nobody listens for progress."""
 
 
-MISMATCH_KEYS = ("invoice_mismatches", "deposit_mismatches", "payment_mismatches", "unknown_deposits")
+MISMATCH_KEYS = ("invoice_mismatches", "deposit_mismatches", "payment_mismatches", "unknown_deposits",
+                 "refund_mismatches")
 
 
-async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
-                    progress: Progress = _no_progress) -> dict[str, Any]:
+async def reconcile(pool: asyncpg.Pool, qbo: QboApi, partner_id: str,
+                    progress: ProgressCallback = _no_progress) -> dict[str, Any]:
     """The report of one reconciliation, read now (also `python -m starter reconcile PID`). `progress` is
     called after each page (the activity passes its heartbeat, so a dead worker is noticed per page)."""
     run = _Run(pool, qbo.company(partner_id), partner_id, progress)
     await run.pages("invoices", repo.invoices_page, run.invoices)
     await run.pages("payments", repo.posted_payments_page, run.payments)
     await run.pages("payouts", repo.deposited_payouts_page, run.payouts)
+    await run.pages("refunds", repo.receipt_refunds_page, run.refunds)
     await run.unknown_deposits()
     changed = await own_repo.changed_postings(pool, partner_id)
     for r in changed:
@@ -73,6 +78,7 @@ async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
         "payouts_checked": run.checked["payouts"], "deposit_mismatches": kinds["payout"],
         "payments_checked": run.checked["payments"], "payment_mismatches": kinds["payment"],
         "unknown_deposits": kinds["unknown_deposit"],
+        "refunds_checked": run.checked["refunds"], "refund_mismatches": kinds["refund"],
         "payments_changed_in_qbo": sum(1 for r in changed if r["kind"] == "payment"),
         "payouts_changed_in_qbo": sum(1 for r in changed if r["kind"] == "payout"),
         "qbo_calls": run.calls, "details": run.details, "details_truncated": sum(kinds.values()) > len(run.details),
@@ -82,10 +88,10 @@ async def reconcile(pool: asyncpg.Pool, qbo: Any, partner_id: str,
 class _Run:
     """One reconciliation's counters and capped details; each check sees one page at a time."""
 
-    def __init__(self, pool: asyncpg.Pool, company: QboCompany, partner_id: str, progress: Progress) -> None:
+    def __init__(self, pool: asyncpg.Pool, company: QboCompany, partner_id: str, progress: ProgressCallback) -> None:
         self.pool, self.company, self.partner_id = pool, company, partner_id
         self.progress = progress
-        self.checked = {"invoices": 0, "payments": 0, "payouts": 0}
+        self.checked = {"invoices": 0, "payments": 0, "payouts": 0, "refunds": 0}
         self.details: list[dict[str, Any]] = []
         self.kinds: Counter[str] = Counter()
         self.calls = 0
@@ -123,6 +129,9 @@ class _Run:
             expected = derive_balance_status(
                 qbo_total=inv.TotalAmt or Decimal("0"), qbo_balance=inv.Balance or Decimal("0"),
                 unposted=row["unposted"], voided=inv.is_voided)
+            currency = _currency_problem(row, inv)
+            if currency:
+                self.found({**base, "problem": currency})
             if expected.balance != row["balance"] or expected.status.value != row["status"]:
                 self.found({**base, "problem": "balance or status differs",
                             "platform": {"balance": str(row["balance"]), "status": row["status"]},
@@ -157,6 +166,20 @@ class _Run:
             elif dep.TotalAmt != row["net_amount"]:
                 self.found({**base, "problem": "Deposit TotalAmt differs from the net payout",
                             "platform": str(row["net_amount"]), "qbo": str(dep.TotalAmt)})
+            elif row["currency"] and dep.CurrencyRef and dep.CurrencyRef.value != row["currency"].strip():
+                self.found({**base, "problem": "Deposit currency differs from the payout's",
+                            "platform": row["currency"].strip(), "qbo": dep.CurrencyRef.value})
+
+    async def refunds(self, rows: list[Row]) -> None:
+        """Refunds booked as RefundReceipts: the receipt is in QBO, for the refund's amount."""
+        live = await self.live("RefundReceipt", [r["qbo_refund_receipt_id"] for r in rows])
+        for row in rows:
+            found = live.get(row["qbo_refund_receipt_id"])
+            total = found.wire().get("TotalAmt") if found is not None else None
+            if found is None or Decimal(str(total)) != row["amount"]:
+                self.found({"kind": "refund", "id": row["id"], "qbo_id": row["qbo_refund_receipt_id"],
+                            "problem": "RefundReceipt not found in QBO" if found is None else
+                            f"RefundReceipt TotalAmt {total} differs from the refund's {row['amount']}"})
 
     async def unknown_deposits(self) -> None:
         """Deposits in QBO carrying our memo that no payout records: one page of QBO Deposits at a time."""
@@ -170,3 +193,17 @@ class _Run:
                             "total": str(ours[qbo_id].TotalAmt),
                             "problem": "a Deposit carrying our memo that no payout records (a duplicate?)"})
             self.progress("deposits", page.start_position)
+
+
+def _currency_problem(row: Row, inv: Invoice) -> str | None:
+    """The invoice's currency and ExchangeRate as QBO has them now against the platform's (docs/currency.md):
+    a Payment is posted in the invoice's currency at its rate, so both must agree. A missing CurrencyRef is
+    the home currency (qbo-reference §15.5)."""
+    home = row["home_currency"].strip()
+    qbo_currency = inv.CurrencyRef.value if inv.CurrencyRef else home
+    ours = row["currency"].strip()
+    if qbo_currency != ours:
+        return f"currency differs: platform {ours}, QBO {qbo_currency}"
+    if ours != home and inv.ExchangeRate is not None and row["exchange_rate"] != inv.ExchangeRate:
+        return f"exchange rate differs: platform {row['exchange_rate']}, QBO {inv.ExchangeRate}"
+    return None

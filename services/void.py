@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
+from qbo.client import QboApi
 from qbo.models import Invoice, QboObject
 from rules.facts import InvoiceStatus, PlatformInvoice
 from rules.posting import REQUEST_ID_NS, VoidAction, decide_platform_void
@@ -26,7 +26,7 @@ class VoidResult:
     voided: bool = False
 
 
-async def void_invoice_in_qbo(pool: asyncpg.Pool, qbo: Any, partner_id: str, invoice_id: str) -> VoidResult:
+async def void_invoice_in_qbo(pool: asyncpg.Pool, qbo: QboApi, partner_id: str, invoice_id: str) -> VoidResult:
     """Void a platform invoice: a QBO-sourced invoice with no payments is voided in QBO (operation=void)
     and then in the platform; otherwise refused with `decide_platform_void`'s reason. Raises LookupError
     for an unknown invoice and QboError for transport failures."""

@@ -100,19 +100,10 @@ class Refused(Exception):
 
 
 async def _revoke(settings, client, partner_id: str) -> dict:
-    from temporalio.service import RPCError, RPCStatusCode
-
     from qbo.client import QboApi
     from store.db import create_pool
 
-    try:
-        desc = await partners.handle_for(client, partner_id).describe()
-        running = desc.status is not None and desc.status.name == "RUNNING"
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
-        running = False
-    if running:
+    if await partners.workflow_running(client, partner_id):
         raise Refused(f"the workflow of partner {partner_id} is running: use `disconnect`, which stops it too")
     pool = await create_pool(settings.database_url)
     qbo = QboApi(settings, pool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -16,8 +16,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from rules.preferences import Preferences
 from settings import TASK_QUEUE
-from workflows import search_attributes as sa
-from workflows.models import DisconnectRequest, IntegrationState, PartnerStatus, PartnerWorkflowInput
+from workflows import search_attributes
+from workflows.models import DisconnectRequest, IntegrationState, PartnerWorkflowInput
+
+# Re-exported: the API reads the workflow's status through the starter (README, Architecture: `api/` may
+# import `starter`, not `workflows`).
+from workflows.models import PartnerStatus as PartnerStatus
 from workflows.partner import PartnerIntegrationWorkflow
 
 
@@ -25,8 +29,23 @@ def workflow_id(partner_id: str) -> str:
     return f"qbo-partner-{partner_id}"
 
 
-def handle_for(client: Client, partner_id: str) -> WorkflowHandle:
+def handle_for(client: Client, partner_id: str) -> WorkflowHandle[PartnerIntegrationWorkflow, PartnerStatus]:
     return client.get_workflow_handle_for(PartnerIntegrationWorkflow.run, workflow_id(partner_id))
+
+
+def is_running(description: WorkflowExecutionDescription) -> bool:
+    return description.status is WorkflowExecutionStatus.RUNNING
+
+
+async def workflow_running(client: Client, partner_id: str, rpc_timeout: timedelta | None = None) -> bool:
+    """Whether the partner's workflow runs now (one that never started is not running)."""
+    try:
+        description = await handle_for(client, partner_id).describe(rpc_timeout=rpc_timeout)
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return is_running(description)
 
 
 async def start_or_reconnect(client: Client, partner_id: str, realm_id: str, *, sync_interval_seconds: int,
@@ -39,11 +58,11 @@ async def start_or_reconnect(client: Client, partner_id: str, realm_id: str, *, 
     handle = handle_for(client, partner_id)
     try:
         description = await handle.describe()
-        if description.status is not None and description.status.name == "RUNNING":
+        if is_running(description):
             # Read from the search attributes, not a query: answered by the server even with no worker up.
             attributes = description.typed_search_attributes
-            if attributes.get(sa.INTEGRATION_STATE) != IntegrationState.DISCONNECTED.value:
-                running_realm = attributes.get(sa.REALM_ID)
+            if attributes.get(search_attributes.INTEGRATION_STATE) != IntegrationState.DISCONNECTED.value:
+                running_realm = attributes.get(search_attributes.REALM_ID)
                 if running_realm != realm_id:  # the callback refuses this first (PRODUCT.md §5)
                     raise ValueError(f"partner {partner_id}'s workflow serves realm {running_realm}, not {realm_id}")
                 await handle.signal(PartnerIntegrationWorkflow.reconnected)
@@ -61,9 +80,9 @@ async def start_or_reconnect(client: Client, partner_id: str, realm_id: str, *, 
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         search_attributes=TypedSearchAttributes([
-            SearchAttributePair(sa.PARTNER_ID, partner_id),
-            SearchAttributePair(sa.REALM_ID, realm_id),
-            SearchAttributePair(sa.INTEGRATION_STATE, IntegrationState.ONBOARDING.value),
+            SearchAttributePair(search_attributes.PARTNER_ID, partner_id),
+            SearchAttributePair(search_attributes.REALM_ID, realm_id),
+            SearchAttributePair(search_attributes.INTEGRATION_STATE, IntegrationState.ONBOARDING.value),
         ]),
         static_summary=f"QBO integration for partner {partner_id} (realm {realm_id})",
         static_details="Onboarding, then a sync cycle every interval, on sync_now and after reconnect. "

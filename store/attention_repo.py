@@ -12,11 +12,10 @@ PaymentRefNum before it is sent again (exactly once).
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from rules.attention import AUTO_RETRY
+from store.db import Db, one
 
 _AUTO = sorted(c.value for c in AUTO_RETRY)
 
@@ -55,11 +54,12 @@ WHERE x.partner_id = $1 AND x.status = 'needs_attention' AND x.attention_code = 
 _REQUEUE = ("status = 'pending', retry_generation = retry_generation + 1, updated_at = now()")
 
 
-async def count_cleared(db: Any, partner_id: str) -> tuple[int, int]:
+async def count_cleared(db: Db, partner_id: str) -> tuple[int, int]:
     """Parked payments and payouts whose cause may have cleared: the cycle runs posting for them."""
     row = await db.fetchrow(
         f"SELECT (SELECT count(*) {_CLEARED_PAYMENTS}) AS payments, "  # noqa: S608 (constants only)
         f"(SELECT count(*) {_CLEARED_PAYOUTS}) AS payouts", partner_id, _AUTO)
+    row = one(row)
     return int(row["payments"]), int(row["payouts"])
 
 
@@ -94,7 +94,8 @@ async def retry(pool: asyncpg.Pool, partner_id: str, table: str, item_id: str) -
         if row is None:
             return "not_found"
         if row["status"] != "needs_attention":
-            return row["status"]
+            status: str = row["status"]
+            return status
         await conn.execute(
             f"UPDATE {table} SET {_REQUEUE}, attention_reason = NULL, attention_code = NULL,"  # noqa: S608
             " attention_at = NULL, attention_ref = NULL WHERE id = $1", item_id)

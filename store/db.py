@@ -13,13 +13,28 @@ import time
 from decimal import Decimal
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+#: One connection: borrowed from the pool (`async with pool.acquire() as conn`) or opened alone.
+Conn = asyncpg.Connection | PoolConnectionProxy
+#: Anything a statement runs on: the pool (one statement, any connection) or a connection (a transaction).
+Db = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 
 log = logging.getLogger(__name__)
+
+
+def one(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of a statement that always answers one (a count, an `INSERT … RETURNING`), typed so."""
+    if row is None:
+        raise LookupError("the statement answered no row")
+    return row
+
+
 # What a PostgreSQL that is starting, restarting or not yet listening answers; anything else is raised at once.
 _NOT_READY = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
-def _decode_json(text: str):
+def _decode_json(text: str) -> object:
     """Non-integer numbers come back as Decimal, never float (a staged QBO payload holds amounts)."""
     return json.loads(text, parse_float=Decimal)
 
@@ -29,7 +44,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10,
+async def create_pool(database_url: str | None, *, min_size: int = 1, max_size: int = 10,
                       wait_seconds: float = 0) -> asyncpg.Pool:
     """The pool; with `wait_seconds`, a PostgreSQL that is (re)starting is waited for that long instead of
     failing the process at startup (a worker or API restarted while the database restarts)."""

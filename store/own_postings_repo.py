@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
+
+from store.db import Conn, Db, one
 
 # Candidates: our postings that still stand, by QBO id. Payments are bound to the realm through their invoice
 # (a partner's records of one realm are never checked against another, PRODUCT.md §3).
 _PAYMENTS = (
-    "SELECT p.id, p.qbo_payment_id AS qbo_id, p.amount, i.qbo_id AS invoice_qbo_id, "
-    "(i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p "
+    # what our Payment holds now: its amount less the refunds netted into it or reduced from it (0013)
+    "SELECT p.id, p.qbo_payment_id AS qbo_id, COALESCE(p.qbo_amount, p.amount) AS amount, i.qbo_id AS invoice_qbo_id, "
+    "(i.status = 'void' OR i.qbo_deleted) AS invoice_closed, "
+    # refunds sent against it whose outcome is not recorded yet (rules/own_postings.py)
+    "(SELECT coalesce(jsonb_object_agg(r.id, r.amount::text), '{}') FROM refunds r WHERE r.payment_id = p.id"
+    " AND r.status = 'pending' AND r.attempts > 0) AS refunds_in_flight FROM payments p "
     "JOIN invoices i ON i.id = p.invoice_id AND i.realm_id = $2 "
     "WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_change IS NULL AND p.qbo_payment_id IS NOT NULL"
 )
 _PAYOUTS = (
     "SELECT po.id, po.qbo_deposit_id AS qbo_id, po.net_amount AS amount, NULL::text AS invoice_qbo_id, "
-    "false AS invoice_closed "
+    "false AS invoice_closed, '{}'::jsonb AS refunds_in_flight "
     "FROM payouts po WHERE po.partner_id = $1 AND $2::text IS NOT NULL AND po.status = 'deposited' "
     "AND po.qbo_change IS NULL AND po.qbo_deposit_id IS NOT NULL"
 )
@@ -43,7 +48,7 @@ def stage_filter(entity: str) -> str:
             f"OR {alias}.qbo_sync_token < u.tok))")
 
 
-async def candidates(db: Any, partner_id: str, realm_id: str, entity: str,
+async def candidates(db: Db, partner_id: str, realm_id: str, entity: str,
                      qbo_ids: Sequence[str] | None = None) -> list[asyncpg.Record]:
     """Standing postings of `entity` (all of them, or those with the given QBO ids), ordered by QBO id."""
     table = "p" if entity == "Payment" else "po"
@@ -54,13 +59,13 @@ async def candidates(db: Any, partner_id: str, realm_id: str, entity: str,
                           partner_id, realm_id, list(qbo_ids))
 
 
-async def any_standing(db: Any, partner_id: str, realm_id: str) -> bool:
+async def any_standing(db: Db, partner_id: str, realm_id: str) -> bool:
     """Whether the partner has any posting QBO could have changed (else the check costs no QBO call)."""
     return bool(await db.fetchval(
         f"SELECT EXISTS ({_PAYMENTS}) OR EXISTS ({_PAYOUTS})", partner_id, realm_id))
 
 
-async def record_checked(conn: Any, entity: str, checked: Sequence[tuple[str, int]]) -> None:
+async def record_checked(conn: Conn, entity: str, checked: Sequence[tuple[str, int]]) -> None:
     """(platform id, SyncToken) of versions found unchanged: the overlap does not stage them again."""
     table, _, _ = _TABLE[entity]
     await conn.executemany(
@@ -68,7 +73,7 @@ async def record_checked(conn: Any, entity: str, checked: Sequence[tuple[str, in
         list(checked))
 
 
-async def mark_changed(conn: Any, partner_id: str, run_id: int | None, entity: str, platform_id: str,
+async def mark_changed(conn: Conn, partner_id: str, run_id: int | None, entity: str, platform_id: str,
                        qbo_id: str, change: str, reason: str, sync_token: int | None) -> bool:
     """Flag one posting `needs_attention` because QBO changed it, and log the conflict, in the caller's
     transaction. Only a standing posting is flagged, so a change seen twice (CDC overlap, a retried apply)
@@ -91,17 +96,18 @@ async def mark_changed(conn: Any, partner_id: str, run_id: int | None, entity: s
     return True
 
 
-async def changed_counts(db: Any, partner_id: str) -> dict[str, int]:
+async def changed_counts(db: Db, partner_id: str) -> dict[str, int]:
     """Payments and payouts waiting for a person because QBO changed what we posted (reconciliation)."""
     row = await db.fetchrow(
         "SELECT (SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'needs_attention' "
         "        AND qbo_change IS NOT NULL) AS payments, "
         "(SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'needs_attention' "
         "        AND qbo_change IS NOT NULL) AS payouts", partner_id)
+    row = one(row)
     return {"payments": int(row["payments"]), "payouts": int(row["payouts"])}
 
 
-async def changed_postings(db: Any, partner_id: str) -> list[asyncpg.Record]:
+async def changed_postings(db: Db, partner_id: str) -> list[asyncpg.Record]:
     """The flagged postings themselves, for the reconciliation details."""
     return await db.fetch(
         "SELECT 'payment' AS kind, id, qbo_payment_id AS qbo_id, qbo_change, attention_reason FROM payments "

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from rules.preferences import Preferences
+from store.db import one
 
 # Records of the company the partner is connected to, and the platform's own (no realm). A partner that
 # moved to another company keeps the old company's records, but they are never listed as the new one's
@@ -58,8 +59,9 @@ async def partner_exists(pool: asyncpg.Pool, partner_id: str) -> bool:
 
 
 async def partner_for_realm(pool: asyncpg.Pool, realm_id: str) -> str | None:
-    return await pool.fetchval(
+    partner_id: str | None = await pool.fetchval(
         "SELECT partner_id FROM qbo_connections WHERE realm_id = $1 AND state <> 'disconnected'", realm_id)
+    return partner_id
 
 
 # --- the QBO connection, read side ------------------------------------------------------------------
@@ -90,7 +92,7 @@ async def platform_counts(pool: asyncpg.Pool, partner_id: str) -> dict[str, int]
                (SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending') AS payouts_pending,
                (SELECT count(*) FROM sync_log WHERE partner_id = $1 AND kind = 'conflict') AS conflicts
         """, partner_id)
-    return {k: int(v) for k, v in dict(row).items()}
+    return {k: int(v) for k, v in dict(one(row)).items()}
 
 
 async def sync_runs(pool: asyncpg.Pool, partner_id: str, limit: int) -> list[asyncpg.Record]:
@@ -137,8 +139,9 @@ async def create_customer(pool: asyncpg.Pool, partner_id: str, name: str, email:
 async def list_invoices(pool: asyncpg.Pool, partner_id: str, include_archived: bool, after: Key = None,
                         limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, due_date, status, "
-        f"archived, created_at FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) "
+        "SELECT id, qbo_id, source, doc_number, customer_id, amount, balance, currency, exchange_rate, due_date, "
+        "status, archived, created_at, (SELECT home_currency FROM qbo_connections c WHERE c.partner_id = $1) "
+        f"AS home_currency FROM invoices WHERE partner_id = $1 AND (NOT archived OR $2) "
         f"AND {_IN_CURRENT_COMPANY} AND {_after('', 3)} ORDER BY created_at, id LIMIT $5",
         partner_id, include_archived, *(after or (None, None)), limit)
 
@@ -178,7 +181,7 @@ async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, a
             " c.realm_id AS connected_realm FROM invoices i"
             " LEFT JOIN qbo_connections c ON c.partner_id = i.partner_id"
             " WHERE i.id = $1 AND i.partner_id = $2 FOR UPDATE OF i", invoice_id, partner_id)
-        _check_payable(inv, invoice_id, amount)
+        inv = _check_payable(inv, invoice_id, amount)
         status = "pending" if inv["source"] == "qbo" else "not_synced"
         pay_id = new_id("pay")
         row = await conn.fetchrow(
@@ -189,10 +192,11 @@ async def create_payment(pool: asyncpg.Pool, partner_id: str, invoice_id: str, a
         await conn.execute(
             "UPDATE invoices SET balance = $2, status = $3, updated_at = now() WHERE id = $1",
             invoice_id, balance, "paid" if balance == 0 else "partially_paid")
-        return row
+        return one(row)
 
 
-def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal) -> None:
+def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal) -> asyncpg.Record:
+    """The locked invoice, when a payment of `amount` may be recorded on it."""
     if inv is None:
         raise RepoError("not_found", f"invoice {invoice_id} not found for this partner")
     if inv["archived"]:
@@ -205,13 +209,15 @@ def _check_payable(inv: asyncpg.Record | None, invoice_id: str, amount: Decimal)
     if amount > inv["balance"]:
         raise RepoError("invalid", f"amount {amount} is larger than the invoice's open balance "
                                    f"{inv['balance']}; record at most the balance")
+    return inv
 
 
 async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
                         limit: int = 1000) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT p.id, p.invoice_id, p.amount, p.currency, p.reference, p.status, p.qbo_payment_id, "
-        "p.attention_reason, p.attention_code, p.qbo_change, pp.payout_id, p.paid_at, p.created_at, p.posted_at FROM payments p "
+        "p.attention_reason, p.attention_code, p.qbo_change, pp.payout_id, p.paid_at, p.created_at, p.posted_at,"
+        " p.refunded_amount FROM payments p "
         f"LEFT JOIN payout_payments pp ON pp.payment_id = p.id WHERE p.partner_id = $1 AND {_after('p.', 2)} "
         "ORDER BY p.created_at, p.id LIMIT $4", partner_id, *(after or (None, None)), limit)
 
@@ -220,33 +226,79 @@ async def list_payments(pool: asyncpg.Pool, partner_id: str, after: Key = None,
 
 
 async def create_payout(pool: asyncpg.Pool, partner_id: str, payment_ids: list[str],
-                        fee: Decimal, arrival_date: date) -> asyncpg.Record:
-    """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate)."""
+                        fee: Decimal, arrival_date: date, refund_ids: list[str] | None = None) -> asyncpg.Record:
+    """`arrival_date`: the day the money reaches the bank (the Deposit's TxnDate). `refund_ids`: refunds and
+    chargebacks the processor took out of this payout (net = payments − refunds − fee, PRODUCT.md §6)."""
     async with pool.acquire() as conn, conn.transaction():
         # Lock the payments first, then read their payout links in a second statement: a statement that
         # waited for a lock re-checks the locked rows but not what it joined, so a payout committed by a
         # concurrent request while this one waited would be missed by a join (and the insert below would
         # hit the UNIQUE constraint: a 500). The second statement's snapshot is taken after the lock.
         locked = await conn.fetch(
-            "SELECT p.id, p.amount, p.status FROM payments p "
+            "SELECT p.id, p.amount, p.status, p.currency FROM payments p "
             "WHERE p.partner_id = $1 AND p.id = ANY($2::text[]) ORDER BY p.id FOR UPDATE OF p",
             partner_id, payment_ids)
-        links = dict(await conn.fetch("SELECT payment_id, payout_id FROM payout_payments "
-                                      "WHERE payment_id = ANY($1::text[])", [r["id"] for r in locked]))
+        links: dict[str, str] = {r["payment_id"]: r["payout_id"] for r in await conn.fetch(
+            "SELECT payment_id, payout_id FROM payout_payments WHERE payment_id = ANY($1::text[])",
+            [r["id"] for r in locked])}
         rows = [{**dict(r), "payout_id": links.get(r["id"])} for r in locked]
         gross = _check_payout(rows, payment_ids, fee)
+        currency = payout_currency(rows)
+        refunded = await _lock_refunds(conn, partner_id, refund_ids or [], currency)
+        if fee + refunded >= gross:
+            raise RepoError("invalid", f"refunds {refunded} and fee_amount {fee} must be less than the payments' "
+                                       f"total {gross}: QBO cannot record a Deposit that is not positive")
         # Pending even with payments on platform-created invoices: those become an other-income line of
         # the Deposit (§4). With deposits off, the deposits step settles it `not_synced`.
         status = "pending"
         po_id = new_id("po")
         row = await conn.fetchrow(
-            "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-            "RETURNING id, gross_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date",
-            po_id, partner_id, gross, fee, gross - fee, status, arrival_date)
+            "INSERT INTO payouts (id, partner_id, gross_amount, refund_amount, fee_amount, net_amount, status,"
+            " arrival_date, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "RETURNING id, gross_amount, refund_amount, fee_amount, net_amount, status, qbo_deposit_id, arrival_date,"
+            " currency",
+            po_id, partner_id, gross, refunded, fee, gross - refunded - fee, status, arrival_date, currency)
         await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
                                [(po_id, pid) for pid in payment_ids])
-        return row
+        await conn.executemany("INSERT INTO payout_refunds (payout_id, refund_id) VALUES ($1, $2)",
+                               [(po_id, rid) for rid in refund_ids or []])
+        return one(row)
+
+
+def payout_currency(rows: list[dict[str, Any]]) -> str:
+    """A payout holds payments of one currency (PRODUCT.md §4, docs/currency.md): its Deposit is in its bank
+    account's currency and must equal the bank line, which is in one currency. 422 otherwise, naming them."""
+    by_currency: dict[str, list[str]] = {}
+    for r in rows:
+        by_currency.setdefault(r["currency"].strip(), []).append(r["id"])
+    if len(by_currency) > 1:
+        listed = "; ".join(f"{cur}: {', '.join(sorted(ids))}" for cur, ids in sorted(by_currency.items()))
+        raise RepoError("invalid", f"a payout holds payments of one currency, these are in {len(by_currency)} "
+                                   f"({listed}); make one payout per currency")
+    return next(iter(by_currency))
+
+
+async def _lock_refunds(conn: Any, partner_id: str, refund_ids: list[str], currency: str) -> Decimal:
+    """Lock the refunds, check each is this partner's, in the payout's currency (its payment's: a Deposit is in
+    one currency, docs/currency.md) and in no payout yet; their total. Links are read after the lock, for the
+    reason create_payout reads payment links after it."""
+    if not refund_ids:
+        return Decimal("0.00")
+    locked = await conn.fetch(
+        "SELECT r.id, r.amount, p.currency FROM refunds r JOIN payments p ON p.id = r.payment_id"
+        " WHERE r.partner_id = $1 AND r.id = ANY($2::text[]) ORDER BY r.id FOR UPDATE OF r", partner_id, refund_ids)
+    unknown = sorted(set(refund_ids) - {r["id"] for r in locked})
+    if unknown:
+        raise RepoError("invalid", f"unknown refund ids for this partner: {', '.join(unknown)}")
+    foreign = [f"{r['id']} ({r['currency'].strip()})" for r in locked if r["currency"].strip() != currency]
+    if foreign:
+        raise RepoError("invalid", f"a payout holds refunds of its payments' currency {currency} only, these are "
+                                   f"not: {', '.join(foreign)}; make one payout per currency")
+    taken = [r["refund_id"] for r in await conn.fetch(
+        "SELECT refund_id FROM payout_refunds WHERE refund_id = ANY($1::text[]) ORDER BY refund_id", refund_ids)]
+    if taken:
+        raise RepoError("conflict", f"refunds already in a payout: {', '.join(taken)}")
+    return sum((r["amount"] for r in locked), Decimal("0.00"))
 
 
 def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decimal) -> Decimal:
@@ -265,10 +317,12 @@ def _check_payout(rows: list[dict[str, Any]], payment_ids: list[str], fee: Decim
 async def list_payouts(pool: asyncpg.Pool, partner_id: str, after: Key = None,
                        limit: int = 1000) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        "SELECT po.id, po.gross_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
+        "SELECT po.id, po.gross_amount, po.refund_amount, po.fee_amount, po.net_amount, po.status, po.qbo_deposit_id, "
         "po.attention_reason, po.attention_code, po.qbo_change, po.waiting_reason, po.deposit_note, po.arrival_date, po.created_at, "
+        "po.currency, "
         "COALESCE(array_agg(pp.payment_id ORDER BY pp.payment_id) FILTER (WHERE pp.payment_id IS NOT NULL), "
-        "'{}') AS payment_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
+        "'{}') AS payment_ids, ARRAY(SELECT pr.refund_id FROM payout_refunds pr WHERE pr.payout_id = po.id"
+        " ORDER BY pr.refund_id) AS refund_ids FROM payouts po LEFT JOIN payout_payments pp ON pp.payout_id = po.id "
         f"WHERE po.partner_id = $1 AND {_after('po.', 2)} GROUP BY po.id ORDER BY po.created_at, po.id LIMIT $4",
         partner_id, *(after or (None, None)), limit)
     return [dict(r) for r in rows]

@@ -15,18 +15,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
 from rules.attention import AttentionCode
+from rules.deposits import DepositCurrency
 from rules.preferences import Preferences
 from store import balances
 from store.attention_repo import ACCOUNTS_FINGERPRINT
+from store.db import Conn
 
 _PENDING_PAYMENTS = """
-SELECT p.id, p.invoice_id, p.amount, p.currency, p.status, p.qbo_payment_id, p.attempts, p.retry_generation,
-       p.paid_at,
+SELECT p.id, p.invoice_id, p.amount, p.netted_amount, p.currency, p.status, p.qbo_payment_id, p.attempts,
+       p.retry_generation, p.paid_at,
        i.source AS inv_source, i.qbo_id AS inv_qbo_id, i.amount AS inv_amount, i.balance AS inv_balance,
        i.currency AS inv_currency, i.status AS inv_status, i.qbo_deleted AS inv_qbo_deleted
 FROM payments p JOIN invoices i ON i.id = p.invoice_id
@@ -51,9 +52,22 @@ async def partner_lock(pool: asyncpg.Pool, partner_id: str, what: str) -> AsyncI
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
 
+async def home_currency(pool: asyncpg.Pool, partner_id: str) -> str:
+    """The company's home currency as last read from QBO Preferences (USD when never read: docs/currency.md)."""
+    value = await pool.fetchval("SELECT home_currency FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return value.strip() if value else "USD"
+
+
 async def load_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences:
     raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
     return Preferences.model_validate(raw or {})
+
+
+async def stored_preferences(pool: asyncpg.Pool, partner_id: str) -> Preferences | None:
+    """The preferences the partner has, or None before onboarding stored any (a new partner, or one that
+    connected another company: store/connection_repo.py clears them then)."""
+    raw = await pool.fetchval("SELECT preferences FROM qbo_connections WHERE partner_id = $1", partner_id)
+    return Preferences.model_validate(raw) if raw else None
 
 
 async def save_account_pref(pool: asyncpg.Pool, partner_id: str, field: str, account_id: str) -> None:
@@ -71,15 +85,29 @@ async def pending_payments(pool: asyncpg.Pool, partner_id: str, limit: int) -> l
 
 
 async def count_pending_payments(pool: asyncpg.Pool, partner_id: str) -> int:
-    return await pool.fetchval(
-        "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id)
+    return int(await pool.fetchval(
+        "SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending'", partner_id))
 
 
-async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> None:
-    """Step 1 of a create, committed before QBO sees it: attempts++ and the requestid used."""
-    await pool.executemany(
-        "UPDATE payments SET attempts = attempts + 1, qbo_request_id = $2, updated_at = now()"
-        " WHERE id = $1 AND status = 'pending'", attempts)
+async def record_attempts(pool: asyncpg.Pool, attempts: Sequence[tuple[str, str]]) -> dict[str, Decimal]:
+    """Step 1 of a create, committed before QBO sees it: attempts++ and the requestid used. Returns the amount
+    each still-pending payment is to be sent for: its amount less the refunds netted into it, frozen from
+    here on (a refund is netted only while attempts = 0, under the same row lock: store/refunds_repo.py).
+    A payment refunded in full meanwhile is no longer pending and is left out."""
+    rows = await pool.fetch(
+        "UPDATE payments p SET attempts = attempts + 1, qbo_request_id = v.rid, updated_at = now()"
+        " FROM unnest($1::text[], $2::text[]) AS v(id, rid) WHERE p.id = v.id AND p.status = 'pending'"
+        " RETURNING p.id, p.amount - p.netted_amount AS amount",
+        [a[0] for a in attempts], [a[1] for a in attempts])
+    return {r["id"]: r["amount"] for r in rows}
+
+
+async def next_request_generation(pool: asyncpg.Pool, payment_id: str) -> None:
+    """A pending payment whose create QBO answered with a Fault (so did not apply) gets a new requestid
+    generation: QBO replays a reused requestid's answer (qbo-reference §7.5), fault included, so resending
+    under the old one could never succeed."""
+    await pool.execute("UPDATE payments SET retry_generation = retry_generation + 1, updated_at = now()"
+                       " WHERE id = $1 AND status = 'pending'", payment_id)
 
 
 async def mark_posted(pool: asyncpg.Pool, payment_id: str, qbo_payment_id: str,
@@ -102,14 +130,14 @@ async def mark_payment_attention(
     code: AttentionCode = AttentionCode.QBO_FAULT,
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await _park(conn, "payments", partner_id, payment_id, reason, code, "Payment", qbo_id)
+        await park(conn, "payments", partner_id, payment_id, reason, code, "Payment", qbo_id)
 
 
 _WAITING_CLEARED = ", waiting_reason = NULL"
 
 
-async def _park(
-    conn: Any, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
+async def park(
+    conn: Conn, table: str, partner_id: str, item_id: str, reason: str, code: str, entity: str,
     qbo_id: str | None,
 ) -> None:
     """needs_attention with its cause. The sync_log row is written only when the reason is new for the
@@ -127,7 +155,7 @@ async def _park(
 
 
 async def log_attention(
-    conn: Any, partner_id: str, entity: str, platform_id: str, reason: str, qbo_id: str | None = None,
+    conn: Conn, partner_id: str, entity: str, platform_id: str, reason: str, qbo_id: str | None = None,
     sync_run_id: int | None = None,
 ) -> None:
     await conn.execute(
@@ -147,8 +175,9 @@ async def log_info(pool: asyncpg.Pool, partner_id: str, entity: str, platform_id
 
 async def pending_payouts(pool: asyncpg.Pool, partner_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT id, gross_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id, retry_generation,"
-        " waiting_reason, arrival_date FROM payouts po WHERE partner_id = $1 AND status = 'pending'"
+        "SELECT id, gross_amount, refund_amount, fee_amount, net_amount, qbo_deposit_id, qbo_request_id,"
+        " retry_generation, waiting_reason, arrival_date, currency FROM payouts po"
+        " WHERE partner_id = $1 AND status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM payout_payments pp"
         "   JOIN payments p ON p.id = pp.payment_id JOIN invoices i ON i.id = p.invoice_id"
         "   JOIN qbo_connections c ON c.partner_id = po.partner_id"
@@ -163,10 +192,39 @@ async def payout_payments(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Re
     return await pool.fetch(
         "SELECT p.id, p.amount, p.status, p.qbo_payment_id, p.attention_reason, p.qbo_deposit_to_account_id,"
         " (p.qbo_deposit_to_account_id IS NOT NULL AND a.account_subtype IS DISTINCT FROM 'UndepositedFunds')"
-        "   AS deposited_to_bank"
+        "   AS deposited_to_bank,"
+        # The rate the Payment was posted at: its invoice's, for payments not in home currency (docs/currency.md).
+        " CASE WHEN p.currency <> COALESCE(c.home_currency, 'USD') THEN i.exchange_rate END AS exchange_rate,"
+        # refunds booked against the payment (its QBO amount excludes them) that this payout does not carry
+        " (SELECT COALESCE(sum(r.amount), 0) FROM refunds r WHERE r.payment_id = p.id"
+        "   AND r.booking IN ('netted', 'reduced', 'voided') AND NOT EXISTS (SELECT 1 FROM payout_refunds pr"
+        "   WHERE pr.refund_id = r.id AND pr.payout_id = pp.payout_id)) AS refunds_elsewhere,"
+        " p.qbo_amount"
         " FROM payout_payments pp JOIN payments p ON p.id = pp.payment_id"
+        " JOIN invoices i ON i.id = p.invoice_id JOIN qbo_connections c ON c.partner_id = p.partner_id"
         " LEFT JOIN qbo_accounts a ON a.partner_id = p.partner_id AND a.qbo_id = p.qbo_deposit_to_account_id"
         " WHERE pp.payout_id = $1 ORDER BY p.id", payout_id)
+
+
+async def deposit_currency(pool: asyncpg.Pool, partner_id: str, account_id: str | None) -> DepositCurrency:
+    """Home currency and the deposit account's (an account without a currency is in home, §15.5)."""
+    row = await pool.fetchrow(
+        "SELECT COALESCE(c.home_currency, 'USD') AS home, a.currency AS bank FROM qbo_connections c"
+        " LEFT JOIN qbo_accounts a ON a.partner_id = c.partner_id AND a.qbo_id = $2 WHERE c.partner_id = $1",
+        partner_id, account_id)
+    home = row["home"].strip() if row else "USD"
+    bank = row["bank"].strip() if row and row["bank"] else home
+    return DepositCurrency(home=home, bank=bank)
+
+
+async def payout_refunds(pool: asyncpg.Pool, payout_id: str) -> list[asyncpg.Record]:
+    """The refunds the payout carries, with how each was booked and whether its payment is in the payout."""
+    return await pool.fetch(
+        "SELECT r.id, r.payment_id, r.amount, r.status, r.booking, r.attention_reason,"
+        " EXISTS (SELECT 1 FROM payout_payments pp WHERE pp.payout_id = pr.payout_id"
+        "   AND pp.payment_id = r.payment_id) AS payment_in_payout"
+        " FROM payout_refunds pr JOIN refunds r ON r.id = pr.refund_id WHERE pr.payout_id = $1 ORDER BY r.id",
+        payout_id)
 
 
 async def record_deposit_attempt(pool: asyncpg.Pool, payout_id: str, request_id: str) -> None:
@@ -202,7 +260,7 @@ async def set_payout_status(
         if qbo_deposit_id is not None:
             await conn.execute("UPDATE payouts SET qbo_deposit_id = $2 WHERE id = $1", payout_id, qbo_deposit_id)
         if status == "needs_attention":
-            await _park(conn, "payouts", partner_id, payout_id, reason or "needs attention", code, "Payout",
+            await park(conn, "payouts", partner_id, payout_id, reason or "needs attention", code, "Payout",
                         qbo_deposit_id)
             return
         await conn.execute(

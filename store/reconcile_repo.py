@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from store.db import Db, one
+
 
 async def request_run(pool: asyncpg.Pool, partner_id: str) -> tuple[int, str]:
     """The open run of the partner, or a new one: (run id, status). Two clicks join one run."""
@@ -23,19 +25,21 @@ async def request_run(pool: asyncpg.Pool, partner_id: str) -> tuple[int, str]:
             " ON CONFLICT (partner_id) WHERE status <> 'finished' DO NOTHING", partner_id)
         row = await conn.fetchrow("SELECT id, status FROM reconciliation_runs WHERE partner_id = $1"
                                   " AND status <> 'finished'", partner_id)
+    row = one(row)
     return int(row["id"]), row["status"]
 
 
-async def has_open_run(db: Any, partner_id: str) -> bool:
+async def has_open_run(db: Db, partner_id: str) -> bool:
     return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM reconciliation_runs WHERE partner_id = $1"
                                   " AND status <> 'finished')", partner_id))
 
 
 async def start_run(pool: asyncpg.Pool, partner_id: str) -> int | None:
     """Mark the open run running (again, when an earlier attempt died) and return its id."""
-    return await pool.fetchval(
+    run_id: int | None = await pool.fetchval(
         "UPDATE reconciliation_runs SET status = 'running', started_at = now() WHERE partner_id = $1"
         " AND status <> 'finished' RETURNING id", partner_id)
+    return run_id
 
 
 async def finish_run(pool: asyncpg.Pool, run_id: int, report: dict[str, Any]) -> None:
@@ -59,8 +63,9 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
     """QBO-sourced invoices with the platform payments not yet in QBO on each (pending / needs_attention,
     except those QBO had and a person changed there: `qbo_change`, migration 0007)."""
     return await pool.fetch(
-        "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted,"
-        " COALESCE((SELECT sum(p.amount) FROM payments p WHERE p.invoice_id = i.id"
+        "SELECT i.id, i.qbo_id, i.balance, i.status, i.qbo_deleted, i.currency, i.exchange_rate,"
+        " COALESCE(c.home_currency, 'USD') AS home_currency,"
+        " COALESCE((SELECT sum(p.amount - p.netted_amount) FROM payments p WHERE p.invoice_id = i.id"
         "           AND p.status IN ('pending', 'needs_attention') AND p.qbo_change IS NULL), 0) AS unposted"
         f" FROM invoices i {_CONNECTED.format(t='i', r='i.realm_id')}"
         " WHERE i.partner_id = $1 AND i.source = 'qbo' AND i.id > $2 ORDER BY i.id LIMIT $3",
@@ -70,7 +75,7 @@ async def invoices_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: 
 async def posted_payments_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: int) -> list[asyncpg.Record]:
     """Payments QBO should hold as we posted them, with the QBO invoice each applies to."""
     return await pool.fetch(
-        "SELECT p.id, p.amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
+        "SELECT p.id, COALESCE(p.qbo_amount, p.amount) AS amount, p.qbo_payment_id, i.qbo_id AS invoice_qbo_id,"
         " (i.status = 'void' OR i.qbo_deleted) AS invoice_closed FROM payments p"
         f" JOIN invoices i ON i.id = p.invoice_id {_CONNECTED.format(t='p', r='i.realm_id')}"
         " WHERE p.partner_id = $1 AND p.status = 'posted' AND p.qbo_payment_id IS NOT NULL AND p.id > $2"
@@ -82,7 +87,8 @@ async def deposited_payouts_page(pool: asyncpg.Pool, partner_id: str, after: str
     """`net_amount` here is what the Deposit must total: the net, or less when payments QBO received
     straight into a bank account could not be in it (`deposit_total`, rules/deposits.py)."""
     return await pool.fetch(
-        "SELECT po.id, COALESCE(po.deposit_total, po.net_amount) AS net_amount, po.qbo_deposit_id FROM payouts po"
+        "SELECT po.id, COALESCE(po.deposit_total, po.net_amount) AS net_amount, po.qbo_deposit_id, po.currency"
+        " FROM payouts po"
         f" {_CONNECTED.format(t='po', r='po.qbo_realm_id')}"
         " WHERE po.partner_id = $1 AND po.status = 'deposited' AND po.id > $2 ORDER BY po.id LIMIT $3",
         partner_id, after, limit)
@@ -94,3 +100,12 @@ async def known_deposit_ids(pool: asyncpg.Pool, partner_id: str, qbo_ids: list[s
         f"SELECT po.qbo_deposit_id FROM payouts po {_CONNECTED.format(t='po', r='po.qbo_realm_id')}"
         " WHERE po.partner_id = $1 AND po.qbo_deposit_id = ANY($2::text[])", partner_id, qbo_ids)
     return {r["qbo_deposit_id"] for r in rows}
+
+
+async def receipt_refunds_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: int) -> list[asyncpg.Record]:
+    """Refunds booked as RefundReceipts (docs/refunds.md), bound to the connected realm through the invoice."""
+    return await pool.fetch(
+        "SELECT r.id, r.amount, r.qbo_refund_receipt_id FROM refunds r JOIN payments p ON p.id = r.payment_id"
+        f" JOIN invoices i ON i.id = p.invoice_id {_CONNECTED.format(t='r', r='i.realm_id')}"
+        " WHERE r.partner_id = $1 AND r.status = 'posted' AND r.booking = 'refund_receipt' AND r.id > $2"
+        " ORDER BY r.id LIMIT $3", partner_id, after, limit)

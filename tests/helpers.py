@@ -1,37 +1,84 @@
-"""Small test utilities: waiting on a condition with a deadline (never a fixed sleep)."""
+"""Small test utilities: waiting on a condition with a deadline (never a fixed sleep).
+
+A probe says why it is not done yet by asserting, as sdk-python's `assert_eventually` does:
+
+    async def onboarded():
+        status = await partners.status(client, pid)
+        assert status.state == "active", status      # not yet: the message says what was seen
+        return status                                # done: the value `eventually` returns
+
+and a timeout re-raises the probe's last AssertionError (pytest shows it with the values compared), noted
+with what was awaited and for how long. An AssertionError only ever means "not yet": a probe that must end
+the test at once (the worker died, a request that should block returned) calls `pytest.fail(...)`. The
+older form still works: a probe that returns a falsy value is not done yet, and a timeout then reports
+the last value.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
+class _Attempts:
+    """The outcome of the attempts so far: the last value, or the last AssertionError."""
+
+    def __init__(self, timeout: float, what: str) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.timeout, self.what = timeout, what
+        self.error: AssertionError | None = None
+        self.value: object = None
+
+    @contextlib.contextmanager
+    def attempt(self) -> Iterator[None]:
+        """One call of the probe: an AssertionError inside is recorded (not yet), anything else propagates."""
+        try:
+            yield
+        except AssertionError as error:
+            self.error, self.value = error, None
+
+    def returned(self, value: object) -> bool:
+        """Record what the probe returned; True when that ends the wait."""
+        self.error, self.value = None, value
+        return bool(value)
+
+    def check_deadline(self) -> None:
+        if time.monotonic() <= self.deadline:
+            return
+        waited = f"timed out after {self.timeout}s waiting for {self.what}"
+        if self.error is not None:
+            self.error.add_note(waited)
+            raise self.error
+        hint = " (a probe that asserts returns what it checked: None counts as not yet)" if self.value is None else ""
+        raise AssertionError(f"{waited}; last value: {self.value!r}{hint}")
+
+
 async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.05,  # noqa: ASYNC109
                      what: str = "condition") -> T:
-    """Await `probe()` until it returns a truthy value; fail with the last value after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
+    """Await `probe()` until it returns a truthy value without an AssertionError, and return that value.
+    After `timeout` seconds, re-raise its last AssertionError (or report its last value)."""
+    attempts = _Attempts(timeout, what)
     while True:
-        last = await probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+        with attempts.attempt():
+            if attempts.returned(value := await probe()):
+                return value
+        attempts.check_deadline()
         await asyncio.sleep(interval)
 
 
 def wait_until(probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
+    """`eventually` for a synchronous probe."""
+    attempts = _Attempts(timeout, what)
     while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+        with attempts.attempt():
+            if attempts.returned(value := probe()):
+                return value
+        attempts.check_deadline()
         time.sleep(interval)
 
 

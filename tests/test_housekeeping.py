@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta as td
+from datetime import timedelta
+
+import pytest
 
 from store.housekeeping import housekeeping_loop, purge
 from tests.helpers import eventually
@@ -19,12 +21,12 @@ async def _seed(db_pool) -> dict[str, str]:
                                      "unrouted_event")}
     await db_pool.executemany(
         "INSERT INTO oauth_states (nonce, partner_id, created_at, used_at) VALUES ($1, $2, now() - $3::interval, $4)",
-        [(ids["old_state"], pid, td(days=2), None), (ids["old_used_state"], pid, td(days=3), None),
-         (ids["fresh_state"], pid, td(minutes=5), None)])
+        [(ids["old_state"], pid, timedelta(days=2), None), (ids["old_used_state"], pid, timedelta(days=3), None),
+         (ids["fresh_state"], pid, timedelta(minutes=5), None)])
     await db_pool.executemany(
         "INSERT INTO webhook_events (event_id, realm_id, received_at, routed_at) "
         "VALUES ($1, '123', now() - $2::interval, now() - $3::interval)",
-        [(ids["old_event"], td(days=41), td(days=40)), (ids["recent_event"], td(days=2), td(days=2))])
+        [(ids["old_event"], timedelta(days=41), timedelta(days=40)), (ids["recent_event"], timedelta(days=2), timedelta(days=2))])
     await db_pool.execute("INSERT INTO webhook_events (event_id, realm_id, received_at) "
                           "VALUES ($1, '123', now() - interval '60 days')", ids["unrouted_event"])
     return ids
@@ -52,8 +54,10 @@ async def test_the_worker_loop_purges_on_its_schedule(db_pool) -> None:
         ids = await _seed(db_pool)  # after the first pass: only a later, scheduled pass removes them
 
         async def purged() -> bool:
-            assert not loop.done(), loop
-            return await _left(db_pool, ids) == {"fresh_state", "recent_event", "unrouted_event"}
+            if loop.done():  # fails at once: an assert in a probe would only mean "not yet"
+                pytest.fail(f"the housekeeping loop ended: {loop}")
+            assert await _left(db_pool, ids) == {"fresh_state", "recent_event", "unrouted_event"}
+            return True
 
         await eventually(purged, what="a scheduled pass to purge the old rows")
     finally:

@@ -76,3 +76,23 @@ def test_python_m_api_refuses_to_start_without_a_key():
                             timeout=120)
     assert result.returncode != 0
     assert "QBO_ENV=production needs API_KEY" in result.stderr
+
+
+def test_worker_capacity_settings_reach_the_worker():
+    """WORKER_* (README "Fleet size per worker") become the Worker's own arguments, by their real names;
+    unset ones leave the SDK's defaults, except the sticky cache, which must hold the whole fleet."""
+    import inspect
+
+    from temporalio.worker import Worker
+
+    import worker
+
+    tuned = worker.capacity(load_settings({
+        **REAL_QBO, "WORKER_MAX_CACHED_WORKFLOWS": "3000", "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "40",
+        "WORKER_MAX_CONCURRENT_ACTIVITIES": "60", "WORKER_WORKFLOW_TASK_POLLERS": "8",
+        "WORKER_ACTIVITY_TASK_POLLERS": "3"}))
+    assert set(tuned) <= set(inspect.signature(Worker.__init__).parameters)
+    assert (tuned["max_cached_workflows"], tuned["max_concurrent_workflow_tasks"],
+            tuned["max_concurrent_activities"]) == (3000, 40, 60)
+    assert (tuned["workflow_task_poller_behavior"].maximum, tuned["activity_task_poller_behavior"].maximum) == (8, 3)
+    assert worker.capacity(load_settings(REAL_QBO)) == {"max_cached_workflows": 2500}

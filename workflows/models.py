@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from rules.facts import AccountFacts
+from rules.facts import AccountFacts, CurrencyFacts
 from rules.preferences import Preferences
 
 
@@ -27,6 +28,41 @@ class Progress(BaseModel):
     total: int | None = None
 
 
+class Requests(BaseModel):
+    """What the workflow's messages asked for and its loop has not acted on yet (workflows/lifecycle.py
+    decides what the loop does about them). Carried across continue-as-new: a `sync_now` that woke the
+    loop just before it continued as new is acted on by the next run."""
+
+    sync: bool = False
+    sync_trigger: str = "interval"  # why the next cycle runs (`qbo_sync_cycles_total`'s label)
+    reconnect: bool = False
+    disconnect: bool = False  # a disconnect is in progress; withdrawn when it fails
+    reconcile: bool = False
+
+    def sync_for(self, trigger: str) -> None:
+        self.sync, self.sync_trigger = True, trigger
+
+    def sync_now(self) -> None:
+        """A second `sync_now` before the cycle ran changes nothing (not even the trigger)."""
+        if not self.sync:
+            self.sync_for("sync_now")
+
+    def take_cycle(self) -> tuple[str, bool]:
+        """The cycle starting now takes the sync and reconciliation requests: (trigger, reconcile). Taken up
+        front, so a failing cycle does not keep the loop awake; a reconciliation run waiting in PostgreSQL
+        is seen again by the next fetch (`FetchResult.reconcile_requested`)."""
+        taken = self.sync_trigger, self.reconcile
+        self.sync = self.reconcile = False
+        self.sync_trigger = "interval"
+        return taken
+
+
+# The request flags were PartnerState fields before `Requests`; a run continued as new by an older worker
+# carries them there.
+_FLAT_REQUESTS = {"sync_requested": "sync", "sync_trigger": "sync_trigger", "reconnect_requested": "reconnect",
+                  "disconnect_requested": "disconnect", "reconcile_requested": "reconcile"}
+
+
 class PartnerState(BaseModel):
     """Everything the next run needs; carried across continue-as-new."""
 
@@ -37,6 +73,7 @@ class PartnerState(BaseModel):
     company_name: str | None = None
     accounts: list[AccountFacts] = Field(default_factory=list)
     preferences: Preferences | None = None
+    currency: CurrencyFacts | None = None  # for the preference validator (docs/currency.md); None: unread
     onboarded: bool = False
     backfill: dict[str, Progress] = Field(default_factory=dict)
     last_sync_at: datetime | None = None
@@ -45,11 +82,15 @@ class PartnerState(BaseModel):
     last_error: str | None = None
     pending_postings: int = 0
     cycles: int = 0
-    sync_requested: bool = False
-    sync_trigger: str = "interval"
-    reconnect_requested: bool = False
-    disconnect_requested: bool = False
-    reconcile_requested: bool = False
+    requests: Requests = Field(default_factory=Requests)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _requests_of_older_runs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(old in data for old in _FLAT_REQUESTS):
+            data = dict(data)
+            data["requests"] = {new: data.pop(old) for old, new in _FLAT_REQUESTS.items() if old in data}
+        return data
 
 
 class PartnerWorkflowInput(BaseModel):
@@ -93,6 +134,7 @@ class PartnerRef(BaseModel):
 class CompanyResult(BaseModel):
     company_name: str
     realm_id: str
+    currency: CurrencyFacts | None = None  # Preferences.CurrencyPrefs, read with the company
 
 
 class AccountsResult(BaseModel):
@@ -113,12 +155,15 @@ class ConnectionStateInput(BaseModel):
 class BackfillInput(BaseModel):
     partner_id: str
     entity: str  # "Customer" | "Invoice"
-    max_pages: int = 5
+    # Pages per activity: each chunk restarts the fetch-ahead pipeline and costs a round trip through
+    # Temporal, so chunks are long (20 pages: seconds, heartbeating per page); a crash redoes one page at most.
+    max_pages: int = 20
 
 
 class BackfillChunk(BaseModel):
     entity: str
-    staged: int
+    staged: int  # left in qbo_staging for apply_staged
+    applied: int = 0  # new objects decided and inserted with their page (activities/sync.py, backfill)
     fetched_total: int
     total: int | None
     finished: bool
@@ -140,6 +185,7 @@ class FetchResult(BaseModel):
     pending_payouts: int = 0
     cursor: datetime | None = None
     reconcile_requested: bool = False  # a reconciliation run waits (its signal may have been lost)
+    currency: CurrencyFacts | None = None  # home currency, multicurrency, the partner's invoice currencies
 
 
 class ApplyInput(BaseModel):
@@ -170,6 +216,8 @@ class PostingSummary(BaseModel):
     needs_attention: int = 0
     remaining: int = 0
     qbo_calls: int = 0
+    refunds_booked: int = 0  # refunds and chargebacks booked in QBO by this run (activities/refunds.py)
+    refunds_needs_attention: int = 0
 
 
 class DepositSummary(BaseModel):

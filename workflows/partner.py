@@ -1,36 +1,37 @@
 """PartnerIntegrationWorkflow: one long-running entity workflow per partner (PRODUCT.md §5).
 
 Shape (temporal-notes §0.6, samples-python `safe_message_handlers`): all state in one `PartnerState`
-built in `@workflow.init`; handlers that await are serialised by a lock; handlers are drained before
-continue-as-new and before completing. The workflow only decides *what* to do next; activities do the
-I/O and keep QBO data in PostgreSQL, so history holds ids, counts and cursors, never a page of QBO data.
+built in `@workflow.init` (what messages asked for in its `requests`); handlers that await are serialised
+by a lock; handlers are drained before continue-as-new and before completing. The main loop takes the
+steps workflows/lifecycle.py decides (the state machine, pure and tested on its own). The workflow only
+decides *what* to do next; activities do the I/O and keep QBO data in PostgreSQL, so history holds ids,
+counts and cursors, never a page of QBO data.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.connection import ConnectionActivities
     from activities.posting import PostingActivities
     from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
+    from rules.entities import BACKFILL_ORDER
     from rules.preferences import Preferences, validate_preferences
-    from workflows import search_attributes as sa
+    from workflows import lifecycle, search_attributes
+    from workflows.lifecycle import Phase, Step
     from workflows.models import (
-        AccountsResult,
         ApplyInput,
-        ApplySummary,
         BackfillInput,
-        CompanyResult,
         ConnectionStateInput,
-        DepositSummary,
         DisconnectRequest,
-        FetchResult,
         FinishSyncRun,
         IntegrationState,
         PartnerRef,
@@ -38,34 +39,33 @@ with workflow.unsafe.imports_passed_through():
         PartnerStatus,
         PartnerWorkflowInput,
         PostingInput,
-        PostingSummary,
         PreferencesInput,
         Progress,
-        ReconcileSummary,
+        Requests,
         SyncRunStart,
     )
-    from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, is_auth_failure
+    from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, describe_failure, is_auth_failure
 
 FULL_SWEEP_EVERY = timedelta(hours=24)
 # Continue-as-new after this many cycles even if the server never suggests it (the time-skipping test
 # server doesn't): ~12 events per idle cycle keeps every run well under the 4,096-event suggestion.
 MAX_CYCLES_PER_RUN = 250
-BACKFILL_ENTITIES = ("Customer", "Invoice")
+BACKFILL_ENTITIES = BACKFILL_ORDER  # declared with the entities (rules/entities.py)
+
+ActivitiesT = TypeVar("ActivitiesT")
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
 
 
 class Disconnected(Exception):
     """Raised inside a cycle when a disconnect arrived: stop quietly, the handler does the rest."""
 
 
-class NeedsReconnect(Exception):
-    """Raised inside a cycle when QBO refused our tokens: wait for `reconnected`, no busy retry."""
-
-
 @workflow.defn
 class PartnerIntegrationWorkflow:
     @workflow.init
     def __init__(self, input: PartnerWorkflowInput) -> None:
-        self.s = input.state or PartnerState(partner_id=input.partner_id, realm_id=input.realm_id)
+        self.partner = input.state or PartnerState(partner_id=input.partner_id, realm_id=input.realm_id)
         self.interval = timedelta(seconds=input.sync_interval_seconds)
         self.lock = asyncio.Lock()
         self.cycles_this_run = 0
@@ -74,92 +74,96 @@ class PartnerIntegrationWorkflow:
 
     @workflow.run
     async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        """Take the steps workflows/lifecycle.py decides, one at a time, until the partner is disconnected."""
         self._upsert_search_attributes()
-        while not await self._disconnected():
-            if self.s.state is IntegrationState.NEEDS_RECONNECT:
-                await workflow.wait_condition(lambda: self.s.reconnect_requested or self.s.disconnect_requested)
-                if await self._disconnected():
-                    break
-                if self.s.disconnect_requested:
-                    continue  # a disconnect failed: still waiting for a reconnect
-                await self._resume_after_reconnect()
-            elif self.s.onboarded:
-                await self._sleep_until_woken()
-            if await self._disconnected():
-                break
-            if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(PartnerWorkflowInput(
-                    partner_id=self.s.partner_id, realm_id=self.s.realm_id,
-                    sync_interval_seconds=int(self.interval.total_seconds()), state=self.s))
-            await self._guarded(self._onboard if not self.s.onboarded else self._sync_cycle)
+        phase, checked = Phase.ROUND, False
+        while (step := lifecycle.next_step(self._view(phase, checked))) is not Step.STOP:
+            await self._take(step)
+            phase, checked = lifecycle.PHASE_AFTER.get(step, phase), step is Step.AWAIT_DISCONNECT
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
-    async def _disconnected(self) -> bool:
-        """True once a disconnect has completed. While one is in progress, wait for its outcome: a revoke
-        that fails for good leaves the partner connected (the caller is told and may try again)."""
-        if self.s.disconnect_requested:
-            await workflow.wait_condition(
-                lambda: self.s.state is IntegrationState.DISCONNECTED or not self.s.disconnect_requested)
-        return self.s.state is IntegrationState.DISCONNECTED
+    def _view(self, phase: Phase, disconnect_checked: bool) -> lifecycle.LoopView:
+        return lifecycle.LoopView(
+            state=self.partner.state, onboarded=self.partner.onboarded, disconnecting=self.requests.disconnect,
+            phase=phase, disconnect_checked=disconnect_checked, continue_as_new_due=self._should_continue_as_new())
+
+    async def _take(self, step: Step) -> None:
+        requests = self.requests
+        if step is Step.AWAIT_DISCONNECT:  # a revoke that fails for good leaves the partner connected
+            await workflow.wait_condition(lambda: lifecycle.disconnect_settled(self.partner.state, requests))
+        elif step is Step.AWAIT_RECONNECT:
+            await workflow.wait_condition(lambda: lifecycle.reconnect_answered(requests))
+        elif step is Step.RESUME:
+            await self._resume_after_reconnect()
+        elif step is Step.SLEEP:
+            await self._sleep_until_woken()
+        elif step is Step.CONTINUE_AS_NEW:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(PartnerWorkflowInput(
+                partner_id=self.partner.partner_id, realm_id=self.partner.realm_id,
+                sync_interval_seconds=int(self.interval.total_seconds()), state=self.partner))
+        elif step is Step.ONBOARD or step is Step.CYCLE:
+            await self._guarded(self._onboard if step is Step.ONBOARD else self._sync_cycle)
+        # ONBOARDING_DUE, NEW_ROUND: nothing to do, only the phase moves
+
+    @property
+    def requests(self) -> Requests:
+        return self.partner.requests
 
     async def _sleep_until_woken(self) -> None:
         """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect)."""
         try:
-            await workflow.wait_condition(self._woken, timeout=self.interval, timeout_summary="next scheduled sync")
+            await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
+                                          timeout=self.interval, timeout_summary="next scheduled sync")
         except TimeoutError:
             pass  # the interval elapsed: a scheduled cycle
-        if self.s.reconnect_requested and workflow.patched("reconnect-while-active"):
+        if self.requests.reconnect and workflow.patched("reconnect-while-active"):
             # A reconnect while the connection works (new tokens from the dashboard): one cycle, then
-            # back to sleep. Leaving the flag set would keep `_woken` true and spin the loop.
-            self.s.reconnect_requested = False
-            self.s.sync_requested, self.s.sync_trigger = True, "reconnected"
-
-    def _woken(self) -> bool:
-        return (self.s.sync_requested or self.s.disconnect_requested or self.s.reconnect_requested
-                or self.s.reconcile_requested or self._should_continue_as_new())
+            # back to sleep. Leaving the request in place would keep `wakes` true and spin the loop.
+            self.requests.reconnect = False
+            self.requests.sync_for("reconnected")
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested() or self.cycles_this_run >= MAX_CYCLES_PER_RUN
 
-    async def _guarded(self, step) -> None:
+    async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run onboarding or a cycle; turn auth failures into `needs_reconnect`, others into last_error."""
         try:
             await step()
         except Disconnected:
             pass
-        except NeedsReconnect as exc:
-            await self._set_state(IntegrationState.NEEDS_RECONNECT, last_error=str(exc))
         except ActivityError as err:
-            if self.s.disconnect_requested:
+            if self.requests.disconnect:
                 return
             if is_auth_failure(err):
-                await self._set_state(IntegrationState.NEEDS_RECONNECT, last_error=_describe(err))
+                await self._set_state(IntegrationState.NEEDS_RECONNECT, last_error=describe_failure(err))
                 return
-            self.s.last_error = _describe(err)
-            workflow.logger.warning("partner %s: %s failed: %s", self.s.partner_id, self.s.step, self.s.last_error)
+            self.partner.last_error = describe_failure(err)
+            workflow.logger.warning("partner %s: %s failed: %s", self.partner.partner_id, self.partner.step, self.partner.last_error)
 
     async def _resume_after_reconnect(self) -> None:
-        self.s.reconnect_requested = False
-        await self._set_state(IntegrationState.ACTIVE if self.s.onboarded else IntegrationState.ONBOARDING)
-        self.s.last_error = None
-        self.s.sync_requested, self.s.sync_trigger = True, "reconnected"
+        self.requests.reconnect = False
+        await self._set_state(IntegrationState.ACTIVE if self.partner.onboarded else IntegrationState.ONBOARDING)
+        self.partner.last_error = None
+        self.requests.sync_for("reconnected")
 
     # --- onboarding ----------------------------------------------------------------------------------
 
     async def _onboard(self) -> None:
-        ref = PartnerRef(partner_id=self.s.partner_id)
-        company: CompanyResult = await self._call(ConnectionActivities.verify_company, ref, "verify company", QBO)
-        self.s.company_name = company.company_name
-        accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
-        self.s.accounts = accounts.accounts
+        ref = PartnerRef(partner_id=self.partner.partner_id)
+        company = await self._call(ConnectionActivities.verify_company, ref, "verify company", QBO)
+        self.partner.company_name = company.company_name
+        if company.currency is not None:  # absent from results recorded before currencies were read
+            self.partner.currency = company.currency
+        accounts = await self._call(ConnectionActivities.load_accounts, ref, "load accounts", QBO)
+        self.partner.accounts = accounts.accounts
         await self._default_preferences_serialised(ref)
         for entity in BACKFILL_ENTITIES:
             await self._backfill(entity)
-        self.s.onboarded = True
+        self.partner.onboarded = True
         await self._set_state(IntegrationState.ACTIVE)
-        self.s.sync_requested, self.s.sync_trigger = True, "onboarding"
+        self.requests.sync_for("onboarding")
 
     async def _default_preferences_serialised(self, ref: PartnerRef) -> None:
         """Under the handlers' lock: an `update_preferences` accepted meanwhile either runs first (and the
@@ -172,21 +176,21 @@ class PartnerIntegrationWorkflow:
             await self._apply_default_preferences(ref)
 
     async def _apply_default_preferences(self, ref: PartnerRef) -> None:
-        if self.s.preferences is None:
-            self.s.preferences = await self._call(
+        if self.partner.preferences is None:
+            self.partner.preferences = await self._call(
                 ConnectionActivities.apply_default_preferences, ref, "apply default preferences", QBO)
-            await self._reload_accounts_if_unknown(self.s.preferences)
+            await self._reload_accounts_if_unknown(self.partner.preferences)
 
     async def _backfill(self, entity: str) -> None:
         """Page through one entity in chunks; each chunk is staged, then applied. Resumable after a crash:
         the activities keep the next page position in PostgreSQL."""
-        progress = self.s.backfill.setdefault(entity, Progress())
+        progress = self.partner.backfill.setdefault(entity, Progress())
         while True:
             chunk = await self._call(SyncActivities.backfill_chunk,
-                                     BackfillInput(partner_id=self.s.partner_id, entity=entity),
+                                     BackfillInput(partner_id=self.partner.partner_id, entity=entity),
                                      f"backfill {entity}s (page after {progress.done})", LONG_QBO)
             if chunk.staged:
-                await self._call(SyncActivities.apply_staged, ApplyInput(partner_id=self.s.partner_id),
+                await self._call(SyncActivities.apply_staged, ApplyInput(partner_id=self.partner.partner_id),
                                  f"apply {chunk.staged} staged {entity}s", DB_ONLY)
             progress.done, progress.total = chunk.fetched_total, chunk.total
             if chunk.finished:
@@ -195,42 +199,40 @@ class PartnerIntegrationWorkflow:
     # --- the sync cycle (§5) -------------------------------------------------------------------------
 
     async def _sync_cycle(self) -> None:
-        trigger, self.s.sync_requested = self.s.sync_trigger, False
-        # Cleared up front like sync_requested (a failing cycle must not keep the loop awake); the open run
-        # in PostgreSQL is seen again by the next fetch (`FetchResult.reconcile_requested`).
-        reconcile, self.s.reconcile_requested = self.s.reconcile_requested, False
-        self.s.sync_trigger = "interval"
+        trigger, reconcile = self.requests.take_cycle()
         now = workflow.now()
-        full_sweep = self.s.last_full_sweep_at is None or now - self.s.last_full_sweep_at >= FULL_SWEEP_EVERY
-        pid = self.s.partner_id
-        fetch: FetchResult = await self._call(
+        full_sweep = self.partner.last_full_sweep_at is None or now - self.partner.last_full_sweep_at >= FULL_SWEEP_EVERY
+        pid = self.partner.partner_id
+        fetch = await self._call(
             SyncActivities.fetch_changes, SyncRunStart(partner_id=pid, trigger=trigger, full_sweep=full_sweep),
             f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
         if full_sweep:
-            self.s.last_full_sweep_at = now
+            self.partner.last_full_sweep_at = now
+        if fetch.currency is not None:
+            self.partner.currency = fetch.currency
         counts = {"staged": fetch.staged}
         if fetch.accounts_changed:
-            accounts: AccountsResult = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
+            accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
                                                         "reload accounts", QBO)
-            self.s.accounts = accounts.accounts
+            self.partner.accounts = accounts.accounts
         if fetch.staged:
-            applied: ApplySummary = await self._call(
+            applied = await self._call(
                 SyncActivities.apply_staged, ApplyInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"apply {fetch.staged} staged changes", DB_ONLY)
             counts |= {k: v for k, v in applied.model_dump().items() if v}
         if fetch.pending_payments:
-            posted: PostingSummary = await self._call(
+            posted = await self._call(
                 PostingActivities.post_payments, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"post {fetch.pending_payments} pending payments", POSTING)
-            self.s.pending_postings = posted.remaining
+            self.partner.pending_postings = posted.remaining
             counts |= {"payments_posted": posted.posted, "payments_needing_attention": posted.needs_attention}
         else:
-            self.s.pending_postings = 0
-        deposits_on = bool(self.s.preferences and self.s.preferences.create_deposits)
+            self.partner.pending_postings = 0
+        deposits_on = bool(self.partner.preferences and self.partner.preferences.create_deposits)
         # With deposits off, pending payouts are settled as `not_synced` by the same activity (added later,
         # hence the patch: older histories never scheduled it in that case).
         if fetch.pending_payouts and (deposits_on or workflow.patched("settle-payouts-when-deposits-off")):
-            deposits: DepositSummary = await self._call(
+            deposits = await self._call(
                 PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"create deposits for {fetch.pending_payouts} payouts", POSTING)
             counts |= {"deposits_created": deposits.deposited, "payouts_waiting": deposits.waiting}
@@ -245,48 +247,48 @@ class PartnerIntegrationWorkflow:
     async def _reconcile(self, counts: dict[str, int]) -> None:
         """A requested reconciliation run, after this cycle's postings (PRODUCT.md §6): paged, through the
         realm's limiter like every other call; the report goes to PostgreSQL, not into history."""
-        summary: ReconcileSummary = await self._call(
-            ReconcileActivities.run_reconciliation, PartnerRef(partner_id=self.s.partner_id),
+        summary = await self._call(
+            ReconcileActivities.run_reconciliation, PartnerRef(partner_id=self.partner.partner_id),
             "reconcile with QBO", LONG_QBO)
         if summary.run_id is not None:
             counts |= {"reconciliations": 1, "reconciliation_mismatches": summary.mismatches}
 
     def _record_cycle(self, counts: dict[str, int]) -> None:
-        self.s.cycles += 1
+        self.partner.cycles += 1
         self.cycles_this_run += 1
-        self.s.last_sync_at = workflow.now()
-        self.s.last_error = None
+        self.partner.last_sync_at = workflow.now()
+        self.partner.last_error = None
         for key, value in counts.items():
-            self.s.counts[key] = self.s.counts.get(key, 0) + value
-        self.s.step = "idle"
-        workflow.upsert_search_attributes([sa.LAST_SYNC_AT.value_set(self.s.last_sync_at)])
+            self.partner.counts[key] = self.partner.counts.get(key, 0) + value
+        self.partner.step = "idle"
+        workflow.upsert_search_attributes([search_attributes.LAST_SYNC_AT.value_set(self.partner.last_sync_at)])
 
     # --- messages ------------------------------------------------------------------------------------
 
     @workflow.query
     def status(self) -> PartnerStatus:
-        done = sum(p.done for p in self.s.backfill.values())
-        totals = [p.total for p in self.s.backfill.values()]
-        total = sum(totals) if totals and None not in totals and len(totals) == len(BACKFILL_ENTITIES) else None
+        done = sum(p.done for p in self.partner.backfill.values())
+        totals = [p.total for p in self.partner.backfill.values() if p.total is not None]
+        counted = len(totals) == len(self.partner.backfill) == len(BACKFILL_ENTITIES)  # every entity counted
+        total = sum(totals) if counted else None
         return PartnerStatus(
-            partner_id=self.s.partner_id, realm_id=self.s.realm_id, state=self.s.state, step=self.s.step,
-            company_name=self.s.company_name, backfill={"done": done, "total": total},
-            last_sync_at=self.s.last_sync_at, counts=dict(self.s.counts), last_error=self.s.last_error,
-            pending_postings=self.s.pending_postings, preferences=self.s.preferences)
+            partner_id=self.partner.partner_id, realm_id=self.partner.realm_id, state=self.partner.state, step=self.partner.step,
+            company_name=self.partner.company_name, backfill={"done": done, "total": total},
+            last_sync_at=self.partner.last_sync_at, counts=dict(self.partner.counts), last_error=self.partner.last_error,
+            pending_postings=self.partner.pending_postings, preferences=self.partner.preferences)
 
     @workflow.signal
     def sync_now(self) -> None:
-        if not self.s.sync_requested:
-            self.s.sync_requested, self.s.sync_trigger = True, "sync_now"
+        self.requests.sync_now()
 
     @workflow.signal
     def reconnected(self) -> None:
-        self.s.reconnect_requested = True
+        self.requests.reconnect = True
 
     @workflow.signal
     def reconcile(self) -> None:
         """A reconciliation run was requested (its row waits in PostgreSQL): run it in the next cycle."""
-        self.s.reconcile_requested = True
+        self.requests.reconcile = True
 
     @workflow.update
     async def update_preferences(self, preferences: Preferences) -> Preferences:
@@ -303,12 +305,12 @@ class PartnerIntegrationWorkflow:
         """Fire-and-forget twin of `update_preferences`: same checks, a rejection becomes `last_error`."""
         problems = self._preference_problems(preferences)
         if problems:
-            self.s.last_error = "preferences rejected: " + "; ".join(problems)
+            self.partner.last_error = "preferences rejected: " + "; ".join(problems)
             return
         try:
             await self._apply_preferences(preferences)
         except ActivityError as err:  # a signal has no caller to fail: record it, never fail the workflow
-            self.s.last_error = "preferences not saved: " + _describe(err)
+            self.partner.last_error = "preferences not saved: " + describe_failure(err)
 
     @workflow.update
     async def disconnect(self, request: DisconnectRequest) -> PartnerStatus:
@@ -317,95 +319,89 @@ class PartnerIntegrationWorkflow:
 
     @disconnect.validator
     def _validate_disconnect(self, request: DisconnectRequest) -> None:
-        if self.s.disconnect_requested:
+        if self.requests.disconnect:
             raise ValueError("already disconnected")
 
     @workflow.signal
     async def request_disconnect(self, request: DisconnectRequest) -> None:
         """Fire-and-forget twin of `disconnect`."""
-        if self.s.disconnect_requested:
-            self.s.last_error = "disconnect ignored: already disconnected"
+        if self.requests.disconnect:
+            self.partner.last_error = "disconnect ignored: already disconnected"
             return
         try:
             await self._disconnect(request)
         except ActivityError as err:
-            self.s.last_error = "disconnect: " + _describe(err)
+            self.partner.last_error = "disconnect: " + describe_failure(err)
 
     def _preference_problems(self, preferences: Preferences) -> list[str]:
-        if self.s.disconnect_requested or self.s.state is IntegrationState.DISCONNECTED:
+        if self.requests.disconnect or self.partner.state is IntegrationState.DISCONNECTED:
             return ["the partner is disconnected"]
-        if not self.s.accounts:
+        if not self.partner.accounts:
             return ["the partner's QBO accounts are not loaded yet; try again once onboarding has verified the company"]
-        return validate_preferences(preferences, self.s.accounts)
+        return validate_preferences(preferences, self.partner.accounts, self.partner.currency)
 
     async def _apply_preferences(self, preferences: Preferences) -> Preferences:
         async with self.lock:
-            applied: Preferences = await self._call(
+            applied = await self._call(
                 ConnectionActivities.save_preferences,
-                PreferencesInput(partner_id=self.s.partner_id, preferences=preferences), "save preferences", QBO,
+                PreferencesInput(partner_id=self.partner.partner_id, preferences=preferences), "save preferences", QBO,
                 step=False)
-            self.s.preferences = applied
+            self.partner.preferences = applied
             await self._reload_accounts_if_unknown(applied)
-            self.s.sync_requested = self.s.sync_requested or applied.create_deposits
+            self.requests.sync = self.requests.sync or applied.create_deposits
             return applied
 
     async def _reload_accounts_if_unknown(self, preferences: Preferences) -> None:
         """Saving preferences may create the fee account in QBO; the validator must know it from then on,
         or the dashboard could not send the applied preferences back unchanged."""
-        known = {a.qbo_id for a in self.s.accounts}
+        known = {a.qbo_id for a in self.partner.accounts}
         if preferences.fee_account_id in known or preferences.fee_account_id is None:
             return
         if workflow.patched("reload-accounts-after-fee-account"):
-            accounts: AccountsResult = await self._call(
-                ConnectionActivities.load_accounts, PartnerRef(partner_id=self.s.partner_id),
+            accounts = await self._call(
+                ConnectionActivities.load_accounts, PartnerRef(partner_id=self.partner.partner_id),
                 "reload accounts (fee account created)", QBO, step=False)
-            self.s.accounts = accounts.accounts
+            self.partner.accounts = accounts.accounts
 
     async def _disconnect(self, request: DisconnectRequest) -> None:
-        self.s.disconnect_requested = True
+        self.requests.disconnect = True
         async with self.lock:
             try:
-                await self._call(ConnectionActivities.revoke_connection, PartnerRef(partner_id=self.s.partner_id),
+                await self._call(ConnectionActivities.revoke_connection, PartnerRef(partner_id=self.partner.partner_id),
                                  f"disconnect: {request.reason}", DB_ONLY, step=False)
             except ActivityError:
-                self.s.disconnect_requested = False
+                self.requests.disconnect = False
                 raise
-            self.s.state = IntegrationState.DISCONNECTED
-            self.s.step = "disconnected"
+            self.partner.state = IntegrationState.DISCONNECTED
+            self.partner.step = "disconnected"
             self._upsert_search_attributes()
 
     # --- plumbing ------------------------------------------------------------------------------------
 
-    async def _call(self, activity, arg, what: str, policy, *, step: bool = True):
-        """Run one activity with its policy and a readable summary for the Temporal UI."""
+    async def _call(self, activity: Callable[[ActivitiesT, ArgT], Awaitable[ResultT]], arg: ArgT, what: str,
+                    config: workflow.ActivityConfig, *, step: bool = True) -> ResultT:
+        """Run one activity with its options and a readable summary for the Temporal UI; typed by the
+        activity method, so callers get its result type."""
         if step:
-            if self.s.disconnect_requested:
+            if self.requests.disconnect:
                 raise Disconnected()
-            self.s.step = what
-        return await workflow.execute_activity_method(
-            activity, arg, summary=f"partner {self.s.partner_id}: {what}", **policy)
+            self.partner.step = what
+        summary = workflow.ActivityConfig(summary=f"partner {self.partner.partner_id}: {what}")
+        return await workflow.execute_activity_method(activity, arg, **(config | summary))
 
     async def _set_state(self, state: IntegrationState, last_error: str | None = None) -> None:
-        self.s.state = state
+        self.partner.state = state
         if last_error is not None:
-            self.s.last_error = last_error
-        self.s.step = state.value
+            self.partner.last_error = last_error
+        self.partner.step = state.value
         self._upsert_search_attributes()
-        await workflow.execute_activity_method(
-            ConnectionActivities.set_connection_state,
-            ConnectionStateInput(partner_id=self.s.partner_id, state=state, last_error=last_error),
-            summary=f"partner {self.s.partner_id}: state → {state.value}", **DB_ONLY)
+        await self._call(ConnectionActivities.set_connection_state,
+                         ConnectionStateInput(partner_id=self.partner.partner_id, state=state, last_error=last_error),
+                         f"state → {state.value}", DB_ONLY, step=False)
 
     def _upsert_search_attributes(self) -> None:
         workflow.upsert_search_attributes([
-            sa.PARTNER_ID.value_set(self.s.partner_id),
-            sa.REALM_ID.value_set(self.s.realm_id),
-            sa.INTEGRATION_STATE.value_set(self.s.state.value),
+            search_attributes.PARTNER_ID.value_set(self.partner.partner_id),
+            search_attributes.REALM_ID.value_set(self.partner.realm_id),
+            search_attributes.INTEGRATION_STATE.value_set(self.partner.state.value),
         ])
-
-
-def _describe(err: ActivityError) -> str:
-    cause = err.cause
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type or 'error'}: {cause.message}"
-    return str(cause or err)

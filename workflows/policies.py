@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -22,27 +23,28 @@ from qbo.errors import NON_RETRYABLE_TYPES
 AUTH_ERROR_TYPES = ["QboAuthError"]
 NON_RETRYABLE = list(NON_RETRYABLE_TYPES)
 
-QBO = dict(
+# Every step that talks to QBO backs off the same way; only its deadlines differ.
+QBO_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                        maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE)
+
+QBO = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=2),
     schedule_to_close_timeout=timedelta(minutes=20),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
+    retry_policy=QBO_RETRY,
 )
-POSTING = dict(  # writes in batches and heartbeats per batch: a killed worker's attempt is retried in 30 s
+POSTING = workflow.ActivityConfig(  # writes in batches and heartbeats per batch: a killed worker's attempt is retried in 30 s
     start_to_close_timeout=timedelta(minutes=5),
     schedule_to_close_timeout=timedelta(minutes=20),
     heartbeat_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
+    retry_policy=QBO_RETRY,
 )
-LONG_QBO = dict(  # pages through QBO: heartbeats, so a dead worker is noticed in a minute, not at the deadline
+LONG_QBO = workflow.ActivityConfig(  # pages through QBO: heartbeats, so a dead worker is noticed in a minute, not at the deadline
     start_to_close_timeout=timedelta(minutes=15),
     schedule_to_close_timeout=timedelta(minutes=60),
     heartbeat_timeout=timedelta(seconds=60),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=2), non_retryable_error_types=NON_RETRYABLE),
+    retry_policy=QBO_RETRY,
 )
-DB_ONLY = dict(
+DB_ONLY = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=5),
     schedule_to_close_timeout=timedelta(minutes=30),
     heartbeat_timeout=timedelta(seconds=60),
@@ -53,3 +55,11 @@ DB_ONLY = dict(
 def is_auth_failure(err: ActivityError) -> bool:
     cause = err.cause
     return isinstance(cause, ApplicationError) and cause.type in AUTH_ERROR_TYPES
+
+
+def describe_failure(err: ActivityError) -> str:
+    """An activity's failure as `last_error` shows it: the error type and QBO's message."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'error'}: {cause.message}"
+    return str(cause or err)

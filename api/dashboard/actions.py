@@ -73,7 +73,7 @@ async def connect(request: Request, pid: str) -> Response:
     return RedirectResponse(started.start_url, status_code=303)
 
 
-async def _save(request: Request, pid: str, form: dict[str, str], update: dict) -> Response | None:
+async def _save(request: Request, pid: str, form: dict[str, str], update: dict[str, bool | str | None]) -> Response | None:
     """Apply `update` on top of the current preferences; None when saved, else the page with the refusal."""
     db, client = request.app.state.pool, request.app.state.temporal
     status = await partners.qbo_status(pid, db, client)

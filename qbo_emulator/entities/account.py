@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qbo_emulator.entities.common import CURRENCY_USD, Ctx, EntityType, load, ref, ref_id
+from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id
+from qbo_emulator.entities.currency import account_currency, currency_ref
 from qbo_emulator.entities.customer import SUFFIX, strip_suffix
 from qbo_emulator.faults import QboFault, duplicate_name, object_not_found, required_param
 from qbo_emulator.wire import ZERO, money, to_decimal
@@ -77,7 +78,7 @@ class AccountType(EntityType):
         balance = money(to_decimal((old or {}).get("CurrentBalance", body.get("OpeningBalance") or 0)))
         doc["CurrentBalance"] = balance if old or body.get("OpeningBalance") else ZERO
         doc["CurrentBalanceWithSubAccounts"] = doc["CurrentBalance"]
-        doc["CurrencyRef"] = CURRENCY_USD
+        doc["CurrencyRef"] = currency_ref(account_currency(ctx, account_type, doc.get("CurrencyRef"), old))
         if old:
             doc["Id"] = old["Id"]
         return doc

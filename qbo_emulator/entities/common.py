@@ -22,6 +22,7 @@ CURRENCY_USD = {"value": "USD", "name": "United States Dollar"}
 # Transactions share one Id sequence in QBO (sandbox: Invoice 12, CreditMemo 73, Payment 120, Deposit 121);
 # name lists have their own.
 SEQUENCE = {"Invoice": "txn", "CreditMemo": "txn", "Payment": "txn", "Deposit": "txn",
+            "RefundReceipt": "txn",
             "Customer": "Customer", "Account": "Account", "CompanyInfo": "CompanyInfo"}
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from qbo_emulator.entities.common import CURRENCY_USD, Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.currency import currency_ref, name_currency
 from qbo_emulator.faults import QboFault, duplicate_name, object_not_found, required_param
 from qbo_emulator.wire import ZERO, loads, money, to_decimal
 
@@ -79,7 +80,7 @@ class CustomerType(EntityType):
         doc.setdefault("Taxable", True)
         if doc["Taxable"]:
             doc.setdefault("DefaultTaxCodeRef", {"value": "2"})
-        doc["CurrencyRef"] = CURRENCY_USD
+        doc["CurrencyRef"] = currency_ref(name_currency(ctx, doc.get("CurrencyRef"), old, "customer"))
         doc.setdefault("PreferredDeliveryMethod", "Print")
         doc.setdefault("PrintOnCheckName", doc.get("CompanyName") or display)
         balance = money(to_decimal(old.get("Balance"))) if old else ZERO

@@ -10,7 +10,8 @@ A linked line carrying DetailType is the classic mistake: 2020 without AccountRe
 from __future__ import annotations
 
 from qbo_emulator.entities.account import account_ref
-from qbo_emulator.entities.common import CURRENCY_USD, Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.currency import currency_of, home_amount, multicurrency, stamp
 from qbo_emulator.entities.payment import PAYMENT
 from qbo_emulator.faults import business_validation, object_not_found, required_param
 from qbo_emulator.wire import ZERO, money, to_decimal, today_pacific
@@ -24,7 +25,7 @@ class DepositType(EntityType):
              "Line", "DocNumber", "TxnSource", "TxnStatus", "DepartmentRef", "GlobalTaxCalculation",
              "TransactionLocationType", "HomeTotalAmt"]
     order = ["DepositToAccountRef", "CashBack", "TotalAmt", "domain", "sparse", "Id", "SyncToken", "MetaData",
-             "DocNumber", "TxnDate", "CurrencyRef", "PrivateNote", "Line"]
+             "DocNumber", "TxnDate", "CurrencyRef", "ExchangeRate", "PrivateNote", "Line", "HomeTotalAmt"]
 
     def build(self, ctx: Ctx, body: dict, old: dict | None) -> dict:
         doc = {k: v for k, v in body.items() if k in self.known}
@@ -54,7 +55,11 @@ class DepositType(EntityType):
             total -= cash_back["Amount"]
         if total < 0 and not ctx.cfg.allow_negative_deposit:
             raise business_validation("The deposit total can't be negative")
-        doc.update(Line=lines, TotalAmt=money(total), CurrencyRef=CURRENCY_USD)
+        doc.update(Line=lines, TotalAmt=money(total))
+        doc.pop("HomeTotalAmt", None)
+        rate = stamp(ctx, doc, currency_of(ctx, bank), doc.get("ExchangeRate"))  # R-dep: the bank's currency
+        if multicurrency(ctx):
+            doc["HomeTotalAmt"] = home_amount(total, rate)
         doc["TxnDate"] = str(doc.get("TxnDate") or (old or {}).get("TxnDate") or today_pacific().isoformat())
         if old:
             doc["Id"] = old["Id"]
@@ -74,6 +79,7 @@ class DepositType(EntityType):
                      if not (lt.get("TxnType") == "Deposit" and lt.get("TxnId") == deposit_id)]
             if pid in after:
                 _check_sweepable(ctx, payment, after[pid], links)
+                _check_same_currency(ctx, payment, new)  # type: ignore[arg-type]
                 links.append({"TxnId": deposit_id, "TxnType": "Deposit"})
             updated = {k: v for k, v in payment.items() if k != "LinkedTxn"}
             if links:
@@ -94,6 +100,14 @@ def _check_sweepable(ctx: Ctx, payment: dict, amount: object, other_links: list)
         raise business_validation(f"Payment {pid} was not received into Undeposited Funds, so it can't be deposited")
     if to_decimal(amount) != to_decimal(payment["TotalAmt"]):
         raise business_validation(f"The deposit line for payment {pid} must be {money(to_decimal(payment['TotalAmt']))}")
+
+
+def _check_same_currency(ctx: Ctx, payment: dict, deposit: dict) -> None:
+    """A Deposit links only payments in its bank account's currency (docs/currency.md, the strict reading)."""
+    paid, banked = currency_of(ctx, payment), currency_of(ctx, deposit)
+    if paid != banked:
+        raise business_validation(f"A deposit can only include payments in the currency of its account: payment "
+                                  f"{payment['Id']} is in {paid}, the deposit account in {banked}")
 
 
 def _payment_amounts(doc: dict | None) -> dict[str, object]:

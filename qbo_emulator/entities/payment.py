@@ -15,8 +15,9 @@ from collections import defaultdict
 from decimal import Decimal
 
 from qbo_emulator.entities.account import account_ref
-from qbo_emulator.entities.common import CURRENCY_USD, Ctx, EntityType, load, ref, ref_id, save
-from qbo_emulator.entities.sales import CREDIT_MEMO, INVOICE, SalesDocType, _customer
+from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.currency import check_account_takes, currency_of, home_amount, stamp, txn_currency
+from qbo_emulator.entities.sales import CREDIT_MEMO, INVOICE, SalesDocType, active_customer
 from qbo_emulator.faults import business_validation, deposited_locked, object_not_found, required_param
 from qbo_emulator.wire import ZERO, money, to_decimal, today_pacific
 
@@ -57,7 +58,7 @@ class PaymentType(EntityType):
              "ProjectRef", "TaxExemptionRef"]
     order = ["CustomerRef", "DepositToAccountRef", "PaymentMethodRef", "PaymentRefNum", "TotalAmt", "UnappliedAmt",
              "ProcessPayment", "domain", "sparse", "Id", "SyncToken", "MetaData", "TxnDate", "CurrencyRef",
-             "PrivateNote", "LinkedTxn", "Line"]
+             "ExchangeRate", "PrivateNote", "LinkedTxn", "Line"]
 
     def check_mutable(self, ctx: Ctx, old: dict) -> None:
         if is_deposited(old):
@@ -65,18 +66,20 @@ class PaymentType(EntityType):
 
     def build(self, ctx: Ctx, body: dict, old: dict | None) -> dict:
         doc = {k: v for k, v in body.items() if k in self.known}
-        customer = _customer(ctx, doc.get("CustomerRef"))
+        customer = active_customer(ctx, doc.get("CustomerRef"))
         doc["CustomerRef"] = ref(customer["Id"], customer["DisplayName"])
         if doc.get("TotalAmt") is None:
             raise required_param("TotalAmt")
         total = money(to_decimal(doc["TotalAmt"]))
         if total < 0:
             raise business_validation("The payment amount can't be negative")
+        currency = txn_currency(ctx, doc.get("CurrencyRef"), customer)
         if doc.get("DepositToAccountRef"):
             account, _ = account_ref(ctx, doc["DepositToAccountRef"], "DepositToAccountRef")
+            check_account_takes(ctx, account, currency, "DepositToAccountRef")
             doc["DepositToAccountRef"] = ref(account["Id"])
         else:
-            doc["DepositToAccountRef"] = undeposited_funds(ctx)
+            doc["DepositToAccountRef"] = undeposited_funds(ctx)  # home currency: takes any (H-fx)
         lines = [_line(raw) for raw in doc.get("Line") or []]
         invoices = sum((ln["Amount"] for ln in lines if ln["LinkedTxn"][0]["TxnType"] == "Invoice"), ZERO)
         credits = sum((ln["Amount"] for ln in lines if ln["LinkedTxn"][0]["TxnType"] == "CreditMemo"), ZERO)
@@ -86,7 +89,8 @@ class PaymentType(EntityType):
         if credits > invoices:
             raise business_validation("The credit applied is more than the amount applied to invoices")
         doc.update(TotalAmt=total, UnappliedAmt=money(total - invoices + credits), ProcessPayment=False,
-                   CurrencyRef=CURRENCY_USD, Line=lines)
+                   Line=lines)
+        stamp(ctx, doc, currency, doc.get("ExchangeRate"))
         doc["TxnDate"] = str(doc.get("TxnDate") or (old or {}).get("TxnDate") or today_pacific().isoformat())
         deposit_links = (old or {}).get("LinkedTxn", [])  # read-only; set by Deposits
         if deposit_links:
@@ -119,6 +123,10 @@ class PaymentType(EntityType):
                 continue
             if key in after and target["CustomerRef"]["value"] != customer_id:
                 raise business_validation(f"{txn_type} {txn_id} belongs to a different customer")
+            if key in after and currency_of(ctx, target) != currency_of(ctx, new):  # type: ignore[arg-type]
+                raise business_validation(f"The transaction needs to be in the same currency as the A/R and A/P "
+                                          f"accounts you use: {txn_type} {txn_id} is in {currency_of(ctx, target)}, "
+                                          f"the payment in {currency_of(ctx, new)}")  # type: ignore[arg-type]
             open_amount = to_decimal(target.get(target_type.open_field))
             if delta > open_amount:
                 raise business_validation(f"The payment amount applied to {txn_type} {txn_id} ({after[key]}) is more "
@@ -127,6 +135,8 @@ class PaymentType(EntityType):
             remaining = money(open_amount - delta)
             updated[target_type.open_field] = remaining
             updated["Balance"] = remaining
+            if "HomeBalance" in target:
+                updated["HomeBalance"] = home_amount(remaining, target.get("ExchangeRate"))
             if txn_type == "Invoice":
                 links = [lt for lt in target.get("LinkedTxn", [])
                          if not (lt.get("TxnType") == "Payment" and lt.get("TxnId") == payment_id)]

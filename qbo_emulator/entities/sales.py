@@ -12,7 +12,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from qbo_emulator.entities.account import invalid_enum
-from qbo_emulator.entities.common import CURRENCY_USD, Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id, save
+from qbo_emulator.entities.currency import home_amount, multicurrency, stamp, txn_currency
 from qbo_emulator.faults import (
     QboFault,
     business_validation,
@@ -113,13 +114,16 @@ class SalesDocType(EntityType):
 
     def build(self, ctx: Ctx, body: dict, old: dict | None) -> dict:
         doc = {k: v for k, v in body.items() if k in self.known}
-        customer = _customer(ctx, doc.get("CustomerRef"))
+        customer = active_customer(ctx, doc.get("CustomerRef"))
         doc["CustomerRef"] = ref(customer["Id"], customer["DisplayName"])
         lines, subtotal, discount, taxable = _lines(ctx, doc)
         tax_detail, tax = _tax(doc, taxable)
         total = money(subtotal - discount + tax)
-        doc.update(Line=lines, TxnTaxDetail=tax_detail, TotalAmt=total, CurrencyRef=CURRENCY_USD,
+        doc.update(Line=lines, TxnTaxDetail=tax_detail, TotalAmt=total,
                    CustomField=doc.get("CustomField") or CUSTOM_FIELD)
+        for read_only in ("HomeTotalAmt", "HomeBalance"):
+            doc.pop(read_only, None)
+        rate = stamp(ctx, doc, txn_currency(ctx, doc.get("CurrencyRef"), customer), doc.get("ExchangeRate"))
         doc["TxnDate"] = str(doc.get("TxnDate") or (old or {}).get("TxnDate") or today_pacific().isoformat())
         doc["DocNumber"] = self._doc_number(ctx, doc, old)
         for key in ("BillAddr", "ShipAddr"):
@@ -137,6 +141,10 @@ class SalesDocType(EntityType):
             raise business_validation(f"The new total {total} is less than the {applied} already applied to this "
                                       "transaction. Remove the payment first.")
         self.finish(ctx, doc, old, money(total - applied))
+        if multicurrency(ctx):  # R-dep, SCR: read-only home amounts, multicurrency only
+            doc["HomeTotalAmt"] = home_amount(total, rate)
+            if self.name == "Invoice":
+                doc["HomeBalance"] = home_amount(doc["Balance"], rate)
         if old:
             doc["Id"] = old["Id"]
         return doc
@@ -174,7 +182,7 @@ class SalesDocType(EntityType):
                 ctx.dirty_customers.add(int(doc["CustomerRef"]["value"]))
 
 
-def _customer(ctx: Ctx, reference: dict | None) -> dict:
+def active_customer(ctx: Ctx, reference: dict | None) -> dict:
     if not reference:
         raise required_param("CustomerRef")
     customer = load(ctx, "Customer", ref_id(reference, "CustomerRef"))
@@ -190,9 +198,9 @@ class InvoiceType(SalesDocType):
              "InvoiceLink", "EInvoiceStatus", "Deposit", "FreeFormAddress", *COMMON_KNOWN]
     order = ["AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment",
              "domain", "sparse", "Id", "SyncToken", "MetaData", "CustomField", "DocNumber", "TxnDate",
-             "CurrencyRef", "PrivateNote", "LinkedTxn", "Line", "TxnTaxDetail", "CustomerRef", "CustomerMemo",
-             "BillAddr", "ShipAddr", "SalesTermRef", "DueDate", "TotalAmt", "ApplyTaxAfterDiscount", "PrintStatus",
-             "EmailStatus", "BillEmail", "Balance"]
+             "CurrencyRef", "ExchangeRate", "PrivateNote", "LinkedTxn", "Line", "TxnTaxDetail", "CustomerRef",
+             "CustomerMemo", "BillAddr", "ShipAddr", "SalesTermRef", "DueDate", "TotalAmt", "HomeTotalAmt",
+             "ApplyTaxAfterDiscount", "PrintStatus", "EmailStatus", "BillEmail", "Balance", "HomeBalance"]
 
     def finish(self, ctx: Ctx, doc: dict, old: dict | None, open_amount: Decimal) -> None:
         for flag in ("AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"):
@@ -215,6 +223,9 @@ class InvoiceType(SalesDocType):
         if "TaxLine" in tax:
             tax["TaxLine"] = [{**t, "Amount": 0} for t in tax["TaxLine"]]
         doc.update(TxnTaxDetail=tax, TotalAmt=0, Balance=0, PrivateNote="Voided", LinkedTxn=[])
+        for home in ("HomeTotalAmt", "HomeBalance"):
+            if home in doc:
+                doc[home] = 0
         return doc
 
     def effects(self, ctx: Ctx, old: dict | None, new: dict | None) -> None:

@@ -103,7 +103,8 @@ _VOLATILE = {"updated_at", "last_synced_at", "cdc_cursor", "last_full_sweep_at",
 
 async def snapshot(db_pool, partner_id: str) -> dict[str, Any]:
     """Everything a bad request must leave unchanged (all partners' rows: nothing may leak elsewhere)."""
-    tables = ["customers", "invoices", "payments", "payouts", "payout_payments", "qbo_connections", "partners"]
+    tables = ["customers", "invoices", "payments", "payouts", "payout_payments", "refunds", "payout_refunds",
+              "qbo_connections", "partners"]
     out: dict[str, Any] = {}
     for table in tables:
         rows = await db_pool.fetch(f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608
@@ -164,7 +165,8 @@ async def connected(app_client, new_partner, emu, db_pool, worker) -> dict:
     async def active() -> dict | None:
         body = (await app_client.get(f"/partners/{pid}/qbo")).json()
         ready = body["state"] == "active" and body["source"] == "workflow" and body["last_synced_at"]
-        return body if ready else None
+        assert ready, body
+        return body
 
     status = await eventually(active, timeout=90, what="the partner to become active and finish a cycle")
     return {"pid": pid, "realm": realm, "status": status}
@@ -178,6 +180,7 @@ async def reconciled(http: httpx.AsyncClient, pid: str) -> dict:
 
     async def finished() -> dict | None:
         body = (await http.get(f"/partners/{pid}/qbo/reconciliation")).json()
-        return body if body["run_id"] == run_id and body["status"] == "finished" else None
+        assert body["run_id"] == run_id and body["status"] == "finished"
+        return body
 
     return await eventually(finished, timeout=90, what=f"reconciliation run {run_id} to finish")

@@ -128,7 +128,8 @@ async def test_platform_changes_never_reach_qbo(app_client, connected, db_pool, 
     assert (await app_client.post(f"/partners/{pid}/qbo/sync")).status_code == 202
 
     async def cycle_done() -> bool:  # the workflow records the cycle after its postings and deposits
-        return (await app_client.get(f"/partners/{pid}/qbo")).json()["last_synced_at"] != last_before
+        assert (await app_client.get(f"/partners/{pid}/qbo")).json()["last_synced_at"] != last_before
+        return True
 
     await eventually(cycle_done, timeout=60, what="a whole sync cycle after the platform changes")
     ops = (await emu.requests(realm))["by_operation"]
@@ -205,7 +206,7 @@ async def test_callback_with_temporal_down_keeps_the_connection_and_starts_later
 
     pid = await new_partner()
     realm = await emu.create_company(customers=2, invoices=2)
-    monkeypatch.setattr(oauth.wf, "start_or_reconnect", unavailable)
+    monkeypatch.setattr(oauth.partner_workflows, "start_or_reconnect", unavailable)
     done = await oauth_round_trip(app_client, pid, realm)
     assert done.status_code == 200 and "starts automatically" in done.text, done.text
     assert await db_pool.fetchval("SELECT workflow_pending FROM qbo_connections WHERE partner_id = $1", pid)
@@ -214,6 +215,7 @@ async def test_callback_with_temporal_down_keeps_the_connection_and_starts_later
     assert not await db_pool.fetchval("SELECT workflow_pending FROM qbo_connections WHERE partner_id = $1", pid)
 
     async def active():
-        return (await app_client.get(f"/partners/{pid}/qbo")).json()["state"] == "active"
+        assert (await app_client.get(f"/partners/{pid}/qbo")).json()["state"] == "active"
+        return True
 
     await eventually(active, timeout=90, what="the late-started workflow to onboard the partner")

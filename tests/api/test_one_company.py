@@ -58,7 +58,8 @@ async def test_live_partner_choosing_another_company_is_refused(app_client, conn
 
     async def posted() -> bool:
         payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
-        return payments[pay["id"]]["status"] == "posted"
+        assert payments[pay["id"]]["status"] == "posted"
+        return True
 
     await eventually(posted, timeout=60, what="the payment to post into the partner's own company")
     assert await _writes(emu, other) == 0, "something was written into the other company"
@@ -107,7 +108,8 @@ async def test_after_disconnect_another_company_is_onboarded_afresh(app_client, 
     async def onboarded() -> dict | None:
         body = (await app_client.get(f"/partners/{pid}/qbo")).json()
         ok = body["state"] == "active" and body["realm_id"] == new and body["last_synced_at"]
-        return body if ok else None
+        assert ok, body
+        return body
 
     status = await eventually(onboarded, timeout=90, what="the new company to be onboarded")
     listed = (await app_client.get(f"/partners/{pid}/invoices?include_archived=true")).json()["items"]
@@ -141,3 +143,69 @@ async def test_qbo_busy_while_confirming_is_not_a_refusal(app_client, new_partne
         await emu.faults(realm)
     assert_error(busy, 503, "qbo_unavailable", needle="nothing was stored")
     assert await snapshot(db_pool, pid) == before
+
+
+async def test_a_company_live_for_another_partner_is_refused_and_never_revoked(app_client, connected, new_partner,
+                                                                                emu, db_pool) -> None:
+    """`realm_in_use`: partner B picks the company partner A is live on. Refused, nothing stored, and the new
+    grant is left unused rather than revoked (revoking ends the app's access to the company, A's too,
+    qbo-reference §10.4). Then B, live on its own company, picks A's again: `realm_mismatch`, whose grant is
+    normally given back, but not while A is live there."""
+    owner, realm = connected["pid"], connected["realm"]
+    pid = await new_partner()
+    before = await snapshot(db_pool, pid)
+    refused = await oauth_round_trip(app_client, pid, realm)
+    assert_error(refused, 409, "realm_in_use", needle=realm)
+    assert await snapshot(db_pool, pid) == before, "a refused callback changed stored data"
+    issued = await emu.issued_tokens(realm)
+    assert len({t["grant_id"] for t in issued}) == 2, "the new grant was not exchanged (the test proves nothing)"
+    assert not any(t["revoked"] for t in issued), "a grant on the owner's company was revoked"
+
+    own = await emu.create_company(customers=1, invoices=1)
+    assert (await oauth_round_trip(app_client, pid, own)).status_code == 200
+    assert_error(await oauth_round_trip(app_client, pid, realm), 409, "realm_mismatch", needle=own)
+    issued = await emu.issued_tokens(realm)
+    assert len({t["grant_id"] for t in issued}) == 3 and not any(t["revoked"] for t in issued)
+    status = (await app_client.get(f"/partners/{owner}/qbo")).json()
+    assert status["state"] == "active" and status["realm_id"] == realm
+    assert await db_pool.fetchval("SELECT partner_id FROM qbo_connections WHERE realm_id = $1 "
+                                  "AND state <> 'disconnected'", realm) == owner
+
+
+async def test_reconnect_after_disconnect_resumes_the_same_company(app_client, connected, emu, db_pool,
+                                                                   temporal_env) -> None:
+    """Disconnect, then connect the same company again: a new workflow run onboards it with the preferences the
+    partner chose (not the defaults), the partner's invoices are the same rows (not set aside as another
+    company's), and a payment recorded while disconnected is posted into it."""
+    from starter.partners import handle_for
+
+    pid, realm = connected["pid"], connected["realm"]
+    first_run = (await handle_for(temporal_env.client, pid).describe()).run_id
+    invoices = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
+    chosen = (await app_client.get(f"/partners/{pid}/qbo")).json()["preferences"] | {"time_zone": "Europe/Paris"}
+    assert (await app_client.put(f"/partners/{pid}/qbo/preferences", json=chosen)).status_code == 200
+    assert (await app_client.post(f"/partners/{pid}/qbo/disconnect")).status_code == 200
+    waiting = (await app_client.post(f"/partners/{pid}/invoices/{invoices[0]['id']}/payments",
+                                     json={"amount": "2.00"})).json()
+    assert waiting["status"] == "pending"
+    disconnected_at = await db_pool.fetchval("SELECT disconnected_at FROM qbo_connections WHERE partner_id = $1", pid)
+    assert disconnected_at is not None
+
+    back = await oauth_round_trip(app_client, pid, realm)
+    assert back.status_code == 200 and "started" in back.text, back.text
+    assert (await handle_for(temporal_env.client, pid).describe()).run_id != first_run
+
+    async def posted() -> dict | None:
+        payments = {p["id"]: p for p in (await app_client.get(f"/partners/{pid}/payments")).json()["items"]}
+        return payments[waiting["id"]] if payments[waiting["id"]]["status"] == "posted" else None
+
+    payment = await eventually(posted, timeout=90, what="the waiting payment to post after the reconnect")
+    assert payment["qbo_payment_id"] and (await emu.requests(realm))["by_operation"].get("batch")
+    status = (await app_client.get(f"/partners/{pid}/qbo")).json()
+    assert status["state"] == "active" and status["realm_id"] == realm
+    assert status["preferences"] == chosen, "a disconnect keeps the data (§5): the partner's choices come back"
+    again = (await app_client.get(f"/partners/{pid}/invoices")).json()["items"]
+    assert {i["id"] for i in again} == {i["id"] for i in invoices}
+    assert await db_pool.fetchval("SELECT count(*) FROM sync_log WHERE partner_id = $1 AND entity = 'Connection'",
+                                  pid) == 0, "a reconnect to the same company was logged as a company switch"
+    assert await db_pool.fetchval("SELECT disconnected_at FROM qbo_connections WHERE partner_id = $1", pid) is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from tests.api.conftest import assert_error, qbo_invoice, snapshot
 
 
@@ -31,7 +33,8 @@ async def test_customers_and_invoices(app_client, new_partner, db_pool) -> None:
     assert len(invoices) == 1
     assert invoices[0] | {} == {
         "id": inv.json()["id"], "qbo_id": None, "source": "platform", "doc_number": None, "customer_id": cid,
-        "amount": "120.50", "balance": "120.50", "currency": "USD", "due_date": "2026-12-01", "status": "open",
+        "amount": "120.50", "balance": "120.50", "currency": "USD", "exchange_rate": None, "home_currency": None,
+        "due_date": "2026-12-01", "status": "open",
         "archived": False}
     every = (await app_client.get(f"/partners/{pid}/invoices", params={"include_archived": "true"})).json()["items"]
     assert len(every) == 2
@@ -240,7 +243,8 @@ async def test_concurrent_payouts_sharing_a_payment_answer_409(app_client, new_p
                         for _ in range(2)]
 
             async def both_waiting() -> bool:
-                assert not any(r.done() for r in requests), [r.result().text for r in requests if r.done()]
+                if any(r.done() for r in requests):  # fails at once: an assert here would only mean "not yet"
+                    pytest.fail(f"a payout request did not wait: {[r.result().text for r in requests if r.done()]}")
                 return await db_pool.fetchval(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF p%'") == 2

@@ -35,20 +35,21 @@ async def test_the_running_app_routes_events_and_starts_workflows_by_itself(
     monkeypatch.setattr(webhooks, "route_pending", first_turn_fails)
 
     # Temporal unreachable for workflow starts, until the test lets it answer.
-    start_or_reconnect, tried = oauth.wf.start_or_reconnect, []
+    start_or_reconnect, tried = oauth.partner_workflows.start_or_reconnect, []
 
     async def unavailable(_client, partner_id, *_a, **_k):
         tried.append(partner_id)
         raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
 
-    monkeypatch.setattr(oauth.wf, "start_or_reconnect", unavailable)
+    monkeypatch.setattr(oauth.partner_workflows, "start_or_reconnect", unavailable)
 
     async with running_app(api_settings, task_queue, retry_every=0.05) as (_, http):
         event = cloudevent(realm)
         assert (await post(http, verifier, [event])).status_code == 200
 
         async def routed() -> bool:
-            return await route_result(db_pool, event["id"]) == "signalled"
+            assert await route_result(db_pool, event["id"]) == "signalled"
+            return True
 
         await eventually(routed, timeout=60, what="the retry loop to route the stored event")
         assert turns[0] == 0 and len(turns) >= 2, "routed by a turn after the failed one"
@@ -60,12 +61,13 @@ async def test_the_running_app_routes_events_and_starts_workflows_by_itself(
         assert done.status_code == 200 and "starts automatically" in done.text, done.text
 
         async def retried_twice() -> bool:  # the callback's own try, then the loop's
-            return tried.count(newcomer) >= 3
+            assert tried.count(newcomer) >= 3
+            return True
 
         await eventually(retried_twice, timeout=60, what="the retry loop to keep trying the start")
         assert await db_pool.fetchval("SELECT workflow_pending FROM qbo_connections WHERE partner_id = $1",
                                       newcomer)
-        monkeypatch.setattr(oauth.wf, "start_or_reconnect", start_or_reconnect)  # Temporal answers again
+        monkeypatch.setattr(oauth.partner_workflows, "start_or_reconnect", start_or_reconnect)  # Temporal answers again
 
         async def started() -> bool:
             return await db_pool.fetchval(
@@ -74,6 +76,7 @@ async def test_the_running_app_routes_events_and_starts_workflows_by_itself(
         await eventually(started, timeout=60, what="the retry loop to start the pending workflow")
 
         async def active() -> bool:
-            return (await http.get(f"/partners/{newcomer}/qbo")).json()["state"] == "active"
+            assert (await http.get(f"/partners/{newcomer}/qbo")).json()["state"] == "active"
+            return True
 
         await eventually(active, timeout=90, what="the loop-started workflow to onboard the partner")

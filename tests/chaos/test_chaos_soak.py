@@ -1,9 +1,10 @@
 """The chaos soak of `make chaos` (bench/chaos.py), 60 seconds with 4 partners: the whole service as real
 processes, QBO faults and timeouts (some after the write applied), worker SIGKILLs, a PostgreSQL restart,
 bookkeeper changes (among them deleting and voiding Payments and deleting Deposits this service posted),
-platform payments and payouts, and partners reconnecting to the wrong company. After it settles: no
-duplicate QBO Payment or Deposit, no lost payment, no invoice or deposit differing from QBO, every posting
-the bookkeeper changed flagged `changed_in_qbo` and none re-posted."""
+platform payments, refunds, chargebacks and payouts carrying them, and partners reconnecting to the wrong
+company. After it settles: no duplicate QBO Payment, Deposit or RefundReceipt, no lost payment or refund,
+no invoice or deposit differing from QBO, every posting the bookkeeper changed flagged `changed_in_qbo` and
+none re-posted."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def test_a_minute_of_chaos_loses_and_duplicates_nothing(stack_dir) -> None:
     assert result["worker_kills"] >= 1 and result["postgres_restarts"] == 1
     assert result["faults_injected"] > 0
     assert result["platform_payments"] > 0 and result["platform_payouts"] > 0
+    # refunds and chargebacks, some in payouts (docs/refunds.md), booked exactly once like payments
+    assert result["platform_refunds"] > 0, result["actions"]
+    assert result["actions"].get("platform_chargeback", 0) >= 1 and result["actions"].get("platform_refund", 0) >= 1
     assert {k: result[k] for k in ZEROS} == dict.fromkeys(ZEROS, 0), result["details"]
     # Partners clicking Connect and choosing another partner's company: refused, every time.
     assert result["actions"].get("wrong_company_refused", 0) >= 1 and result["wrong_company_accepted"] == 0

@@ -53,7 +53,8 @@ async def test_parked_payment_posts_by_itself_when_the_cause_clears(temporal_env
             async def status_of_payment(wanted: str):
                 await partners.sync_now(client, pid)
                 row = await db_pool.fetchrow("SELECT status, attention_code FROM payments WHERE id = $1", pay_id)
-                return row if row["status"] == wanted else None
+                assert row["status"] == wanted
+                return row
 
             parked = await eventually(lambda: status_of_payment("needs_attention"), timeout=60, interval=0.5,
                                       what="the payment to be parked")

@@ -27,7 +27,8 @@ async def test_deleted_payment_flagged_by_the_workflow_and_never_reposted(
         async def cycled(after=None):
             status = await handle.query(PartnerIntegrationWorkflow.status)
             done = status.state is IntegrationState.ACTIVE and status.last_sync_at and status.step == "idle"
-            return status if done and (after is None or status.last_sync_at > after) else None
+            assert done and (after is None or status.last_sync_at > after)
+            return status
 
         async def sync_once():
             before = (await handle.query(PartnerIntegrationWorkflow.status)).last_sync_at

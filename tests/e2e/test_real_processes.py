@@ -112,7 +112,8 @@ def test_connect_sync_by_webhook_pay_deposit_disconnect(stack: LocalStack, api: 
     def status_when(pred):
         def probe() -> dict | None:
             current = ok(api.get(f"/partners/{pid}/qbo"))
-            return current if pred(current) else None
+            assert pred(current), current
+            return current
         return probe
 
     status = wait_until(status_when(lambda s: s["state"] == "active" and s["last_synced_at"]), timeout=120,

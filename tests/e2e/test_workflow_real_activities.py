@@ -6,6 +6,7 @@ platform on `sync_now`, and disconnect revokes the tokens at the emulator and co
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from starter import partners
 from tests.helpers import eventually, history_text
@@ -31,8 +32,10 @@ async def test_onboard_sync_and_disconnect(temporal_env, task_queue, db_pool, ap
 
         async def onboarded():
             status = await _status(handle)
-            assert status.last_error is None or status.state is not IntegrationState.ONBOARDING, status.last_error
-            return status if status.state is IntegrationState.ACTIVE and status.last_sync_at else None
+            if status.last_error is not None and status.state is IntegrationState.ONBOARDING:
+                pytest.fail(f"onboarding failed: {status.last_error}")  # at once: an assert means "not yet"
+            assert status.state is IntegrationState.ACTIVE and status.last_sync_at
+            return status
 
         status = await eventually(onboarded, timeout=120, what="onboarding and the first cycle")
         assert status.backfill.done == status.backfill.total == qbo_customers + qbo_invoices
@@ -57,7 +60,8 @@ async def test_onboard_sync_and_disconnect(temporal_env, task_queue, db_pool, ap
         async def due_date_followed():
             value = await db_pool.fetchval(
                 "SELECT due_date::text FROM invoices WHERE partner_id = $1 AND qbo_id = $2", pid, row["qbo_id"])
-            return value == "2031-01-31"
+            assert value == "2031-01-31"
+            return True
 
         await eventually(due_date_followed, timeout=60, what="the QBO edit to reach the platform")
 

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 import metrics.service  # noqa: F401  (registers the process counters)
 from metrics.fleet import FleetCollector
-from store.fleet_repo import Backfill, FleetSnapshot
+from store.fleet_repo import BackfillProgress, FleetSnapshot
 
 _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
@@ -19,7 +19,7 @@ def exposed_service_metric_names() -> set[str]:
     """Every `qbo_` series name a scrape of the API or the worker can contain."""
     full = FleetSnapshot(partners_by_state={"active": 1}, sync_lag_seconds={"p": 1.0},
                          postings={("payment", "posted"): 1}, needs_attention={("payment", "x"): 1},
-                         backfills={"p": Backfill(1, 2)})
+                         backfills={"p": BackfillProgress(1, 2)})
     families = [*REGISTRY.collect(), *FleetCollector(full).collect()]
     return {f.name + suffix for f in families if f.name.startswith("qbo_") for suffix in _SUFFIXES[f.type]}
 

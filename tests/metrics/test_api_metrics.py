@@ -97,8 +97,9 @@ async def test_webhook_deliveries_and_events_by_outcome(app_client, api_settings
         # together with whatever unknown-realm events earlier tests left unrouted (counted too)
         result = await db_pool.fetchval("SELECT route_result FROM webhook_events WHERE event_id = $1", event["id"])
         closed = await db_pool.fetchval(unknown) - closed_before
-        return result == "unknown_realm" and moved(await scrape(app_client), before, "qbo_webhook_events_total",
+        assert result == "unknown_realm" and moved(await scrape(app_client), before, "qbo_webhook_events_total",
                                                    "unknown_realm") == closed >= 1
+        return True
 
     await eventually(routed, what="the event to be routed as unknown_realm")
 
@@ -126,10 +127,11 @@ async def test_postings_lag_and_attention_follow_the_database(app_client, connec
     async def posted():  # the nudge runs a cycle that posts it, which also ends the lag
         now = await scrape(app_client)
         done = postings(now, "posted") == postings(before, "posted") + 1
+        assert done and value(now, "qbo_sync_lag_seconds", partner_id=pid) < 7200
         # The cycle is counted just after its run is closed (activities/sync.py): a scrape between the two
         # saw the lag ended and the counter not yet moved (seen under pytest-xdist), so wait for both.
-        counted = succeeded(now) > succeeded(before)
-        return now if done and counted and value(now, "qbo_sync_lag_seconds", partner_id=pid) < 7200 else None
+        assert succeeded(now) > succeeded(before)
+        return now
 
     after = await eventually(posted, timeout=90, what="the payment posted and a cycle finished and counted")
     assert postings(after, "pending") == postings(before, "pending")

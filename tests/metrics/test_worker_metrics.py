@@ -45,7 +45,8 @@ def worker_process(api_settings, database_url, temporal_env, emulator_url, run_d
 
 
 async def scrape_url(url: str, proc: subprocess.Popen) -> Samples | None:
-    assert proc.poll() is None, f"worker exited with {proc.returncode}; see metrics-worker.log"
+    if proc.poll() is not None:  # fails at once: an assert in a probe would only mean "not yet"
+        pytest.fail(f"worker exited with {proc.returncode}; see metrics-worker.log")
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             resp = await http.get(url)
@@ -78,7 +79,8 @@ async def test_worker_endpoints_count_what_the_worker_does(worker_process, api_s
 
         async def onboarded() -> Samples | None:
             now = await scrape_url(worker_process["service"], proc)
-            return now if now and value(now, "qbo_sync_cycles_total", **onboarding) >= 1 else None
+            assert now and value(now, "qbo_sync_cycles_total", **onboarding) >= 1
+            return now
 
         service = await eventually(onboarded, timeout=90, what="the worker to finish the onboarding cycle")
     assert value(service, "qbo_requests_total", operation="query", method="POST", status="200") > 0

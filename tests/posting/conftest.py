@@ -59,11 +59,12 @@ class World:
         iid = f"i-{uuid.uuid4().hex[:10]}"
         await self.pool.execute(
             "INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, qbo_sync_token, customer_id,"
-            " qbo_customer_id, doc_number, amount, balance, currency, status, qbo_balance, qbo_total)"
-            " VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, 'USD', $11, $10, $9)",
+            " qbo_customer_id, doc_number, amount, balance, currency, status, qbo_balance, qbo_total, exchange_rate)"
+            " VALUES ($1, $2, 'qbo', $3, $4, $5, $6, $7, $8, $9, $10, $12, $11, $10, $9, $13)",
             iid, self.partner, self.realm, inv.Id, int(inv.SyncToken or 0), self.customers[inv.CustomerRef.value],
             inv.CustomerRef.value, inv.DocNumber, inv.TotalAmt, inv.Balance,
-            _status(inv.TotalAmt, inv.Balance, D(0)))
+            _status(inv.TotalAmt, inv.Balance, D(0)), inv.CurrencyRef.value if inv.CurrencyRef else "USD",
+            inv.ExchangeRate)
         return iid
 
     async def resync_invoice(self, invoice_id: str) -> None:
@@ -85,18 +86,19 @@ class World:
 
     async def unposted(self, invoice_id: str) -> Decimal:
         return await self.pool.fetchval(
-            "SELECT COALESCE(sum(amount), 0) FROM payments WHERE invoice_id = $1"
+            "SELECT COALESCE(sum(amount - netted_amount), 0) FROM payments WHERE invoice_id = $1"
             " AND status IN ('pending', 'needs_attention') AND qbo_change IS NULL", invoice_id)
 
     async def pay(self, invoice_id: str, amount: str, paid_at: datetime | None = None) -> str:
         """A customer paid in the platform: a pending payment, and the platform balance goes down."""
         pid = f"pay-{uuid.uuid4().hex[:12]}"
         async with self.pool.acquire() as conn, conn.transaction():
-            inv = await conn.fetchrow("SELECT amount, balance FROM invoices WHERE id = $1 FOR UPDATE", invoice_id)
+            inv = await conn.fetchrow("SELECT amount, balance, currency FROM invoices WHERE id = $1 FOR UPDATE",
+                                      invoice_id)
             await conn.execute(
                 "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, status, paid_at)"
-                " VALUES ($1, $2, $3, $4, 'USD', 'pending', COALESCE($5, now()))",
-                pid, self.partner, invoice_id, D(amount), paid_at)
+                " VALUES ($1, $2, $3, $4, $6, 'pending', COALESCE($5, now()))",
+                pid, self.partner, invoice_id, D(amount), paid_at, inv["currency"])
             balance = max(inv["balance"] - D(amount), D(0))
             await conn.execute("UPDATE invoices SET balance = $2, status = $3 WHERE id = $1",
                                invoice_id, balance, _status(inv["amount"], balance, D(0)))
@@ -107,9 +109,10 @@ class World:
         gross = await self.pool.fetchval("SELECT sum(amount) FROM payments WHERE id = ANY($1)", payment_ids)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date)"
-                " VALUES ($1, $2, $3, $4, $5, 'pending', COALESCE($6, CURRENT_DATE))",
-                oid, self.partner, gross, D(fee), gross - D(fee), arrival)
+                "INSERT INTO payouts (id, partner_id, gross_amount, fee_amount, net_amount, status, arrival_date,"
+                " currency) VALUES ($1, $2, $3, $4, $5, 'pending', COALESCE($6, CURRENT_DATE),"
+                " (SELECT min(currency) FROM payments WHERE id = ANY($7)))",
+                oid, self.partner, gross, D(fee), gross - D(fee), arrival, payment_ids)
             await conn.executemany("INSERT INTO payout_payments (payout_id, payment_id) VALUES ($1, $2)",
                                    [(oid, p) for p in payment_ids])
         return oid

@@ -29,9 +29,13 @@ class EmulatorAdmin:
         payments: int = 0,
         random_seed: int = 7,
         name: str = "",
+        home_currency: str = "USD",
+        multicurrency: bool = False,
     ) -> str:
         body = {
             "name": name or f"Test Co {uuid.uuid4().hex[:6]}",
+            "home_currency": home_currency,
+            "multicurrency": multicurrency,
             "seed": {
                 "customers": customers,
                 "invoices": invoices,
@@ -40,6 +44,11 @@ class EmulatorAdmin:
             },
         }
         return str((await self._json("POST", "/_emulator/companies", json=body))["realm_id"])
+
+    async def currency_prefs(self, realm: str, *, multicurrency: bool = True) -> dict[str, Any]:
+        """A person turns multicurrency on in QBO's settings (a Preferences Update, reported by webhook)."""
+        return await self._json("PUT", f"/_emulator/companies/{realm}/preferences",
+                                json={"multicurrency": multicurrency})
 
     async def tokens(self, realm: str) -> dict[str, Any]:
         return await self._json("POST", f"/_emulator/companies/{realm}/tokens")

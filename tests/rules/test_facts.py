@@ -184,8 +184,8 @@ def test_fuzz_parse_customer_raises_only_bad_payload(raw: Any) -> None:
 
 @FUZZ
 @given(raw=JSON | _mutated({"Id": "4", "Name": "Undeposited Funds", "AccountType": "Other Current Asset",
-                            "AccountSubType": "UndepositedFunds", "Active": True},
-                           ["Id", "Name", "AccountType", "AccountSubType", "Active"]))
+                            "AccountSubType": "UndepositedFunds", "Active": True, "CurrencyRef": {"value": "EUR"}},
+                           ["Id", "Name", "AccountType", "AccountSubType", "Active", "CurrencyRef"]))
 def test_fuzz_parse_account_raises_only_bad_payload(raw: Any) -> None:
     """Valid input parses to exactly its fields; invalid input raises BadQboPayload, never anything else."""
     expected = _account_oracle(raw)
@@ -213,5 +213,12 @@ def _account_oracle(raw: Any) -> dict[str, Any] | None:
         return None
     if active is not None and not isinstance(active, bool):
         return None
+    currency_ref = obj.get("CurrencyRef")
+    currency = currency_ref.get("value") if isinstance(currency_ref, dict) else None
+    if currency is not None:
+        code = currency.strip() if isinstance(currency, str) else ""
+        if len(code) != 3 or not code.isascii() or not code.isalpha():
+            return None
+        currency = code.upper()
     return {"qbo_id": qbo_id.strip(), "name": name, "account_type": kind, "account_subtype": subtype,
-            "active": active is not False}
+            "active": active is not False, "currency": currency}

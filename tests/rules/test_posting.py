@@ -14,7 +14,7 @@ from rules.faults import FaultAction, classify_fault
 from rules.posting import (
     PAYMENT_REF_NUM_MAX,
     PostingAction,
-    PostingInput,
+    PostingFacts,
     VoidAction,
     build_payment,
     decide_platform_void,
@@ -106,9 +106,9 @@ def test_existing_qbo_payment_wins_over_balance_checks() -> None:
 
 def test_batch_cannot_overpay_one_invoice() -> None:
     inv, live = platform_invoice(), qbo_invoice(balance=D("100.00"))
-    items = [PostingInput(payment=payment(id=f"p{i}", amount=D("60.00")), invoice=inv, qbo_invoice=live,
+    items = [PostingFacts(payment=payment(id=f"p{i}", amount=D("60.00")), invoice=inv, qbo_invoice=live,
                           customer_active=True) for i in range(2)]
-    items.append(PostingInput(payment=payment(id="p2", amount=D("40.00")), invoice=inv, qbo_invoice=live,
+    items.append(PostingFacts(payment=payment(id="p2", amount=D("40.00")), invoice=inv, qbo_invoice=live,
                               customer_active=True))
     actions = [d.action for d in decide_postings(items)]
     assert actions == [PostingAction.POST, PostingAction.NEEDS_ATTENTION, PostingAction.POST]

@@ -71,6 +71,10 @@ class Synced:
 
 async def make_synced(connect, api, emu, db_pool, emulator_url, *, page_size: int = 1000, **seed) -> Synced:  # noqa: F811
     company = await connect(**seed)
+    # What onboarding's verify step does before any sync: read the company's currency preferences.
+    from activities.currency import read_currency_prefs
+
+    await read_currency_prefs(db_pool, api.company(company.partner_id), company.partner_id)
     books = Api(emulator_url, company.realm_id, await emu.tokens(company.realm_id), {})
     return Synced(company.partner_id, company.realm_id, SyncActivities(db_pool, api, page_size=page_size),
                   books, emu, db_pool)

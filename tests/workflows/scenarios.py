@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
 from rules.preferences import Preferences
 from starter import partners
 from tests.helpers import eventually
+from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
 from workflows.models import IntegrationState
 from workflows.partner import PartnerIntegrationWorkflow
@@ -27,12 +28,8 @@ async def _start(client: Client, task_queue: str, interval: int = 3600) -> tuple
     pid = f"replay-{uuid.uuid4().hex[:8]}"
     await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=interval, task_queue=task_queue)
     handle = partners.handle_for(client, pid)
-    await eventually(lambda: _synced(handle), what="onboarding and first cycle")
+    await eventually(lambda: probes.synced(handle), what="onboarding and first cycle")
     return pid, handle
-
-
-async def _synced(handle: WorkflowHandle) -> bool:
-    return (await handle.query(PartnerIntegrationWorkflow.status)).last_sync_at is not None
 
 
 async def onboarding_and_cycles(client, task_queue, stubs, _):
@@ -40,7 +37,7 @@ async def onboarding_and_cycles(client, task_queue, stubs, _):
     for _ in range(3):
         before = stubs.calls["fetch_changes"]
         await partners.sync_now(client, pid)
-        await eventually(lambda b=before: _gt(stubs.calls["fetch_changes"], b), what="a cycle")
+        await eventually(lambda b=before: probes.called(stubs, "fetch_changes", more_than=b), what="a cycle")
     await partners.disconnect(client, pid)
     return handle
 
@@ -62,7 +59,7 @@ async def update_during_defaults(handle: WorkflowHandle, stubs: StubActivities, 
     """Send `update_preferences` while onboarding is inside apply_default_preferences (held by the stub's
     gate), and let the defaults finish only after the update's own save finished or is waiting its turn:
     the order in which an unserialised workflow loses the partner's choice."""
-    await eventually(lambda: _gt(stubs.calls["apply_default_preferences"], 0), what="onboarding at the defaults")
+    await eventually(lambda: probes.called(stubs, "apply_default_preferences", more_than=0), what="onboarding at the defaults")
     update = await handle.start_update(PartnerIntegrationWorkflow.update_preferences, chosen,
                                        wait_for_stage=WorkflowUpdateStage.ACCEPTED)
     # The task that accepted the update also scheduled whatever its handler could start right away.
@@ -70,7 +67,7 @@ async def update_during_defaults(handle: WorkflowHandle, stubs: StubActivities, 
                  for e in (await handle.fetch_history()).events
                  if e.HasField("activity_task_scheduled_event_attributes")]
     if "save_preferences" in scheduled:
-        await eventually(lambda: _gt(stubs.calls["save_preferences"], 0), what="the partner's preferences saved")
+        await eventually(lambda: probes.called(stubs, "save_preferences", more_than=0), what="the partner's preferences saved")
     assert stubs.defaults_gate is not None
     stubs.defaults_gate.set()
     return await update.result()
@@ -82,7 +79,7 @@ async def preferences_during_onboarding(client, task_queue, stubs, _):
     await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
     handle = partners.handle_for(client, pid)
     await update_during_defaults(handle, stubs, CHOSEN)
-    await eventually(lambda: _synced(handle), what="onboarding and first cycle")
+    await eventually(lambda: probes.synced(handle), what="onboarding and first cycle")
     await partners.disconnect(client, pid)
     return handle
 
@@ -90,7 +87,7 @@ async def preferences_during_onboarding(client, task_queue, stubs, _):
 async def reconciliation(client, task_queue, stubs, _):
     pid, handle = await _start(client, task_queue)
     await partners.request_reconciliation(client, pid)
-    await eventually(lambda: _gt(stubs.calls["run_reconciliation"], 0), what="the reconciliation run")
+    await eventually(lambda: probes.called(stubs, "run_reconciliation", more_than=0), what="the reconciliation run")
     await partners.disconnect(client, pid)
     return handle
 
@@ -99,10 +96,10 @@ async def reconnect(client, task_queue, stubs, _):
     pid, handle = await _start(client, task_queue)
     stubs.auth_broken, stubs.pending_payments = True, 2
     await partners.sync_now(client, pid)
-    await eventually(lambda: _state(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
     stubs.auth_broken = False
     await handle.signal(PartnerIntegrationWorkflow.reconnected)
-    await eventually(lambda: _gt(stubs.calls["post_payments"], 0), what="postings replayed")
+    await eventually(lambda: probes.called(stubs, "post_payments", more_than=0), what="postings replayed")
     await partners.disconnect(client, pid)
     return handle
 
@@ -111,7 +108,18 @@ async def reconnect_while_active(client, task_queue, stubs, _):
     pid, handle = await _start(client, task_queue)
     before = stubs.calls["fetch_changes"]
     await handle.signal(PartnerIntegrationWorkflow.reconnected)
-    await eventually(lambda: _gt(stubs.calls["fetch_changes"], before), what="the reconnected cycle")
+    await eventually(lambda: probes.called(stubs, "fetch_changes", more_than=before), what="the reconnected cycle")
+    await partners.disconnect(client, pid)
+    return handle
+
+
+async def payouts_when_deposits_off(client, task_queue, stubs, _):
+    """Deposits are off (the defaults): a payout the fetch reports pending is still handed to create_deposits,
+    which settles it `not_synced` (the `settle-payouts-when-deposits-off` patch)."""
+    pid, handle = await _start(client, task_queue)
+    stubs.pending_payouts = 1
+    await partners.sync_now(client, pid)
+    await eventually(lambda: probes.called(stubs, "create_deposits", more_than=0), what="the payout settled")
     await partners.disconnect(client, pid)
     return handle
 
@@ -120,20 +128,8 @@ async def continue_as_new(client, task_queue, stubs, _):
     """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
     pid, handle = await _start(client, task_queue, interval=1)
     first_run = (await handle.describe()).run_id
-    await eventually(lambda: _new_run(handle, first_run), timeout=120, what="continue-as-new")
+    await eventually(lambda: probes.new_run(handle, first_run), timeout=120, what="continue-as-new")
     return client.get_workflow_handle(handle.id, run_id=first_run)
-
-
-async def _new_run(handle, first_run):
-    return (await handle.describe()).run_id != first_run
-
-
-async def _state(handle, state):
-    return (await handle.query(PartnerIntegrationWorkflow.status)).state is state
-
-
-async def _gt(value, than):
-    return value > than
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -144,4 +140,5 @@ SCENARIOS: dict[str, Scenario] = {
     "continue_as_new": continue_as_new,
     "preferences_during_onboarding": preferences_during_onboarding,
     "reconciliation": reconciliation,
+    "payouts_when_deposits_off": payouts_when_deposits_off,
 }

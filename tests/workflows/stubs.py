@@ -71,6 +71,10 @@ class StubActivities:
         self.accounts_changed = False
         #: When set, fetch_changes waits for it (to hold a cycle at its first step).
         self.fetch_gate: asyncio.Event | None = None
+        #: Payouts every fetch reports pending (create_deposits settles them all).
+        self.pending_payouts = 0
+        #: `full_sweep` of every fetch_changes call, in order (duplicates when Temporal retried one).
+        self.full_sweeps: list[bool] = []
 
     def _qbo(self, name: str) -> None:
         self.calls[name] += 1
@@ -132,13 +136,14 @@ class StubActivities:
     @activity.defn(name="fetch_changes")
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
         self._qbo("fetch_changes")
+        self.full_sweeps.append(input.full_sweep)
         if self.fetch_gate is not None:
             await self.fetch_gate.wait()
         if self.fetch_error is not None:
             raise ApplicationError(self.fetch_error, type="QboValidationError", non_retryable=True)
         changed, self.accounts_changed = self.accounts_changed, False
         return FetchResult(sync_run_id=self.calls["fetch_changes"], staged=0, pending_payments=self.pending_payments,
-                           cursor=datetime(2026, 1, 1, tzinfo=UTC), accounts_changed=changed)
+                           pending_payouts=self.pending_payouts, cursor=datetime(2026, 1, 1, tzinfo=UTC), accounts_changed=changed)
 
     @activity.defn(name="apply_staged")
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
@@ -158,6 +163,7 @@ class StubActivities:
     @activity.defn(name="create_deposits")
     async def create_deposits(self, input: PostingInput) -> DepositSummary:
         self._qbo("create_deposits")
+        self.pending_payouts = 0  # deposited, or settled not_synced when deposits are off
         return DepositSummary()
 
     @activity.defn(name="run_reconciliation")

@@ -14,7 +14,8 @@ from rules.facts import AccountFacts
 from rules.preferences import Preferences
 from starter import partners
 from tests.helpers import eventually
-from tests.workflows.test_partner_workflow import _async, _last_error_mentions, _status, running, stubs
+from tests.workflows import probes
+from tests.workflows.test_partner_workflow import running, stubs
 from workflows.models import DisconnectRequest, IntegrationState
 from workflows.partner import PartnerIntegrationWorkflow
 
@@ -27,11 +28,11 @@ DEPOSITS_TO_CHECKING = Preferences(payment_account_id="4", create_deposits=True,
 
 async def test_a_non_auth_failure_is_recorded_and_the_loop_goes_on(running, stubs) -> None:
     client, pid, handle = running
-    first = await _status(handle)
+    first = await probes.status(handle)
     fetched = stubs.calls["fetch_changes"]
     stubs.fetch_error = "Invalid query (4001)"
     await partners.sync_now(client, pid)
-    failed = await eventually(lambda: _last_error_mentions(handle, "QboValidationError: Invalid query (4001)"),
+    failed = await eventually(lambda: probes.last_error_mentions(handle, "QboValidationError: Invalid query (4001)"),
                               what="the failed cycle's last_error")
     assert failed.state is IntegrationState.ACTIVE, "not an auth failure: no needs_reconnect"
     assert failed.last_sync_at == first.last_sync_at, "a failed cycle is not a sync"
@@ -41,8 +42,9 @@ async def test_a_non_auth_failure_is_recorded_and_the_loop_goes_on(running, stub
     await partners.sync_now(client, pid)  # the loop still listens, and the next good cycle clears the error
 
     async def recovered():
-        status = await _status(handle)
-        return status if status.last_sync_at > first.last_sync_at else None
+        status = await probes.status(handle)
+        assert status.last_sync_at > first.last_sync_at
+        return status
 
     status = await eventually(recovered, what="a good cycle after the failed one")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
@@ -53,7 +55,7 @@ async def test_set_preferences_signal_applies_or_records_why_not(running, stubs)
     client, pid, handle = running
     stubs.save_broken = True
     await handle.signal(PartnerIntegrationWorkflow.set_preferences, DEPOSITS_TO_CHECKING)
-    failed = await eventually(lambda: _last_error_mentions(handle, "preferences not saved: QboValidationError"),
+    failed = await eventually(lambda: probes.last_error_mentions(handle, "preferences not saved: QboValidationError"),
                               what="the failed save recorded")
     assert failed.preferences == DEFAULTS and failed.state is IntegrationState.ACTIVE
     assert stubs.calls["save_preferences"] == 1 and stubs.saved_preferences == []
@@ -63,13 +65,14 @@ async def test_set_preferences_signal_applies_or_records_why_not(running, stubs)
     await handle.signal(PartnerIntegrationWorkflow.set_preferences, DEPOSITS_TO_CHECKING)
 
     async def applied():
-        status = await _status(handle)
-        return status if status.preferences == DEPOSITS_TO_CHECKING else None
+        status = await probes.status(handle)
+        assert status.preferences == DEPOSITS_TO_CHECKING
+        return status
 
     await eventually(applied, what="the signalled preferences applied")
     assert stubs.saved_preferences == [DEPOSITS_TO_CHECKING]
     # deposits turned on wake the loop for a cycle (the workflow survived the failed save)
-    await eventually(lambda: _async(stubs.calls["fetch_changes"] > fetched), what="a cycle after deposits on")
+    await eventually(lambda: probes.called(stubs, "fetch_changes", more_than=fetched), what="a cycle after deposits on")
 
 
 async def test_request_disconnect_signal_fails_then_succeeds(running, stubs) -> None:
@@ -77,22 +80,23 @@ async def test_request_disconnect_signal_fails_then_succeeds(running, stubs) -> 
     so a cycle follows at once (held here at its fetch, to read the error while it stands): that cycle, when
     it succeeds, clears last_error like any good cycle."""
     client, pid, handle = running
-    before = await _status(handle)
+    before = await probes.status(handle)
     fetched = stubs.calls["fetch_changes"]
     stubs.revoke_broken, stubs.fetch_gate = True, asyncio.Event()
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="partner asked"))
     try:
-        failed = await eventually(lambda: _last_error_mentions(handle, "disconnect: RevokeFailed"),
+        failed = await eventually(lambda: probes.last_error_mentions(handle, "disconnect: RevokeFailed"),
                                   what="the failed disconnect recorded")
         assert failed.state is IntegrationState.ACTIVE and stubs.revoked == []
-        await eventually(lambda: _async(stubs.calls["fetch_changes"] == fetched + 1),
+        await eventually(lambda: probes.called(stubs, "fetch_changes", exactly=fetched + 1),
                          what="the cycle the disconnect woke")
     finally:
         stubs.fetch_gate.set()
 
     async def synced_again():
-        status = await _status(handle)
-        return status if status.last_sync_at > before.last_sync_at else None
+        status = await probes.status(handle)
+        assert status.last_sync_at > before.last_sync_at
+        return status
 
     status = await eventually(synced_again, what="the woken cycle to finish")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
@@ -111,17 +115,17 @@ async def test_preferences_and_a_second_disconnect_refused_while_disconnecting(r
     stubs.revoke_gate = asyncio.Event()
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="first"))
     try:
-        await eventually(lambda: _async(stubs.calls["revoke_connection"] == 1), what="the revoke to start")
+        await eventually(lambda: probes.called(stubs, "revoke_connection", exactly=1), what="the revoke to start")
         # the signal first: were it accepted, it would wait for the disconnect's lock and this would time out
         # (an accepted update would instead block this test until the revoke is released)
         await handle.signal(PartnerIntegrationWorkflow.set_preferences, DEPOSITS_TO_CHECKING)
-        await eventually(lambda: _last_error_mentions(handle, "preferences rejected: the partner is disconnected"),
+        await eventually(lambda: probes.last_error_mentions(handle, "preferences rejected: the partner is disconnected"),
                          what="the signalled preferences refused")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await partners.update_preferences(client, pid, DEPOSITS_TO_CHECKING)
         assert "the partner is disconnected" in str(refused.value.cause)
         await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="second"))
-        await eventually(lambda: _last_error_mentions(handle, "disconnect ignored: already disconnected"),
+        await eventually(lambda: probes.last_error_mentions(handle, "disconnect ignored: already disconnected"),
                          what="the second disconnect ignored")
     finally:
         stubs.revoke_gate.set()
@@ -139,14 +143,32 @@ async def test_accounts_changed_in_qbo_are_reloaded_for_the_validator(running, s
     to_new_bank = DEPOSITS_TO_CHECKING.model_copy(update={"deposit_account_id": "77"})
     with pytest.raises(WorkflowUpdateFailedError):
         await partners.update_preferences(client, pid, to_new_bank)
-    loads, synced = stubs.calls["load_accounts"], (await _status(handle)).last_sync_at
+    loads, synced = stubs.calls["load_accounts"], (await probes.status(handle)).last_sync_at
     stubs.accounts_changed = True
     await partners.sync_now(client, pid)
 
     async def cycle_done():
-        return (await _status(handle)).last_sync_at > synced
+        assert (await probes.status(handle)).last_sync_at > synced
+        return True
 
     await eventually(cycle_done, what="the cycle that saw the Account changes")
     assert stubs.calls["load_accounts"] == loads + 1
     assert await partners.update_preferences(client, pid, to_new_bank) == to_new_bank
     assert stubs.saved_preferences == [to_new_bank]
+
+
+async def test_payouts_are_settled_while_deposits_are_off(running, stubs) -> None:
+    """Deposits off (the defaults): a pending payout still goes to create_deposits, which settles it
+    `not_synced` (the `settle-payouts-when-deposits-off` patch; its history is payouts_when_deposits_off)."""
+    client, pid, handle = running
+    assert (await probes.status(handle)).preferences == DEFAULTS and stubs.calls["create_deposits"] == 0
+    synced = (await probes.status(handle)).last_sync_at
+    stubs.pending_payouts = 1
+    await partners.sync_now(client, pid)
+
+    async def cycle_done():
+        assert (await probes.status(handle)).last_sync_at > synced
+        return True
+
+    await eventually(cycle_done, what="the cycle with a pending payout")
+    assert stubs.calls["create_deposits"] == 1 and stubs.pending_payouts == 0

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from rules.preferences import Preferences
 from starter import partners
 from tests.helpers import eventually
+from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
 from workflows.models import IntegrationState
 from workflows.partner import PartnerIntegrationWorkflow
@@ -33,26 +34,19 @@ async def running(temporal_env, task_queue, stubs):
     async with Worker(client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow], activities=stubs.all()):
         await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
         handle = partners.handle_for(client, pid)
-        await eventually(lambda: _state_is(handle, IntegrationState.ACTIVE), what="onboarding to finish")
-        await eventually(lambda: _synced(handle), what="first cycle")
+        await eventually(lambda: probes.state_is(handle, IntegrationState.ACTIVE), what="onboarding to finish")
+        await eventually(lambda: probes.synced(handle), what="first cycle")
         yield client, pid, handle
 
 
-async def _status(handle):
-    return await handle.query(PartnerIntegrationWorkflow.status)
-
-
-async def _state_is(handle, state):
-    return (await _status(handle)).state is state
-
-
-async def _synced(handle):
-    return (await _status(handle)).last_sync_at is not None
+# The names other test modules imported from here before tests/workflows/probes.py; new tests use probes.
+_status, _state_is, _synced = probes.status, probes.state_is, probes.synced
+_last_error_mentions, _called = probes.last_error_mentions, probes.called
 
 
 async def test_onboarding_backfills_then_runs_the_first_cycle(running, stubs):
     client, pid, handle = running
-    status = await _status(handle)
+    status = await probes.status(handle)
     assert status.company_name == "Stub Co"
     assert status.backfill.done == status.backfill.total == 4000
     assert status.preferences == Preferences(payment_account_id="4", fee_account_id="90")
@@ -65,7 +59,7 @@ async def test_sync_now_wakes_the_loop_at_once(running, stubs):
     client, pid, handle = running
     before = stubs.calls["fetch_changes"]
     await partners.sync_now(client, pid)
-    await eventually(lambda: _async(stubs.calls["fetch_changes"] > before), what="a cycle after sync_now")
+    await eventually(lambda: probes.called(stubs, "fetch_changes", more_than=before), what="a cycle after sync_now")
 
 
 async def test_rejected_preferences_update_leaves_no_trace_in_history(running, stubs):
@@ -81,7 +75,7 @@ async def test_rejected_preferences_update_leaves_no_trace_in_history(running, s
     kinds = {e.event_type for e in history.events}
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED not in kinds
     assert stubs.saved_preferences == []
-    assert (await _status(handle)).preferences == Preferences(payment_account_id="4", fee_account_id="90")
+    assert (await probes.status(handle)).preferences == Preferences(payment_account_id="4", fee_account_id="90")
 
 
 async def test_accepted_preferences_update_returns_what_was_applied(running, stubs):
@@ -89,14 +83,14 @@ async def test_accepted_preferences_update_returns_what_was_applied(running, stu
     good = Preferences(payment_account_id="4", create_deposits=True, deposit_account_id="35", fee_account_id="90")
     applied = await partners.update_preferences(client, pid, good)
     assert applied == good
-    assert (await _status(handle)).preferences == good
+    assert (await probes.status(handle)).preferences == good
 
 
 async def test_preferences_signal_shares_the_checks_and_records_a_rejection(running, stubs):
     client, pid, handle = running
     bad = Preferences(payment_account_id="nope", fee_account_id="90")
     await handle.signal(PartnerIntegrationWorkflow.set_preferences, bad)
-    status = await eventually(lambda: _last_error_mentions(handle, "preferences rejected"), what="rejection")
+    status = await eventually(lambda: probes.last_error_mentions(handle, "preferences rejected"), what="rejection")
     assert status.preferences.payment_account_id == "4"
     assert stubs.saved_preferences == []
 
@@ -115,7 +109,7 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
     stubs.auth_broken = True
     stubs.pending_payments = 3
     await partners.sync_now(client, pid)
-    await eventually(lambda: _state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
     attempts = stubs.calls["fetch_changes"]
     seen = len((await handle.fetch_history()).events)
     await partners.sync_now(client, pid)  # ignored while waiting: no busy loop against QBO
@@ -127,7 +121,8 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
         events = (await handle.fetch_history()).events[seen:]
         signals = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
         done = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
-        return events if len(signals) == 2 and done and done[-1] > signals[-1] else None
+        assert len(signals) == 2 and done and done[-1] > signals[-1]
+        return events
 
     after = await eventually(both_signals_handled, what="the worker to handle both sync_now signals")
     kinds = [EventType.Name(e.event_type) for e in after]
@@ -135,15 +130,10 @@ async def test_auth_failure_waits_without_retrying_then_reconnect_resumes(runnin
     assert stubs.calls["fetch_changes"] == attempts
     stubs.auth_broken = False
     await handle.signal(PartnerIntegrationWorkflow.reconnected)
-    await eventually(lambda: _async(stubs.calls["post_payments"] == 1), what="pending postings replayed")
-    status = await _status(handle)
+    await eventually(lambda: probes.called(stubs, "post_payments", exactly=1), what="pending postings replayed")
+    status = await probes.status(handle)
     assert status.state is IntegrationState.ACTIVE and status.pending_postings == 0
     assert stubs.states[-2:] == ["needs_reconnect", "active"]
-
-
-async def _last_error_mentions(handle, text):
-    status = await _status(handle)
-    return status if status.last_error and text in status.last_error else None
 
 
 async def _async(value):
@@ -156,8 +146,8 @@ async def test_a_fee_account_created_at_onboarding_is_known_to_the_validator(tem
     async with Worker(client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow], activities=stubs.all()):
         await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
         handle = partners.handle_for(client, pid)
-        await eventually(lambda: _synced(handle), what="first cycle")
-        defaults = (await _status(handle)).preferences
+        await eventually(lambda: probes.synced(handle), what="first cycle")
+        defaults = (await probes.status(handle)).preferences
         assert defaults.fee_account_id == "120"
         assert await partners.update_preferences(client, pid, defaults) == defaults
         await partners.disconnect(client, pid)
@@ -174,7 +164,8 @@ async def test_reconnect_while_active_runs_one_cycle_then_sleeps(running, stubs)
         events = (await handle.fetch_history()).events
         completed = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
         timers = [i for i, e in enumerate(events) if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED]
-        return stubs.calls["fetch_changes"] == before + 1 and timers and completed and timers[-1] > completed[-1]
+        assert stubs.calls["fetch_changes"] == before + 1 and timers and completed and timers[-1] > completed[-1]
+        return True
 
     await eventually(asleep_after_one_more_cycle, what="one cycle after reconnected, then the interval timer")
     assert stubs.calls["fetch_changes"] == before + 1
@@ -185,10 +176,10 @@ async def test_a_disconnect_that_cannot_revoke_leaves_the_partner_connected(runn
     stubs.revoke_broken = True
     with pytest.raises(WorkflowUpdateFailedError):
         await partners.disconnect(client, pid)
-    assert (await _status(handle)).state is IntegrationState.ACTIVE
+    assert (await probes.status(handle)).state is IntegrationState.ACTIVE
     before = stubs.calls["fetch_changes"]
     await partners.sync_now(client, pid)
-    await eventually(lambda: _async(stubs.calls["fetch_changes"] > before), what="syncing still works")
+    await eventually(lambda: probes.called(stubs, "fetch_changes", more_than=before), what="syncing still works")
     stubs.revoke_broken = False
     assert (await partners.disconnect(client, pid)).state is IntegrationState.DISCONNECTED
     assert (await handle.result()).state is IntegrationState.DISCONNECTED
@@ -207,7 +198,7 @@ async def test_preferences_sent_during_onboarding_are_not_overwritten_by_the_def
         await partners.start_or_reconnect(client, pid, "9130", sync_interval_seconds=3600, task_queue=task_queue)
         handle = partners.handle_for(client, pid)
         assert await update_during_defaults(handle, stubs, CHOSEN) == CHOSEN
-        await eventually(lambda: _synced(handle), what="onboarding and first cycle")
+        await eventually(lambda: probes.synced(handle), what="onboarding and first cycle")
         status = await handle.query(PartnerIntegrationWorkflow.status)
         assert status.preferences == CHOSEN, status.preferences
         assert stubs.saved_preferences == [CHOSEN]

@@ -62,6 +62,7 @@ def test_a_secret_inside_a_payload_is_found():
     ("preferences_change", "WithoutAccountReload"),
     ("preferences_during_onboarding", "WithoutDefaultsLock"),
     ("reconciliation", "WithoutReconciliation"),
+    ("payouts_when_deposits_off", "WithoutSettlingPayouts"),
 ])
 async def test_an_unpatched_command_change_is_caught(history_name: str, variant: str):
     from temporalio.workflow import NondeterminismError

@@ -11,9 +11,10 @@ from temporalio.worker import Worker
 
 from starter import partners
 from tests.helpers import eventually
+from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
 from workflows.models import IntegrationState
-from workflows.partner import MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
+from workflows.partner import FULL_SWEEP_EVERY, MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
 
 SUGGEST_CONTINUE_AS_NEW_AT = 4096
 # Every cycle is real work for the worker (~35 ms of CPU on a busy 2-core machine): 30 days (8,640 cycles)
@@ -54,6 +55,20 @@ async def test_days_of_five_minute_cycles_continue_as_new(ts_env, task_queue):
     assert max(lengths) < SUGGEST_CONTINUE_AS_NEW_AT
 
 
+async def test_a_full_sweep_once_a_day(ts_env, task_queue):
+    """Hourly cycles: the first is a full sweep, the next 23 read CDC only, and the one a day after the first
+    sweeps again (PRODUCT.md §5, "a daily full reconciliation sweep")."""
+    assert FULL_SWEEP_EVERY == timedelta(hours=24)
+    stubs = StubActivities()
+    pid = f"ts{uuid.uuid4().hex[:8]}"
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow],
+                      activities=stubs.all()):
+        await partners.start_or_reconnect(ts_env.client, pid, "1", sync_interval_seconds=3600, task_queue=task_queue)
+        await ts_env.sleep(timedelta(hours=25, minutes=30))
+    assert len(stubs.full_sweeps) >= 26, stubs.full_sweeps
+    assert stubs.full_sweeps[:26] == [True] + [False] * 23 + [True, False]
+
+
 async def test_needs_reconnect_waits_weeks_without_activity_attempts(ts_env, task_queue):
     stubs = StubActivities()
     pid = f"ts{uuid.uuid4().hex[:8]}"
@@ -76,8 +91,4 @@ async def test_needs_reconnect_waits_weeks_without_activity_attempts(ts_env, tas
         assert not any(e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in history.events[before:])
         stubs.auth_broken = False
         await handle.signal(PartnerIntegrationWorkflow.reconnected)
-        await eventually(lambda: _active(handle), what="active again after reconnect")
-
-
-async def _active(handle):
-    return (await handle.query(PartnerIntegrationWorkflow.status)).state is IntegrationState.ACTIVE
+        await eventually(lambda: probes.state_is(handle, IntegrationState.ACTIVE), what="active again after reconnect")

@@ -1,10 +1,16 @@
 """A deliberately changed workflow, to prove the replay test catches a command change made without
-`workflow.patched` (kept apart from the test module: workflow files must stay free of test imports)."""
+`workflow.patched` (kept apart from the test module: workflow files must stay free of test imports).
+
+Each variant is spelled out in full, `@workflow.init` and `@workflow.run` included: the SDK reads those from
+the class itself, and a factory building these classes failed the replay tests when it was tried, so the
+repetition is deliberate."""
 
 from temporalio import workflow
 
-from workflows.models import PartnerStatus, PartnerWorkflowInput
-from workflows.partner import PartnerIntegrationWorkflow
+with workflow.unsafe.imports_passed_through():
+    from activities.posting import PostingActivities
+    from workflows.models import DepositSummary, PartnerStatus, PartnerWorkflowInput
+    from workflows.partner import PartnerIntegrationWorkflow
 
 
 @workflow.defn(name="PartnerIntegrationWorkflow")
@@ -47,3 +53,21 @@ class WithoutReconciliation(PartnerIntegrationWorkflow):
 
     async def _reconcile(self, counts) -> None:  # the change, unpatched
         return None
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutSettlingPayouts(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _call(self, activity, arg, what: str, policy, *, step: bool = True):
+        # the change, unpatched: as before it, create_deposits is never scheduled while deposits are off
+        if activity is PostingActivities.create_deposits and not (
+                self.partner.preferences and self.partner.preferences.create_deposits):
+            return DepositSummary()
+        return await super()._call(activity, arg, what, policy, step=step)

@@ -1,0 +1,391 @@
+"""Webhooks under load: many partners' bookkeepers changing invoices at once, Intuit delivering the events
+in batches; how long from a delivery to the change visible in the platform API, and is every event
+acknowledged in time and none lost.
+
+Each partner is an emulator company (2 customers, 6 invoices) connected through the real OAuth flow, with
+SYNC_INTERVAL_SECONDS=3600 so only webhooks trigger syncs. The benchmark plays Intuit's webhook sender
+itself, open loop at a fixed rate (deliveries go out on schedule whether or not earlier ones were answered,
+so a slow service can't slow the load down and hide its own latency). For each delivery it first makes the
+changes in QBO (a sparse update of each invoice's DocNumber through the emulator's Accounting API, as a
+bookkeeper, one batch request per company; not timed), then POSTs one signed CloudEvents delivery holding
+those events (several per delivery and several realms per delivery, as Intuit batches them,
+qbo-reference §11.1 and §11.3), built and signed by the emulator's own code. The emulator's sender is not pointed at the API, so nothing is
+delivered twice.
+
+Timed per change: from just before the POST of its delivery to the answer of a `GET
+/partners/{pid}/invoices` showing it (or a later change of the same invoice). To keep the API from being
+flooded by polls, PostgreSQL is polled every 10 ms for the invoices still awaited and the API is asked
+only once a row has changed; the figure is therefore an upper bound by one API request. Acknowledgement
+time is each POST's answer time (Intuit wants 200 within 3 s, §11.1). Counted: events sent, events
+acknowledged (the API's `received`/`new`), events stored and routed in `webhook_events`, and changes that
+never became visible (lost) within the settle time (`SETTLE`, 300 s) after the last delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from bench.common import Bench, list_all, percentile, running_stack, wait_for, write_result
+from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
+from qbo_emulator.entities.common import Event
+from qbo_emulator.webhooks import QueuedEvent, cloudevents_body, sign
+
+NAME = "webhook_load"
+
+
+@dataclass(frozen=True)
+class Load:
+    partners: int
+    deliveries_per_second: float
+    seconds: float
+    events_per_delivery: int = 4
+    realms_per_delivery: int = 2
+
+
+SIZES = {"small": Load(partners=10, deliveries_per_second=10, seconds=15),
+         "full": Load(partners=100, deliveries_per_second=50, seconds=60)}
+INVOICES = 6
+ACK_LIMIT = 3.0
+DB_POLL = 0.01
+SETTLE = 300.0  # after the last delivery: a saturated stack drains its backlog before a change counts as lost
+CONNECT_IN_FLIGHT = 16
+QBO_PARAMS = {"minorversion": "75"}
+
+
+@dataclass
+class Invoice:
+    platform_id: str
+    qbo_id: str
+    sync_token: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class Company:
+    pid: str
+    realm: str
+    token: str
+    invoices: list[Invoice]
+    turn: itertools.cycle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.turn = itertools.cycle(self.invoices)
+
+
+@dataclass
+class Change:
+    seq: int
+    pid: str
+    invoice: str
+    t0: float = 0.0
+    visible_after: float | None = None
+
+
+def doc_seq(doc: str | None) -> int:
+    return int(doc[1:]) if doc and doc.startswith("L") and doc[1:].isdigit() else -1
+
+
+class Visibility:
+    """Changes awaited in the API; PostgreSQL says when to look, the API's answer is what is timed."""
+
+    def __init__(self, api: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+        self.api, self.db = api, db
+        self.waiting: dict[str, list[Change]] = {}  # platform invoice id → changes not yet seen
+        self.done: list[Change] = []
+        self._asking: set[str] = set()
+        self._again: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    def expect(self, changes: list[Change]) -> None:
+        for c in changes:
+            self.waiting.setdefault(c.invoice, []).append(c)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        while not (stop.is_set() and not self.waiting):
+            ids = list(self.waiting)
+            if ids:
+                rows = await self.db.fetch("SELECT id, partner_id, doc_number FROM invoices WHERE id = ANY($1)", ids)
+                for row in rows:
+                    awaited = self.waiting.get(row["id"], [])
+                    if any(c.seq <= doc_seq(row["doc_number"]) for c in awaited):
+                        self._ask(row["partner_id"])
+            await asyncio.sleep(DB_POLL)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def _ask(self, pid: str) -> None:
+        if pid in self._asking:
+            self._again.add(pid)  # changed again while a read was under way: read once more after it
+            return
+        self._asking.add(pid)
+        task = asyncio.create_task(self._read(pid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read(self, pid: str) -> None:
+        try:
+            while True:
+                self._again.discard(pid)
+                items = await list_all(self.api, f"/partners/{pid}/invoices")
+                seen = time.perf_counter()
+                for item in items:
+                    shown = doc_seq(item["doc_number"])
+                    awaited = self.waiting.get(item["id"])
+                    if not awaited:
+                        continue
+                    for c in [c for c in awaited if c.seq <= shown]:
+                        c.visible_after = seen - c.t0
+                        awaited.remove(c)
+                        self.done.append(c)
+                    if not awaited:
+                        del self.waiting[item["id"]]
+                if pid not in self._again:
+                    return
+        finally:
+            self._asking.discard(pid)
+
+
+@dataclass
+class Sender:
+    """Plays Intuit: makes the bookkeepers' changes, then delivers their events in one signed POST."""
+
+    api: httpx.AsyncClient
+    qbo: httpx.AsyncClient
+    verifier: str
+    visibility: Visibility
+    seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+    posted_at: list[float] = field(default_factory=list)
+    ack_seconds: list[float] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    events_sent: int = 0
+    received: int = 0
+    new: int = 0
+
+    async def changes(self, company: Company, count: int) -> list[tuple[Change, Event]]:
+        """`count` invoices of one company edited in one QBO batch request (qbo-reference §7.6): half the
+        requests of one edit each, so generating the load takes less of the cores the service runs on."""
+        invoices = [next(company.turn) for _ in range(count)]  # distinct: count ≤ the company's invoices
+        async with contextlib.AsyncExitStack() as held:
+            # One write at a time per invoice (each needs the SyncToken before it), the locks always taken in
+            # the same order, so two deliveries that wrapped round the company's invoices can't deadlock.
+            for invoice in sorted(invoices, key=lambda i: i.platform_id):
+                await held.enter_async_context(invoice.lock)
+            seqs = [next(self.seq) for _ in invoices]
+            items = [{"bId": str(n), "operation": "update", "Invoice": {
+                "Id": inv.qbo_id, "SyncToken": inv.sync_token, "sparse": True, "DocNumber": f"L{seq}"}}
+                for n, (inv, seq) in enumerate(zip(invoices, seqs, strict=True))]
+            resp = await self.qbo.post(f"/v3/company/{company.realm}/batch", params=QBO_PARAMS,
+                                       headers={"Authorization": f"Bearer {company.token}"},
+                                       json={"BatchItemRequest": items})
+            resp.raise_for_status()
+            answers = {a["bId"]: a for a in resp.json()["BatchItemResponse"]}
+            for n, invoice in enumerate(invoices):
+                answer = answers[str(n)]
+                if "Invoice" not in answer:
+                    raise RuntimeError(f"QBO refused a bookkeeper's edit: {answer}")
+                invoice.sync_token = answer["Invoice"]["SyncToken"]
+        ms = int(time.time() * 1000)
+        return [(Change(seq, company.pid, inv.platform_id), Event(company.realm, "Invoice", inv.qbo_id, "Update", ms))
+                for inv, seq in zip(invoices, seqs, strict=True)]
+
+    async def deliver(self, companies: list[Company], per_realm: int) -> None:
+        made = [pair for batch in await asyncio.gather(*(self.changes(c, per_realm) for c in companies))
+                for pair in batch]
+        body = cloudevents_body([QueuedEvent(event) for _, event in made])
+        headers = {"content-type": "application/cloudevents+json", "intuit-signature": sign(self.verifier, body)}
+        changes = [change for change, _ in made]
+        t0 = time.perf_counter()
+        for change in changes:
+            change.t0 = t0
+        self.visibility.expect(changes)
+        self.posted_at.append(t0)
+        self.events_sent += len(changes)
+        try:
+            resp = await self.api.post("/webhooks/qbo", content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            self.failed.append(type(exc).__name__)
+            return
+        self.ack_seconds.append(time.perf_counter() - t0)
+        if resp.status_code != 200:
+            self.failed.append(str(resp.status_code))
+            return
+        ack = resp.json()
+        self.received += ack["received"]
+        self.new += ack["new"]
+
+
+def verifier_token(bench: Bench) -> str:
+    """The API's verifier token: from the environment, else the stack's generated dev secrets."""
+    token = bench.stack.env.get("QBO_WEBHOOK_VERIFIER_TOKEN")
+    if token:
+        return token
+    return json.loads((Path(bench.stack.config.data_dir) / "dev-secrets.json").read_text())["QBO_WEBHOOK_VERIFIER_TOKEN"]
+
+
+async def onboard(bench: Bench, qbo: httpx.AsyncClient, partners: int) -> list[Company]:
+    """Companies connected through the real OAuth flow, several at a time, all onboarded before the load."""
+    realms = dict(await bench.connect_many(partners, invoices=INVOICES, prefix="Load", in_flight=CONNECT_IN_FLIGHT))
+    pids = list(realms)
+    await wait_for(lambda: bench.all_active(pids), within=max(120, partners * 3), what="partners active", every=0.25)
+    gate = asyncio.Semaphore(CONNECT_IN_FLIGHT)
+
+    async def one(pid: str) -> Company:
+        async with gate:
+            realm = realms[pid]
+            token = await bench.bookkeeper_token(realm)
+            query = await qbo.get(f"/v3/company/{realm}/query", headers={"Authorization": f"Bearer {token}"},
+                                  params={**QBO_PARAMS, "query": "select * from Invoice"})
+            query.raise_for_status()
+            tokens = {i["Id"]: i["SyncToken"] for i in query.json()["QueryResponse"]["Invoice"]}
+
+            async def backfilled() -> list[dict]:
+                rows = [r for r in await list_all(bench.api, f"/partners/{pid}/invoices") if r["qbo_id"] in tokens]
+                return rows if len(rows) == len(tokens) else []
+
+            rows = await wait_for(backfilled, within=120, what=f"partner {pid}'s invoices", every=0.2)
+        return Company(pid, realm, token, [Invoice(r["id"], r["qbo_id"], tokens[r["qbo_id"]]) for r in rows])
+
+    return list(await asyncio.gather(*(one(pid) for pid in pids)))
+
+
+async def drive(load: Load, companies: list[Company], sender: Sender) -> None:
+    """Deliveries on a fixed schedule, each to the next `realms_per_delivery` companies in turn."""
+    per_realm = max(1, load.events_per_delivery // load.realms_per_delivery)
+    turn = itertools.cycle(companies)
+    total = int(load.deliveries_per_second * load.seconds)
+    tasks = []
+    start = time.perf_counter()
+    for n in range(total):
+        delay = start + n / load.deliveries_per_second - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        picks = [next(turn) for _ in range(load.realms_per_delivery)]
+        tasks.append(asyncio.create_task(sender.deliver(picks, per_realm)))
+    await asyncio.gather(*tasks)
+
+
+async def stored_events(db: asyncpg.Pool) -> dict[str, int]:
+    rows = await db.fetch("SELECT coalesce(route_result, 'unrouted') AS result, count(*) AS n "
+                          "FROM webhook_events GROUP BY 1")
+    return {r["result"]: r["n"] for r in rows}
+
+
+async def run(size: str) -> dict:
+    load = SIZES[size]
+    async with running_stack(NAME, env={"SYNC_INTERVAL_SECONDS": "3600"}) as bench:
+        db = await asyncpg.create_pool(bench.stack.database_url, min_size=1, max_size=2)
+        qbo = httpx.AsyncClient(base_url=bench.stack.emulator_url, timeout=30,
+                                limits=httpx.Limits(max_connections=64))
+        # Intuit's side: as many connections as deliveries in flight. Waiting for one of a pool's connections
+        # would count the load generator's own queue as the service's latency.
+        intuit = httpx.AsyncClient(base_url=bench.stack.api_url, timeout=60,
+                                   limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
+        try:
+            companies = await onboard(bench, qbo, load.partners)
+            visibility = Visibility(bench.api, db)
+            sender = Sender(intuit, qbo, verifier_token(bench), visibility)
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(visibility.watch(stop))
+            cpu, machine, store = StackCpu(bench.stack), MachineCpu(), LogLines(temporal_log(bench.stack))
+            await drive(load, companies, sender)
+            last_post = time.perf_counter()
+            stop.set()
+            await wait_for(lambda: _settled(visibility, last_post), within=SETTLE + 5, what="changes visible")
+            watcher.cancel()
+            visibility.close()
+            cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
+            stored = await stored_events(db)
+            store_timeouts = store.read()
+        finally:
+            await asyncio.gather(qbo.aclose(), intuit.aclose())
+            await db.close()
+    return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
+                        | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts})
+
+
+async def _settled(visibility: Visibility, last_post: float) -> bool:
+    return not visibility.waiting or time.perf_counter() - last_post > SETTLE
+
+
+def capacity(cpu_seconds: dict[str, float], deliveries: int, load: Load) -> dict:
+    """The work per delivery, and what it means on this machine's cores: a projection that a machine shared
+    with other users distorts far less than it distorts latencies (contention, not extra work). Two
+    figures: the service's own processes, and the service without the Temporal dev server (which a
+    production deployment runs elsewhere). The load generator and the emulator (QBO's side: mostly the
+    bookkeepers' edits) are left out of both; with them on the same cores, they compete for the same CPU."""
+    per_delivery = per_unit_ms(cpu_seconds, deliveries)
+    service_ms = sum(v for k, v in per_delivery.items() if k in ("worker", "api", "postgres", "temporal"))
+    without_temporal_ms = service_ms - per_delivery.get("temporal", 0.0)
+    cores = os.cpu_count() or 1
+
+    def rate(ms: float) -> float | None:
+        return round(1000 * cores / ms, 1) if ms else None
+
+    return {
+        "cpu_ms_per_delivery": per_delivery,
+        "projected_max_deliveries_per_second": rate(service_ms),
+        "projected_max_deliveries_per_second_temporal_elsewhere": rate(without_temporal_ms),
+        "projection_note": (
+            f"{cores} cores / the CPU per delivery of worker + API + PostgreSQL + Temporal dev server (then "
+            f"without the dev server), each delivery {load.events_per_delivery} events of "
+            f"{load.realms_per_delivery} companies: the rate that saturates the cores with the service alone; "
+            "latency targets need headroom below it. The load generator ('bench') and the emulator (QBO's "
+            "side) are excluded; on the same cores they take their share too."),
+    }
+
+
+def summary(load: Load, sender: Sender, visibility: Visibility, stored: dict[str, int],
+            cpu: dict[str, float], machine: float) -> dict:
+    ms = [c.visible_after * 1000 for c in visibility.done if c.visible_after is not None]
+    acks = [s * 1000 for s in sender.ack_seconds]
+    span = sender.posted_at[-1] - sender.posted_at[0] if len(sender.posted_at) > 1 else 0.0
+    lost = sum(len(v) for v in visibility.waiting.values())
+    return {
+        "partners": load.partners,
+        "deliveries": len(sender.posted_at),
+        "events": sender.events_sent,
+        "events_per_delivery": load.events_per_delivery,
+        "realms_per_delivery": load.realms_per_delivery,
+        "target_deliveries_per_second": load.deliveries_per_second,
+        "deliveries_per_second": round((len(sender.posted_at) - 1) / span, 1) if span else None,
+        "p50_ms": round(percentile(ms, 50)),
+        "p99_ms": round(percentile(ms, 99)),
+        "max_ms": round(max(ms)) if ms else None,
+        "ack_p50_ms": round(percentile(acks, 50)),
+        "ack_p99_ms": round(percentile(acks, 99)),
+        "ack_max_ms": round(max(acks)) if acks else None,
+        "acks_over_3s": sum(1 for a in sender.ack_seconds if a > ACK_LIMIT),
+        "failed_deliveries": len(sender.failed),
+        "failures": sorted(set(sender.failed)),
+        "events_acknowledged": sender.received,
+        "events_new": sender.new,
+        "events_stored": sum(stored.values()),
+        "events_by_route_result": stored,
+        "changes_visible": len(ms),
+        "changes_lost": lost,
+        "settle_seconds": SETTLE,
+        "cpu_percent": cpu,
+        "limiting_process": limiting_process(cpu),
+        "machine_cpu_percent": machine,
+        "other_load_cpu_percent": round(max(0.0, machine - cpu["total"]), 1),
+        "notes": (
+            "Open-loop deliveries at the target rate, each holding events_per_delivery events of "
+            "realms_per_delivery companies; latency from just before a delivery's POST to the answer of the "
+            f"first GET /partners/{{pid}}/invoices showing the change (PostgreSQL polled every {DB_POLL * 1000:.0f} "
+            "ms says when to ask), so an upper bound by one API request. cpu_percent: % of one core per "
+            "process tree over the load (from the first delivery until every change was visible); "
+            "other_load_cpu_percent is the machine's busy time not spent by this stack (other users)."
+        ),
+    }
