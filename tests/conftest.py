@@ -5,6 +5,7 @@ two suites can run side by side.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
@@ -30,6 +31,9 @@ hypothesis_settings.load_profile("suite")
 
 # Secrets for this run only, set before anything reads settings (the emulator subprocess inherits them).
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="qbo-tests-"))
+# Each process of a run (the controller and every xdist worker) removes its own folder when it exits: a
+# run's PostgreSQL data and logs are ~80 MB, and hundreds of runs filled /tmp.
+atexit.register(shutil.rmtree, _RUN_DIR, True)
 os.environ.update(
     QBO_DATA_DIR=str(_RUN_DIR / "devdata"),
     QBO_CLIENT_ID="test-client",
