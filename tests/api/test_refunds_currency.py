@@ -171,6 +171,14 @@ async def test_refunds_of_eur_payments_are_booked_in_eur_at_the_invoice_rate(
                                    "refund_mismatches")} == dict.fromkeys(
         ("invoice_mismatches", "payment_mismatches", "deposit_mismatches", "refund_mismatches"), 0), report
 
+    # Reconciliation compares the receipt's rate with its invoice's: one at QBO's default of 1 is reported.
+    resp = await bk.http.post("/refundreceipt", json={"Id": receipt["Id"], "SyncToken": receipt["SyncToken"],
+                                                      "sparse": True, "ExchangeRate": "1"})
+    assert resp.status_code == 200, resp.text
+    report = await reconciled(app_client, pid)
+    assert report["refund_mismatches"] == 1, report
+    assert any("RefundReceipt exchange rate differs: the invoice's 1.1" in d["problem"] for d in report["details"])
+
     # A clearing account QBO cannot pay a EUR refund from (a person renamed ours and made one in GBP under its
     # name): the refund waits with the reason and `currency_mismatch`; no RefundReceipt is sent.
     ours = await bk.read("Account", clearing["Id"])
