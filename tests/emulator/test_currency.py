@@ -156,3 +156,27 @@ def test_foreign_refund_receipt_is_in_its_customers_currency_from_a_home_or_same
                                         "DepositToAccountRef": {"value": clearing["Id"]}})
     assert fx.fault(in_usd)["code"] == "6000" and "same currency" in fx.fault(in_usd)["Detail"]
     assert fx.query("select * from RefundReceipt").get("RefundReceipt", []) == before  # nothing written
+
+
+def test_deposit_account_lines_are_in_home_currency_or_the_deposits(fx: Api) -> None:
+    """A payout's refund clearing line in a EUR Deposit: a home-currency clearing account takes it, one in a
+    third currency is refused (qbo-reference §15.5, the rule of a Payment's and a RefundReceipt's account)."""
+    eur = fx.eur_customer  # type: ignore[attr-defined]
+    inv = fx.invoice(eur["Id"], "50.00", ExchangeRate="1.10")
+    pay = fx.pay(eur["Id"], "50.00", ("Invoice", inv["Id"], "50.00"), ExchangeRate="1.10")
+    home_clearing = fx.create("Account", {"Name": "Clearing", "AccountType": "Other Current Asset"})
+    gbp_clearing = fx.create("Account", {"Name": "Clearing GBP", "AccountType": "Other Current Asset",
+                                         "CurrencyRef": {"value": "GBP"}})
+    linked = {"Amount": "50.00", "LinkedTxn": [{"TxnId": pay["Id"], "TxnType": "Payment", "TxnLineId": "0"}]}
+
+    def body(clearing: str) -> dict:
+        return {"DepositToAccountRef": {"value": fx.eur_bank["Id"]}, "ExchangeRate": "1.10",  # type: ignore[attr-defined]
+                "Line": [linked, {"Amount": "-5.00", "DetailType": "DepositLineDetail",
+                                  "DepositLineDetail": {"AccountRef": {"value": clearing}}}]}
+
+    refused = fx.post("/deposit", body(gbp_clearing["Id"]))
+    assert fx.fault(refused)["code"] == "6000"
+    assert "home currency or the transaction currency" in fx.fault(refused)["Detail"]
+    assert "LinkedTxn" not in fx.read("Payment", pay["Id"])  # nothing deposited
+    deposit = fx.create("Deposit", body(home_clearing["Id"]))
+    assert (deposit["TotalAmt"], deposit["HomeTotalAmt"]) == (Decimal("45.00"), Decimal("49.50"))
