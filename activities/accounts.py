@@ -19,12 +19,20 @@ OTHER_INCOME_ACCOUNT_KEY = "qbo-other-income-account"
 async def ensure_account(company: QboCompany, name: str, body: dict[str, str], key: str) -> str:
     """The active account named `name` (the oldest when there are several), else one created from `body`
     with a requestid derived from `key` and the partner."""
+    return (await ensure_account_object(company, name, body, key)).Id
+
+
+async def ensure_account_object(company: QboCompany, name: str, body: dict[str, str], key: str) -> Account:
+    """`ensure_account`, answering the Account itself (its currency matters to a foreign RefundReceipt)."""
     found = await company.find("Account", [("Name", "=", name)])
     active = [a for a in found if isinstance(a, Account) and a.Active is not False]
     if active:
-        return min(active, key=lambda a: int(a.Id) if a.Id.isdigit() else 0).Id
+        return min(active, key=lambda a: int(a.Id) if a.Id.isdigit() else 0)
     request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/{company.partner_id}"))
-    return (await company.create("Account", body, request_id)).Id
+    created = await company.create("Account", body, request_id)
+    if not isinstance(created, Account):
+        raise TypeError(f"QBO answered an Account create with {type(created).__name__}")
+    return created
 
 
 async def ensure_fee_account(company: QboCompany) -> str:

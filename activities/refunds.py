@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.accounts import ensure_account
+from activities.accounts import ensure_account_object
 from activities.errors import heartbeat
 from qbo.client import QboCompany
 from qbo.errors import QboNotFound, QboStaleObject, QboValidationError
@@ -29,6 +29,7 @@ from rules.dates import local_date
 from rules.refunds import (
     CLEARING_ACCOUNT_KEY,
     CLEARING_ACCOUNT_NAME,
+    ReceiptCurrencyError,
     RefundAction,
     RefundBooking,
     RefundDecision,
@@ -40,6 +41,7 @@ from rules.refunds import (
     decide_refund,
     invoice_item_id,
     parse_live_payment,
+    receipt_currency,
     refund_memo,
     refund_request_id,
 )
@@ -139,11 +141,21 @@ class RefundRun:
             await self._park(row, f"QBO Invoice {row['invoice_qbo_id']} has no item line or customer to refund "
                                   "against; book the refund by hand in QuickBooks", AttentionCode.QBO_FAULT)
             return
-        clearing = await ensure_account(self.company, CLEARING_ACCOUNT_NAME, clearing_account_body(),
-                                        CLEARING_ACCOUNT_KEY)
+        clearing = await ensure_account_object(self.company, CLEARING_ACCOUNT_NAME, clearing_account_body(),
+                                               CLEARING_ACCOUNT_KEY)
+        try:  # docs/refunds.md "Foreign currency": the invoice's currency and rate, an account QBO accepts
+            currency = receipt_currency(
+                refund_id=refund.id, invoice_currency=invoice.CurrencyRef.value if invoice.CurrencyRef else None,
+                invoice_rate=invoice.ExchangeRate, home=await posting_repo.home_currency(self.pool, self.partner_id),
+                clearing_name=clearing.Name or CLEARING_ACCOUNT_NAME,
+                clearing_currency=clearing.CurrencyRef.value if clearing.CurrencyRef else None)
+        except ReceiptCurrencyError as exc:
+            await self._park(row, str(exc), AttentionCode.CURRENCY_MISMATCH)
+            return
         prefs = await posting_repo.load_preferences(self.pool, self.partner_id)
-        body = build_refund_receipt(refund, customer_qbo_id=customer, item_id=item, clearing_account_id=clearing,
-                                    txn_date=local_date(row["created_at"], prefs.time_zone).isoformat())
+        body = build_refund_receipt(refund, customer_qbo_id=customer, item_id=item, clearing_account_id=clearing.Id,
+                                    txn_date=local_date(row["created_at"], prefs.time_zone).isoformat(),
+                                    currency=currency)
         request_id = refund_request_id(refund.id, row["retry_generation"])
         await repo.record_refund_attempt(self.pool, refund.id, request_id)
         try:

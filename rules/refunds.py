@@ -12,18 +12,23 @@ Where the refunded money is booked depends on where the payment is:
 - in QBO and deposited (locked, 6540): a RefundReceipt from the refund clearing account; the invoice
   stays paid in both systems;
 - on a platform-created invoice: never in QBO (`not_synced`).
+
+Foreign currency (docs/currency.md, docs/refunds.md "Foreign currency"): a RefundReceipt is in its
+customer's (= its invoice's) currency at the invoice's ExchangeRate, like the Payment it reverses; it is
+never sent at QBO's default rate of 1, nor from an account QBO would refuse.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
 from rules.attention import AttentionCode
 from rules.facts import Frozen
-from rules.values import ZERO, Money, PositiveMoney, to_money
+from rules.values import ZERO, Currency, ExchangeRate, Money, PositiveMoney, to_money
 
 _REQUEST_NS = uuid.UUID("0c2b6a51-4f0e-4d5c-9a3b-7e1f2d8c6b40")
 
@@ -221,12 +226,56 @@ def build_reduction(live: dict[str, Any], refund: RefundFacts, invoice_qbo_id: s
             "PrivateNote": (live.get("PrivateNote") or "") + refund_marker(refund.id, refund.amount)}
 
 
+class ReceiptCurrency(Frozen):
+    """The currency fields of a RefundReceipt: `exchange_rate` only when `currency` is not home."""
+
+    currency: Currency
+    exchange_rate: ExchangeRate | None = None
+
+
+class ReceiptCurrencyError(ValueError):
+    """QBO would refuse the RefundReceipt, or book it at the wrong rate: the refund waits for a person
+    (`currency_mismatch`); the message says what to fix."""
+
+
+def receipt_currency(*, refund_id: str, invoice_currency: str | None, invoice_rate: Decimal | None, home: str,
+                     clearing_name: str, clearing_currency: str | None) -> ReceiptCurrency:
+    """A RefundReceipt is in its customer's currency, which is its invoice's (QBO refuses another,
+    qbo-reference §15.5), at the invoice's ExchangeRate, the rate our Payment was posted at, so the income
+    it reverses is the home value the invoice booked (QBO's default of 1 would not be: §15.5, always sent).
+    It is paid from the clearing account, which QBO accepts only in home currency or the receipt's own
+    (§15.5, H-fx); the account we create is in home currency, so only one a person made in a third
+    currency under our name is refused here, before anything is sent."""
+    currency = (invoice_currency or home).strip().upper()
+    account_currency = (clearing_currency or home).strip().upper()
+    if account_currency not in (home, currency):
+        raise ReceiptCurrencyError(
+            f"refund {refund_id} is in {currency} but the refund clearing account {clearing_name!r} is in "
+            f"{account_currency}: QBO pays a {currency} refund only from an account in the home currency "
+            f"({home}) or in {currency}; rename that account in QuickBooks (a {home} one is then created) "
+            "and retry the refund")
+    if currency == home:
+        return ReceiptCurrency(currency=currency)
+    if invoice_rate is None:
+        raise ReceiptCurrencyError(
+            f"refund {refund_id} is in {currency}, not the home currency {home}, and its QBO invoice carries no "
+            "ExchangeRate: QBO would book the refund at 1; set the invoice's exchange rate in QuickBooks and retry")
+    return ReceiptCurrency(currency=currency, exchange_rate=invoice_rate)
+
+
 def build_refund_receipt(refund: RefundFacts, *, customer_qbo_id: str, item_id: str, clearing_account_id: str,
-                         txn_date: str) -> dict[str, Any]:
+                         txn_date: str, currency: ReceiptCurrency | None = None) -> dict[str, Any]:
     """The RefundReceipt create body (qbo-reference §15.2; docs/refunds.md): positive amount, the item
-    the invoice was sold with (its income account takes the debit), paid from the clearing account."""
+    the invoice was sold with (its income account takes the debit), paid from the clearing account, in the
+    currency `receipt_currency` decided (CurrencyRef always when given, ExchangeRate when foreign)."""
     what = "Chargeback" if refund.kind == "chargeback" else "Refund"
+    fx: dict[str, Any] = {}
+    if currency is not None:
+        fx["CurrencyRef"] = {"value": currency.currency}
+        if currency.exchange_rate is not None:
+            fx["ExchangeRate"] = currency.exchange_rate
     return {
+        **fx,
         "CustomerRef": {"value": customer_qbo_id},
         "DepositToAccountRef": {"value": clearing_account_id},
         "TxnDate": txn_date,

@@ -14,9 +14,9 @@ What is checked:
 - payments: each posted payment's QBO Payment still exists, with its amount, applied to its invoice
   (`rules.own_postings`, the rule the sync uses);
 - payouts: each deposited payout's Deposit exists and totals the net (payments − refunds − fees);
-- refunds: each refund booked as a RefundReceipt has it in QBO for its amount (a refund booked against its
-  payment is checked with the payment: its QBO Payment must hold the amount less those refunds, or be void
-  when refunded in full; docs/refunds.md);
+- refunds: each refund booked as a RefundReceipt has it in QBO for its amount, in its invoice's currency at
+  its rate (a refund booked against its payment is checked with the payment: its QBO Payment must hold the
+  amount less those refunds, or be void when refunded in full; docs/refunds.md);
 - Deposits carrying our memo that no payout records (a duplicate, or one the platform lost track of);
 - payments and payouts already flagged because a person changed them in QBO, counted until resolved.
 """
@@ -171,15 +171,19 @@ class _Run:
                             "platform": row["currency"].strip(), "qbo": dep.CurrencyRef.value})
 
     async def refunds(self, rows: list[Row]) -> None:
-        """Refunds booked as RefundReceipts: the receipt is in QBO, for the refund's amount."""
+        """Refunds booked as RefundReceipts: the receipt is in QBO, for the refund's amount, in its invoice's
+        currency at its rate (docs/refunds.md "Foreign currency": a receipt at QBO's default rate 1 is wrong)."""
         live = await self.live("RefundReceipt", [r["qbo_refund_receipt_id"] for r in rows])
         for row in rows:
             found = live.get(row["qbo_refund_receipt_id"])
-            total = found.wire().get("TotalAmt") if found is not None else None
-            if found is None or Decimal(str(total)) != row["amount"]:
+            wire = found.wire() if found is not None else {}
+            total = wire.get("TotalAmt")
+            problem = "RefundReceipt not found in QBO" if found is None else (
+                f"RefundReceipt TotalAmt {total} differs from the refund's {row['amount']}"
+                if Decimal(str(total)) != row["amount"] else _receipt_currency_problem(row, wire))
+            if problem:
                 self.found({"kind": "refund", "id": row["id"], "qbo_id": row["qbo_refund_receipt_id"],
-                            "problem": "RefundReceipt not found in QBO" if found is None else
-                            f"RefundReceipt TotalAmt {total} differs from the refund's {row['amount']}"})
+                            "problem": problem})
 
     async def unknown_deposits(self) -> None:
         """Deposits in QBO carrying our memo that no payout records: one page of QBO Deposits at a time."""
@@ -206,4 +210,17 @@ def _currency_problem(row: Row, inv: Invoice) -> str | None:
         return f"currency differs: platform {ours}, QBO {qbo_currency}"
     if ours != home and inv.ExchangeRate is not None and row["exchange_rate"] != inv.ExchangeRate:
         return f"exchange rate differs: platform {row['exchange_rate']}, QBO {inv.ExchangeRate}"
+    return None
+
+
+def _receipt_currency_problem(row: Row, receipt: dict[str, Any]) -> str | None:
+    """A RefundReceipt is in its invoice's currency at the invoice's rate (rules.refunds.receipt_currency)."""
+    home = row["home_currency"].strip()
+    ours = (row["currency"] or home).strip()
+    qbo_currency = (receipt.get("CurrencyRef") or {}).get("value") or home
+    if qbo_currency != ours:
+        return f"RefundReceipt currency differs: platform {ours}, QBO {qbo_currency}"
+    rate = receipt.get("ExchangeRate")
+    if ours != home and row["exchange_rate"] is not None and (rate is None or Decimal(str(rate)) != row["exchange_rate"]):
+        return f"RefundReceipt exchange rate differs: the invoice's {row['exchange_rate']}, QBO {rate}"
     return None

@@ -105,7 +105,8 @@ async def known_deposit_ids(pool: asyncpg.Pool, partner_id: str, qbo_ids: list[s
 async def receipt_refunds_page(pool: asyncpg.Pool, partner_id: str, after: str, limit: int) -> list[asyncpg.Record]:
     """Refunds booked as RefundReceipts (docs/refunds.md), bound to the connected realm through the invoice."""
     return await pool.fetch(
-        "SELECT r.id, r.amount, r.qbo_refund_receipt_id FROM refunds r JOIN payments p ON p.id = r.payment_id"
+        "SELECT r.id, r.amount, r.qbo_refund_receipt_id, i.currency, i.exchange_rate,"
+        " COALESCE(c.home_currency, 'USD') AS home_currency FROM refunds r JOIN payments p ON p.id = r.payment_id"
         f" JOIN invoices i ON i.id = p.invoice_id {_CONNECTED.format(t='r', r='i.realm_id')}"
         " WHERE r.partner_id = $1 AND r.status = 'posted' AND r.booking = 'refund_receipt' AND r.id > $2"
         " ORDER BY r.id LIMIT $3", partner_id, after, limit)

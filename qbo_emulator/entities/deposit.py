@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from qbo_emulator.entities.account import account_ref
 from qbo_emulator.entities.common import Ctx, EntityType, load, ref, ref_id, save
-from qbo_emulator.entities.currency import currency_of, home_amount, multicurrency, stamp
+from qbo_emulator.entities.currency import check_account_takes, currency_of, home_amount, multicurrency, stamp
 from qbo_emulator.entities.payment import PAYMENT
 from qbo_emulator.faults import business_validation, object_not_found, required_param
 from qbo_emulator.wire import ZERO, money, to_decimal, today_pacific
@@ -44,7 +44,7 @@ class DepositType(EntityType):
                 line = _linked_line(raw)
             else:
                 n += 1
-                line = _account_line(ctx, raw, n)
+                line = _account_line(ctx, raw, n, currency_of(ctx, bank))
             total += line["Amount"]
             lines.append(line)
         cash_back = doc.get("CashBack")
@@ -136,13 +136,17 @@ def _linked_line(raw: dict) -> dict:
     return line
 
 
-def _account_line(ctx: Ctx, raw: dict, n: int) -> dict:
+def _account_line(ctx: Ctx, raw: dict, n: int, currency: str) -> dict:
+    """An account line of a Deposit in `currency`: its account is in home currency or that currency
+    (qbo-reference §15.5, as a Payment's or RefundReceipt's account; a refund clearing line in a EUR Deposit
+    goes to a home-currency clearing account)."""
     if raw.get("DetailType") != "DepositLineDetail":
         raise required_param("Line.DetailType")
     detail = dict(raw.get("DepositLineDetail") or {})
     if not detail.get("AccountRef"):
         raise required_param("Line.DepositLineDetail.AccountRef")
-    _, detail["AccountRef"] = account_ref(ctx, detail["AccountRef"], "Line.DepositLineDetail.AccountRef")
+    account, detail["AccountRef"] = account_ref(ctx, detail["AccountRef"], "Line.DepositLineDetail.AccountRef")
+    check_account_takes(ctx, account, currency, "Line.DepositLineDetail.AccountRef")
     if detail.get("Entity"):
         entity = detail["Entity"]
         value = entity.get("value") if isinstance(entity, dict) else None

@@ -5,6 +5,12 @@ account, `TotalAmt` computed, DocNumber auto-numbered), but it moves no A/R: no 
 any invoice, so a paid invoice stays paid. Amounts are positive; no void is documented (R-rr), so the
 emulator offers none. `PrintStatus` defaults to "NeedToPrint" and `PaymentRefNum` to "To Print", as in
 Intuit's minimal create from Checking (R-rr); "NotSet" is accepted ([unverified on create]).
+
+Currency (qbo-reference §15.5, docs/currency.md): as every sales document, it is in its customer's
+currency (a different `CurrencyRef` is refused; QBO's help shows a foreign customer's refund receipt with
+its currency and rate) and `ExchangeRate` defaults to 1 when a foreign one omits it (R-pay's default, as
+for Payment); the account it is paid from must be in home currency or the receipt's currency ("The
+currency of the account must be either in home currency or the transaction currency", §15.5).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from decimal import Decimal
 
 from qbo_emulator.entities.account import account_ref
 from qbo_emulator.entities.common import Ctx
+from qbo_emulator.entities.currency import check_account_takes, currency_of
 from qbo_emulator.entities.sales import COMMON_KNOWN, SalesDocType
 from qbo_emulator.faults import business_validation, required_param
 
@@ -41,6 +48,7 @@ class RefundReceiptType(SalesDocType):
         account, account_reference = account_ref(ctx, doc["DepositToAccountRef"], "DepositToAccountRef")
         if account["AccountType"] not in REFUNDABLE_FROM:
             raise business_validation("Select a bank or other current asset account to refund from")
+        check_account_takes(ctx, account, currency_of(ctx, doc), "DepositToAccountRef")
         doc["DepositToAccountRef"] = account_reference
         doc.pop("LinkedTxn", None)
         doc.pop("CustomField", None)

@@ -128,3 +128,55 @@ def test_deposit_is_in_its_bank_currency_and_takes_only_that_currency(fx: Api) -
                                     "ExchangeRate": "1.25", "Line": [linked, fee]})
     assert deposit["CurrencyRef"]["value"] == "EUR" and deposit["TotalAmt"] == Decimal("78.00")
     assert deposit["ExchangeRate"] == Decimal("1.25") and deposit["HomeTotalAmt"] == Decimal("97.50")
+
+
+def test_foreign_refund_receipt_is_in_its_customers_currency_from_a_home_or_same_currency_account(fx: Api) -> None:
+    """A RefundReceipt is a sales document: in its customer's currency at the rate sent, HomeTotalAmt from it;
+    paid from a home-currency account (the refund clearing account) or one in its currency, never another
+    (qbo-reference §15.5: "The currency of the account must be either in home currency or the transaction
+    currency")."""
+    eur = fx.eur_customer  # type: ignore[attr-defined]
+    clearing = fx.create("Account", {"Name": "Refunds Clearing", "AccountType": "Other Current Asset"})
+    gbp_bank = fx.create("Account", {"Name": "Checking GBP", "AccountType": "Bank", "CurrencyRef": {"value": "GBP"}})
+    line = {"Amount": "40.00", "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+    body = {"CustomerRef": {"value": eur["Id"]}, "CurrencyRef": {"value": "EUR"}, "ExchangeRate": "1.10",
+            "PrintStatus": "NotSet", "Line": [line]}
+    rr = fx.create("RefundReceipt", {**body, "DepositToAccountRef": {"value": clearing["Id"]}})
+    assert (rr["CurrencyRef"]["value"], rr["ExchangeRate"], rr["TotalAmt"], rr["HomeTotalAmt"]) == \
+        ("EUR", Decimal("1.10"), Decimal("40.00"), Decimal("44.00"))
+    from_eur = fx.create("RefundReceipt", {**body, "DepositToAccountRef": {"value": fx.eur_bank["Id"]}})  # type: ignore[attr-defined]
+    assert from_eur["CurrencyRef"]["value"] == "EUR"
+    at_one = fx.create("RefundReceipt", {**body, "ExchangeRate": None, "DepositToAccountRef": {"value": clearing["Id"]}})
+    assert at_one["ExchangeRate"] == 1 and at_one["HomeTotalAmt"] == Decimal("40.00")  # R-pay's default: why we send it
+    before = fx.query("select * from RefundReceipt").get("RefundReceipt", [])
+    from_gbp = fx.post("/refundreceipt", {**body, "DepositToAccountRef": {"value": gbp_bank["Id"]}})
+    assert fx.fault(from_gbp)["code"] == "6000"
+    assert "home currency or the transaction currency" in fx.fault(from_gbp)["Detail"]
+    in_usd = fx.post("/refundreceipt", {**body, "CurrencyRef": {"value": "USD"},
+                                        "DepositToAccountRef": {"value": clearing["Id"]}})
+    assert fx.fault(in_usd)["code"] == "6000" and "same currency" in fx.fault(in_usd)["Detail"]
+    assert fx.query("select * from RefundReceipt").get("RefundReceipt", []) == before  # nothing written
+
+
+def test_deposit_account_lines_are_in_home_currency_or_the_deposits(fx: Api) -> None:
+    """A payout's refund clearing line in a EUR Deposit: a home-currency clearing account takes it, one in a
+    third currency is refused (qbo-reference §15.5, the rule of a Payment's and a RefundReceipt's account)."""
+    eur = fx.eur_customer  # type: ignore[attr-defined]
+    inv = fx.invoice(eur["Id"], "50.00", ExchangeRate="1.10")
+    pay = fx.pay(eur["Id"], "50.00", ("Invoice", inv["Id"], "50.00"), ExchangeRate="1.10")
+    home_clearing = fx.create("Account", {"Name": "Clearing", "AccountType": "Other Current Asset"})
+    gbp_clearing = fx.create("Account", {"Name": "Clearing GBP", "AccountType": "Other Current Asset",
+                                         "CurrencyRef": {"value": "GBP"}})
+    linked = {"Amount": "50.00", "LinkedTxn": [{"TxnId": pay["Id"], "TxnType": "Payment", "TxnLineId": "0"}]}
+
+    def body(clearing: str) -> dict:
+        return {"DepositToAccountRef": {"value": fx.eur_bank["Id"]}, "ExchangeRate": "1.10",  # type: ignore[attr-defined]
+                "Line": [linked, {"Amount": "-5.00", "DetailType": "DepositLineDetail",
+                                  "DepositLineDetail": {"AccountRef": {"value": clearing}}}]}
+
+    refused = fx.post("/deposit", body(gbp_clearing["Id"]))
+    assert fx.fault(refused)["code"] == "6000"
+    assert "home currency or the transaction currency" in fx.fault(refused)["Detail"]
+    assert "LinkedTxn" not in fx.read("Payment", pay["Id"])  # nothing deposited
+    deposit = fx.create("Deposit", body(home_clearing["Id"]))
+    assert (deposit["TotalAmt"], deposit["HomeTotalAmt"]) == (Decimal("45.00"), Decimal("49.50"))

@@ -8,6 +8,8 @@ import pytest
 
 from rules.refunds import (
     LivePayment,
+    ReceiptCurrency,
+    ReceiptCurrencyError,
     RefundAction,
     RefundBooking,
     RefundFacts,
@@ -17,6 +19,7 @@ from rules.refunds import (
     decide_new_refund,
     decide_refund,
     parse_live_payment,
+    receipt_currency,
     refund_request_id,
     refunds_in_note,
 )
@@ -97,6 +100,31 @@ def test_refund_receipt_body_and_request_ids() -> None:
     assert body["DepositToAccountRef"] == {"value": "88"} and body["PrivateNote"] == "Alternative Payments refund rf_1"
     assert body["Line"][0]["Amount"] == D("40.00") and body["Line"][0]["Description"].startswith("Chargeback")
     assert refund_request_id("rf_1") == refund_request_id("rf_1") != refund_request_id("rf_1", 1)
+
+
+def _fx(invoice_currency: str | None = "EUR", rate: str | None = "1.10", clearing: str | None = None):
+    return receipt_currency(refund_id="rf_1", invoice_currency=invoice_currency,
+                            invoice_rate=D(rate) if rate else None, home="USD", clearing_name="Clearing",
+                            clearing_currency=clearing)
+
+
+def test_a_foreign_refund_receipt_is_in_the_invoices_currency_at_its_rate() -> None:
+    """docs/refunds.md "Foreign currency": never QBO's default rate of 1, never an account QBO refuses."""
+    eur = _fx()
+    assert eur == ReceiptCurrency(currency="EUR", exchange_rate=D("1.10"))
+    body = build_refund_receipt(R, customer_qbo_id="5", item_id="1", clearing_account_id="88", txn_date="2026-03-01",
+                                currency=eur)
+    assert (body["CurrencyRef"], body["ExchangeRate"]) == ({"value": "EUR"}, D("1.10"))
+    assert _fx(clearing="EUR") == eur  # an account in the refund's own currency pays it too
+    home = build_refund_receipt(R, customer_qbo_id="5", item_id="1", clearing_account_id="88", txn_date="2026-03-01",
+                                currency=_fx(None, None))
+    assert home["CurrencyRef"] == {"value": "USD"} and "ExchangeRate" not in home
+    with pytest.raises(ReceiptCurrencyError, match="carries no ExchangeRate: QBO would book the refund at 1"):
+        _fx(rate=None)
+    with pytest.raises(ReceiptCurrencyError, match="'Clearing' is in GBP: QBO pays a EUR refund only from"):
+        _fx(clearing="GBP")
+    with pytest.raises(ReceiptCurrencyError, match="is in EUR: QBO pays a USD refund"):
+        _fx("USD", None, clearing="EUR")
 
 
 def test_a_refund_qbo_applied_but_we_did_not_record_is_not_a_bookkeepers_change() -> None:
