@@ -149,6 +149,14 @@ async def retry_payout(payout_id: str, pid: PartnerId, db: Pool, client: Tempora
     return await _retry(db, client, pid, "payouts", payout_id)
 
 
+@router.post("/partners/{pid}/refunds/{refund_id}/retry", status_code=202, response_model=schemas.RetryAccepted,
+             responses={409: {"model": schemas.ErrorBody}})
+async def retry_refund(refund_id: str, pid: PartnerId, db: Pool, client: Temporal) -> schemas.RetryAccepted:
+    """Put a `needs_attention` refund back in line once its cause is fixed (e.g. the refund clearing account's
+    currency, docs/refunds.md); it is looked up in QBO before anything is sent again."""
+    return await _retry(db, client, pid, "refunds", refund_id)
+
+
 async def _retry(db: asyncpg.Pool, client: Client, pid: str, table: str, item_id: str) -> schemas.RetryAccepted:
     what = table[:-1]
     outcome = await attention_repo.retry(db, pid, table, item_id)

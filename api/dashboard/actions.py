@@ -121,7 +121,8 @@ async def sync_now(request: Request, pid: str) -> Response:
 async def retry(request: Request, pid: str, kind: str, item_id: str) -> Response:
     """Retry a payment or payout that needs attention (409 when it no longer does: shown, not hidden)."""
     await existing_partner(pid, request)
-    route = {"payments": platform.retry_payment, "payouts": platform.retry_payout}.get(kind)
+    route = {"payments": platform.retry_payment, "payouts": platform.retry_payout,
+             "refunds": platform.retry_refund}.get(kind)
     if route is None:
         raise ApiError(404, "not_found", f"nothing to retry under {kind}")
     try:

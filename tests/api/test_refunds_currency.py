@@ -195,3 +195,19 @@ async def test_refunds_of_eur_payments_are_booked_in_eur_at_the_invoice_rate(
         "in EUR" in parked["attention_reason"]
     assert len(await bk.find("select * from RefundReceipt")) == receipts
     await it.open_amount_agrees(inv_c, "0.00")
+
+    # Never a dead end: the bookkeeper moves the GBP account out of the way and the partner presses retry
+    # (twice: a double click queues once); the refund is booked, one RefundReceipt in EUR.
+    gbp = next(a for a in await bk.find(f"select * from Account where Name = '{CLEARING}'"))
+    resp = await bk.http.post("/account", json={"Id": gbp["Id"], "SyncToken": gbp["SyncToken"], "sparse": True,
+                                                "Name": "Refunds clearing GBP"})
+    assert resp.status_code == 200, resp.text
+    retried = await app_client.post(f"/partners/{pid}/refunds/{stuck['id']}/retry")
+    assert retried.status_code == 202 and retried.json()["status"] == "pending", retried.text
+    again = await app_client.post(f"/partners/{pid}/refunds/{stuck['id']}/retry")
+    assert again.status_code == 409, again.text
+    booked = await it.wait_refund(pay_c, stuck["id"], "posted")
+    assert booked["booking"] == "refund_receipt", booked
+    new_receipts = await bk.find("select * from RefundReceipt")
+    assert len(new_receipts) == receipts + 1
+    assert {r["CurrencyRef"]["value"] for r in new_receipts} == {"EUR"}
