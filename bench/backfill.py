@@ -54,9 +54,13 @@ NOTES = (
     "13–16 s, PostgreSQL 10–17 s) on the same machine; on a quiet 2-core machine that CPU alone means ≥ ~18 s, "
     "about 3× the download, so ≤ 2× needs it roughly halved. What is left: the rules' per-row validation (four pydantic models per invoice, "
     "~40 µs a row), PostgreSQL's insert (EXPLAIN ANALYZE of one page of 1,000 invoices: 65 ms, of which the "
-    "foreign-key triggers take 44 ms: customer_id 31 ms, partner_id 14 ms), and QBO's 10 requests/s per realm. MEASURED ON A SHARED MACHINE: 2 cores, load average 8–14 from other engineers' "
-    "test suites during this run; wall seconds (sync and download alike) are several times a quiet machine's, "
-    "so compare the ratios and CPU seconds of one run; the lead re-measures on a quiet machine."
+    "foreign-key triggers take 44 ms: customer_id 31 ms, partner_id 14 ms), and QBO's 10 requests/s per realm. "
+    "QUIET MACHINE (4119a10, nothing else running, twice, and the same at sync15's 1ee4071): 66 s, 1,667 rows/s, "
+    "10x the bare download, and PostgreSQL used 60 s of CPU in those 66 s: the one connection writing the pages "
+    "is the limit (~0.55 ms of PostgreSQL CPU per row, against the worker's 14 s in all), so the overlap is "
+    "working and the next step is the page's INSERT itself (its cost at 100,000 rows rather than on an empty "
+    "table, where EXPLAIN ANALYZE gave 65 ms a page), or several pages written at once on separate connections. "
+    "The shared-machine runs before it reported 10-17 s of PostgreSQL CPU; why they counted less is not known."
 )
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000)}
 
