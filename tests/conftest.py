@@ -46,7 +46,7 @@ from devstack.binaries import temporal_cli_path, temporal_test_server_path  # no
 from devstack.temporal import SEARCH_ATTRIBUTES  # noqa: E402
 from store.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from store.migrate import migrate  # noqa: E402
-from tests.helpers import wait_until  # noqa: E402
+from tests.helpers import stop_process, wait_until  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -235,11 +235,7 @@ def emulator_url(run_dir: Path) -> Iterator[str]:
     wait_until(healthy, timeout=30, what="emulator health")
     os.environ["QBO_EMULATOR_URL"] = url
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
     log.close()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -116,3 +117,12 @@ def history_text(history) -> str:
     for event in history.events:
         walk(event)
     return history.to_json() + "\n" + "\n".join(decoded)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a child the test started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -15,7 +15,7 @@ import pytest
 from settings import TASK_QUEUE
 from store.embedded import free_port
 from tests.api.conftest import oauth_round_trip, running_app
-from tests.helpers import eventually
+from tests.helpers import eventually, stop_process
 from tests.metrics.names import dashboard_metric_names
 from tests.metrics.scrape import Samples, parse, value
 
@@ -36,11 +36,7 @@ def worker_process(api_settings, database_url, temporal_env, emulator_url, run_d
     try:
         yield {name: f"http://127.0.0.1:{port}/metrics" for name, port in ports.items()} | {"proc": proc}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)
         log.close()
 
 

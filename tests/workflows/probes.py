@@ -3,6 +3,8 @@ history scenarios. Each asserts, so a wait that times out says what the workflow
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio.client import WorkflowHandle
 
 from tests.workflows.stubs import StubActivities
@@ -28,6 +30,14 @@ async def synced(handle: WorkflowHandle) -> PartnerStatus:
     """A cycle has finished (onboarding's first one, at least)."""
     current = await status(handle)
     assert current.last_sync_at is not None, f"no cycle finished yet: {_seen(current)}"
+    return current
+
+
+async def synced_after(handle: WorkflowHandle, instant: datetime | None) -> PartnerStatus:
+    """A cycle finished after `instant` (the last_sync_at seen before)."""
+    current = await status(handle)
+    assert current.last_sync_at is not None and (instant is None or current.last_sync_at > instant), (
+        f"no cycle finished after {instant}: {_seen(current)}")
     return current
 
 

@@ -41,12 +41,8 @@ async def test_a_non_auth_failure_is_recorded_and_the_loop_goes_on(running, stub
     stubs.fetch_error = None
     await partners.sync_now(client, pid)  # the loop still listens, and the next good cycle clears the error
 
-    async def recovered():
-        status = await probes.status(handle)
-        assert status.last_sync_at > first.last_sync_at
-        return status
-
-    status = await eventually(recovered, what="a good cycle after the failed one")
+    status = await eventually(lambda: probes.synced_after(handle, first.last_sync_at),
+                              what="a good cycle after the failed one")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
     assert stubs.calls["fetch_changes"] == fetched + 2
 
@@ -93,12 +89,8 @@ async def test_request_disconnect_signal_fails_then_succeeds(running, stubs) -> 
     finally:
         stubs.fetch_gate.set()
 
-    async def synced_again():
-        status = await probes.status(handle)
-        assert status.last_sync_at > before.last_sync_at
-        return status
-
-    status = await eventually(synced_again, what="the woken cycle to finish")
+    status = await eventually(lambda: probes.synced_after(handle, before.last_sync_at),
+                              what="the woken cycle to finish")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
 
     stubs.revoke_broken = False
