@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         BackfillInput,
         ConnectionStateInput,
         DisconnectRequest,
+        FetchResult,
         FinishSyncRun,
         IntegrationState,
         PartnerRef,
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Progress,
         Requests,
         SyncRunStart,
+        cycle_counts,
     )
     from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, describe_failure, is_auth_failure
 
@@ -200,26 +202,51 @@ class PartnerIntegrationWorkflow:
 
     async def _sync_cycle(self) -> None:
         trigger, reconcile = self.requests.take_cycle()
+        pid = self.partner.partner_id
+        fetch = await self._fetch_changes(trigger)
+        counts = cycle_counts(fetch.staged, fetch.applied)
+        recorded = dict(counts) if fetch.run_finished else None  # what fetch wrote on the run
+        if fetch.accounts_changed:
+            accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
+                                        "reload accounts", QBO)
+            self.partner.accounts = accounts.accounts
+        await self._apply_staged(fetch, counts)
+        await self._post(fetch, counts)
+        if (fetch.reconcile_requested or reconcile) and workflow.patched("reconciliation-run"):
+            await self._reconcile(counts)
+        if counts != recorded and (len(counts) > 1 or fetch.staged):
+            await self._call(SyncActivities.finish_sync_run,
+                             FinishSyncRun(partner_id=pid, sync_run_id=fetch.sync_run_id, counts=counts),
+                             "record sync run", DB_ONLY)
+        self._record_cycle(counts)
+
+    async def _fetch_changes(self, trigger: str) -> FetchResult:
+        """Stage QBO's changes; under the patch, fetch also applies a few and records an idle-after-apply run
+        itself, so the usual webhook cycle is one activity (two workflow tasks and activity tasks fewer for
+        the Temporal server, issue 15). Older runs replay with the three activities they scheduled."""
         now = workflow.now()
         full_sweep = self.partner.last_full_sweep_at is None or now - self.partner.last_full_sweep_at >= FULL_SWEEP_EVERY
-        pid = self.partner.partner_id
-        fetch = await self._call(
-            SyncActivities.fetch_changes, SyncRunStart(partner_id=pid, trigger=trigger, full_sweep=full_sweep),
-            f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
+        start = SyncRunStart(partner_id=self.partner.partner_id, trigger=trigger, full_sweep=full_sweep,
+                             apply_small_changes=workflow.patched("cycle-applies-in-fetch"))
+        fetch = await self._call(SyncActivities.fetch_changes, start,
+                                 f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
         if full_sweep:
             self.partner.last_full_sweep_at = now
         if fetch.currency is not None:
             self.partner.currency = fetch.currency
-        counts = {"staged": fetch.staged}
-        if fetch.accounts_changed:
-            accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
-                                                        "reload accounts", QBO)
-            self.partner.accounts = accounts.accounts
-        if fetch.staged:
+        return fetch
+
+    async def _apply_staged(self, fetch: FetchResult, counts: dict[str, int]) -> None:
+        """What fetch staged and did not apply itself (too many, or a run from before the patch)."""
+        if fetch.staged and fetch.applied is None:
             applied = await self._call(
-                SyncActivities.apply_staged, ApplyInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
+                SyncActivities.apply_staged, ApplyInput(partner_id=self.partner.partner_id, sync_run_id=fetch.sync_run_id),
                 f"apply {fetch.staged} staged changes", DB_ONLY)
-            counts |= {k: v for k, v in applied.model_dump().items() if v}
+            counts |= cycle_counts(fetch.staged, applied)
+
+    async def _post(self, fetch: FetchResult, counts: dict[str, int]) -> None:
+        """Pending payments, then pending payouts (deposits, or settled `not_synced` when deposits are off)."""
+        pid = self.partner.partner_id
         if fetch.pending_payments:
             posted = await self._call(
                 PostingActivities.post_payments, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
@@ -236,13 +263,6 @@ class PartnerIntegrationWorkflow:
                 PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
                 f"create deposits for {fetch.pending_payouts} payouts", POSTING)
             counts |= {"deposits_created": deposits.deposited, "payouts_waiting": deposits.waiting}
-        if (fetch.reconcile_requested or reconcile) and workflow.patched("reconciliation-run"):
-            await self._reconcile(counts)
-        if len(counts) > 1 or fetch.staged:
-            await self._call(SyncActivities.finish_sync_run,
-                             FinishSyncRun(partner_id=pid, sync_run_id=fetch.sync_run_id, counts=counts),
-                             "record sync run", DB_ONLY)
-        self._record_cycle(counts)
 
     async def _reconcile(self, counts: dict[str, int]) -> None:
         """A requested reconciliation run, after this cycle's postings (PRODUCT.md §6): paged, through the
