@@ -11,8 +11,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.posting import PostingActivities
     from activities.sync import SyncActivities
     from workflows.models import ApplyInput, DepositSummary, PartnerStatus, PartnerWorkflowInput, cycle_counts
-    from workflows.policies import DB_ONLY
     from workflows.partner import PartnerIntegrationWorkflow
+    from workflows.policies import DB_ONLY
 
 
 @workflow.defn(name="PartnerIntegrationWorkflow")
