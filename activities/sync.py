@@ -221,7 +221,8 @@ class SyncActivities:
     @activity.defn
     @qbo_failures
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
-        """Stage what changed in QBO (CDC, or a full sweep); finish the run itself when the cycle is idle."""
+        """Stage what changed in QBO (CDC, or a full sweep); apply it too when the workflow asks and it is
+        little (`_apply_if_small`); finish the run itself when nothing else is left to do."""
         pid = input.partner_id
         conn_info = await repo.load_connection(self.pool, pid)
         run_id = await repo.start_run(self.pool, pid, input.trigger)

@@ -205,7 +205,9 @@ class PartnerIntegrationWorkflow:
         pid = self.partner.partner_id
         fetch = await self._fetch_changes(trigger)
         counts = cycle_counts(fetch.staged, fetch.applied)
-        recorded = dict(counts) if fetch.run_finished else None  # what fetch wrote on the run
+        # What fetch recorded on the run when nothing else was due; recorded again below only if the cycle
+        # added to it (postings, a reconciliation).
+        recorded = dict(counts) if fetch.run_finished else None
         if fetch.accounts_changed:
             accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
                                         "reload accounts", QBO)
@@ -221,9 +223,9 @@ class PartnerIntegrationWorkflow:
         self._record_cycle(counts)
 
     async def _fetch_changes(self, trigger: str) -> FetchResult:
-        """Stage QBO's changes; under the patch, fetch also applies a few and records an idle-after-apply run
-        itself, so the usual webhook cycle is one activity (two workflow tasks and activity tasks fewer for
-        the Temporal server, issue 15). Older runs replay with the three activities they scheduled."""
+        """Stage QBO's changes. Under the patch fetch also applies a few and records the run when no posting
+        follows, so the usual webhook cycle is one activity (two workflow tasks and two activity tasks fewer
+        for the Temporal server, issue 15); runs from before it replay the three activities they scheduled."""
         now = workflow.now()
         full_sweep = self.partner.last_full_sweep_at is None or now - self.partner.last_full_sweep_at >= FULL_SWEEP_EVERY
         start = SyncRunStart(partner_id=self.partner.partner_id, trigger=trigger, full_sweep=full_sweep,
