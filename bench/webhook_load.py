@@ -30,12 +30,14 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 
-from bench.common import Bench, list_all, percentile, running_stack, wait_for, write_result
+from bench.common import Bench, event_name, list_all, percentile, running_stack, wait_for, write_result
 from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
 from qbo_emulator.entities.common import Event
 from qbo_emulator.webhooks import QueuedEvent, cloudevents_body, sign
@@ -299,6 +301,7 @@ async def run(size: str) -> dict:
             stop = asyncio.Event()
             watcher = asyncio.create_task(visibility.watch(stop))
             cpu, machine, store = StackCpu(bench.stack), MachineCpu(), LogLines(temporal_log(bench.stack))
+            load_started = datetime.now(UTC)
             await drive(load, companies, sender)
             last_post = time.perf_counter()
             stop.set()
@@ -308,11 +311,35 @@ async def run(size: str) -> dict:
             cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
             stored = await stored_events(db)
             store_timeouts = store.read()
+            cycles = await cycle_shape(bench, [c.pid for c in companies], load_started)
         finally:
             await asyncio.gather(qbo.aclose(), intuit.aclose())
             await db.close()
     return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
-                        | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts})
+                        | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts}
+                        | cycles)
+
+
+async def cycle_shape(bench: Bench, pids: list[str], since: datetime) -> dict:
+    """History events and activities per cycle during the load, over every partner's workflow: the Temporal
+    server's work is per event and per task, so these say how much of its CPU a webhook's cycle costs."""
+    events = cycles = activities = 0
+    for pid in pids:
+        history = await bench.history(pid)
+        start = next((i for i, e in enumerate(history) if _is_fetch(e) and e.event_time.ToDatetime(tzinfo=UTC) >= since),
+                     None)
+        window = history[start:] if start is not None else []
+        cycles += sum(1 for e in window if _is_fetch(e))
+        activities += sum(1 for e in window if event_name(e) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
+        events += len(window)
+    return {"cycles": cycles,
+            "history_events_per_cycle": round(events / cycles, 2) if cycles else None,
+            "activities_per_cycle": round(activities / cycles, 2) if cycles else None}
+
+
+def _is_fetch(event: Any) -> bool:
+    return (event_name(event) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+            and event.activity_task_scheduled_event_attributes.activity_type.name == "fetch_changes")
 
 
 async def _settled(visibility: Visibility, last_post: float) -> bool:
