@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from store import attention_repo
 from store.db import Db
-from store.sync_repo import Connection
+from store.sync_repo import Connection, live_currencies
 
 _PENDING_PAYMENTS = (
     "(SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending')"
@@ -32,8 +32,7 @@ SELECT c.realm_id, c.cdc_cursor, c.last_full_sweep_at, c.home_currency, c.multic
     {_PENDING_PAYMENTS} + (SELECT count(*) {attention_repo._CLEARED_PAYMENTS}) AS payments,
     {_PENDING_PAYOUTS} + (SELECT count(*) {attention_repo._CLEARED_PAYOUTS}) AS payouts,
     EXISTS (SELECT 1 FROM reconciliation_runs WHERE partner_id = $1 AND status <> 'finished') AS reconcile,
-    ARRAY(SELECT DISTINCT i.currency FROM invoices i WHERE i.partner_id = $1 AND NOT i.archived
-          AND i.status <> 'void' AND (i.realm_id = c.realm_id OR i.realm_id IS NULL) ORDER BY i.currency) AS currencies
+    ARRAY({live_currencies("$1", "c.realm_id")}) AS currencies
 FROM qbo_connections c WHERE c.partner_id = $1
 """  # noqa: S608 (constants only)
 

@@ -106,3 +106,22 @@ async def test_a_young_attempt_sends_no_heartbeat(synced: Synced, logged) -> Non
     old.on_heartbeat = lambda *details: beats.append(details)
     await _idle_fetch(synced, acts, old)
     assert beats, "an attempt older than its quiet time heartbeats"
+
+
+async def test_the_invoice_currencies_are_the_live_invoices_of_this_company(synced: Synced) -> None:
+    """Read by a loose index scan (sync_repo.live_currencies): every live currency once, in order; a void
+    or archived invoice's and another company's are not the partner's payment currencies."""
+    from activities.currency import currency_facts
+
+    rows = [("platform", None, None, "EUR", "open", False), ("platform", None, None, "EUR", "paid", False),
+            ("qbo", synced.realm_id, "q-gbp", "GBP", "void", False),
+            ("qbo", synced.realm_id, "q-cad", "CAD", "open", True),
+            ("qbo", "another-realm", "q-jpy", "JPY", "open", False)]
+    for n, (source, realm, qbo_id, currency, status, archived) in enumerate(rows):
+        await synced.pool.execute(
+            "INSERT INTO invoices (id, partner_id, source, realm_id, qbo_id, amount, balance, currency, status,"
+            " archived) VALUES ($1, $2, $3, $4, $5, 10, 10, $6, $7, $8)",
+            f"inv-cur-{n}-{synced.partner_id}", synced.partner_id, source, realm, qbo_id, currency, status, archived)
+    facts = await cycle_repo.cycle_facts(synced.pool, synced.partner_id)
+    current = await currency_facts(synced.pool, synced.partner_id)
+    assert current is not None and facts.invoice_currencies == current.invoice_currencies == ("EUR", "USD")
