@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from temporalio import activity
@@ -40,19 +39,8 @@ def temporal_failure(exc: BaseException) -> BaseException:
     return to_application_error(exc) if isinstance(exc, QboError) else exc
 
 
-#: An attempt younger than this sends no heartbeat (at most a quarter of its heartbeat timeout).
-HEARTBEAT_QUIET = timedelta(seconds=5)
-
-
 def heartbeat(*details: object) -> None:
     """Tell Temporal this attempt is alive (so a killed worker's attempt is retried within the heartbeat
-    timeout, not at the step's deadline). Not in the attempt's first seconds: the SDK sends the first
-    heartbeat at once and the server writes each one to the workflow's state, so every idle sync cycle (one
-    CDC call, done in milliseconds) cost the Temporal server a persistence write for nothing. An attempt
-    that lives longer heartbeats from then on, well within its timeout."""
-    if not activity.in_activity():
-        return
-    info = activity.info()
-    quiet = min(HEARTBEAT_QUIET, info.heartbeat_timeout / 4) if info.heartbeat_timeout else HEARTBEAT_QUIET
-    if datetime.now(UTC) - info.started_time >= quiet:
+    timeout, not at the step's deadline)."""
+    if activity.in_activity():
         activity.heartbeat(*details)

@@ -1,4 +1,4 @@
-"""What an idle sync cycle costs PostgreSQL and Temporal: three statements, no pool reset, no heartbeat.
+"""What an idle sync cycle costs PostgreSQL: three statements, no pool reset.
 
 An idle cycle is what every partner does every interval (README "Fleet size per worker"), so its round
 trips are counted here on one logged connection: the cycle's facts, the token, the cursor and the run.
@@ -6,9 +6,7 @@ trips are counted here on one logged connection: the cycle's facts, the token, t
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.testing import ActivityEnvironment
@@ -86,26 +84,6 @@ async def test_cycle_facts_agree_with_what_they_replace(synced: Synced) -> None:
         " VALUES ($1, $2, 'Preferences', '1', 'Update', now() + interval '1 second')",
         f"test-{synced.partner_id}", synced.realm_id)
     assert (await cycle_repo.cycle_facts(synced.pool, synced.partner_id)).preferences_event
-
-
-async def test_a_young_attempt_sends_no_heartbeat(synced: Synced, logged) -> None:
-    """The SDK sends an attempt's first heartbeat at once and the server writes it: an attempt heartbeats
-    only once it is a few seconds old (activities/errors.py), so an idle cycle sends none."""
-    acts, _ = logged
-    await synced.cycle()
-    beats: list[tuple] = []
-    young = ActivityEnvironment()
-    young.info = dataclasses.replace(young.info, started_time=datetime.now(UTC),
-                                     heartbeat_timeout=timedelta(seconds=60))
-    young.on_heartbeat = lambda *details: beats.append(details)
-    await _idle_fetch(synced, acts, young)
-    assert beats == []
-    old = ActivityEnvironment()
-    old.info = dataclasses.replace(old.info, started_time=datetime.now(UTC) - timedelta(seconds=16),
-                                   heartbeat_timeout=timedelta(seconds=60))
-    old.on_heartbeat = lambda *details: beats.append(details)
-    await _idle_fetch(synced, acts, old)
-    assert beats, "an attempt older than its quiet time heartbeats"
 
 
 async def test_the_invoice_currencies_are_the_live_invoices_of_this_company(synced: Synced) -> None:
