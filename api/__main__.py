@@ -10,11 +10,16 @@ from fastapi import FastAPI
 from api.app import create_app
 from settings import Settings, configure_logging, get_settings
 
+KEEP_ALIVE_SECONDS = 75
+
 
 def uvicorn_config(app: FastAPI, settings: Settings, host: str) -> uvicorn.Config:
     """The server as production runs it (uvicorn's own log config, access log on); tests serve the same
-    config so they see the same access-log lines."""
-    return uvicorn.Config(app, host=host, port=settings.api_port, log_level=settings.log_level.lower())
+    config so they see the same access-log lines. Idle keep-alive connections outlive the clients' own
+    (httpx drops them after 5 s; a load balancer in front should use a shorter idle timeout than this):
+    with equal timeouts a client can send on a connection being closed and get a ReadError."""
+    return uvicorn.Config(app, host=host, port=settings.api_port, log_level=settings.log_level.lower(),
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 def main() -> None:

@@ -10,6 +10,16 @@ import uvicorn
 import settings
 from qbo_emulator.app import create_app
 
+# Idle keep-alive connections stay open longer than any client keeps them (httpx drops its own after 5 s):
+# with equal timeouts a client could send on a connection the server was closing that very moment and get
+# a ReadError for a request never read (seen in a loaded test run, tests/qbo/test_emulator_limits.py).
+KEEP_ALIVE_SECONDS = 75
+
+
+def server_config(app: object, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,  # type: ignore[arg-type]
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m qbo_emulator", description="QuickBooks Online emulator")
@@ -21,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
     app = create_app(None if args.memory else args.db)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.Server(server_config(app, args.host, args.port, args.log_level)).run()
 
 
 if __name__ == "__main__":
