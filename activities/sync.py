@@ -29,7 +29,7 @@ from qbo.pages import RawObject, RawPage
 from rules import BadQboPayload, SyncAction, newest_change, parse_account
 from rules import entities as synced
 from store import own_postings_repo as own_repo
-from store import reconcile_repo
+from store import reconcile_repo, sync_requests
 from store import sync_repo as repo
 from store.db import Conn, one
 from workflows.models import (
@@ -219,6 +219,8 @@ class SyncActivities:
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
         """Stage what changed in QBO (CDC, or a full sweep); finish the run itself when the cycle is idle."""
         pid = input.partner_id
+        # First, before CDC is read: an event stored after this signals again (api/webhooks.py coalescing).
+        await sync_requests.clear(self.pool, pid)
         conn_info = await repo.load_connection(self.pool, pid)
         run_id = await repo.start_run(self.pool, pid, input.trigger)
         try:

@@ -1,0 +1,59 @@
+"""Outstanding `sync_now` signals, one row per partner (migration 0016), so webhook routing signals a partner
+once per cycle rather than once per event (api/webhooks.py; issue 15 item 4).
+
+The protocol, and why nothing is lost:
+- a routing pass *claims* the signal (`claim`): a row is inserted, or taken over when its claim is older
+  than `stale` (a crash between claiming and signalling must not keep the partner deaf);
+- after Temporal took the signal the pass marks it *delivered* (`delivered`); after a failure or a timeout it
+  *releases* it (`release`), so the next event or the retry loop signals again;
+- the cycle's `fetch_changes` *clears* it (`clear`) before it reads CDC. An event that finds a delivered
+  claim needs no signal: the change it announces was in QBO before the event was stored, and the cycle
+  that will clear the row reads CDC after clearing it. An event stored after the clear claims anew.
+Each step names the claim it acts on (`requested_at`, unique per claim), so a late answer to an old claim
+never touches a newer one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from store.db import Db
+
+
+async def claim(db: Db, partner_ids: list[str], stale: timedelta) -> dict[str, datetime]:
+    """The partners whose signal this pass now owns, each with its claim's `requested_at`; a partner with a
+    fresher claim of another pass is left out. Atomic per partner (ON CONFLICT takes the row lock, so a
+    concurrent `clear` either came first and the row is new, or comes after and the claim stands)."""
+    if not partner_ids:
+        return {}
+    rows = await db.fetch(
+        "INSERT INTO sync_requests AS s (partner_id, requested_at) "
+        "SELECT pid, clock_timestamp() FROM unnest($1::text[]) AS pid "
+        "ON CONFLICT (partner_id) DO UPDATE SET requested_at = excluded.requested_at, signalled_at = NULL "
+        "WHERE s.requested_at < now() - $2::interval "
+        "RETURNING partner_id, requested_at", sorted(partner_ids), stale)
+    return {r["partner_id"]: r["requested_at"] for r in rows}
+
+
+async def covered(db: Db, partner_ids: list[str]) -> set[str]:
+    """Of these partners, those whose claimed signal Temporal took and whose cycle has not cleared it yet."""
+    if not partner_ids:
+        return set()
+    rows = await db.fetch("SELECT partner_id FROM sync_requests WHERE partner_id = ANY($1::text[]) "
+                          "AND signalled_at IS NOT NULL", partner_ids)
+    return {r["partner_id"] for r in rows}
+
+
+async def delivered(db: Db, partner_id: str, requested_at: datetime) -> None:
+    await db.execute("UPDATE sync_requests SET signalled_at = clock_timestamp() "
+                     "WHERE partner_id = $1 AND requested_at = $2", partner_id, requested_at)
+
+
+async def release(db: Db, partner_id: str, requested_at: datetime) -> None:
+    await db.execute("DELETE FROM sync_requests WHERE partner_id = $1 AND requested_at = $2",
+                     partner_id, requested_at)
+
+
+async def clear(db: Db, partner_id: str) -> None:
+    """The cycle took the request: an event stored from now on signals again."""
+    await db.execute("DELETE FROM sync_requests WHERE partner_id = $1", partner_id)
