@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
+from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS, WEBHOOK_SIGNALS
 from starter import partners as partner_workflows
 from store import platform_repo as repo
 from store import sync_requests
@@ -42,6 +42,7 @@ SIGNALS_IN_FLIGHT = 32  # sync_now signals sent side by side by one routing pass
 # A claimed signal older than this is not outstanding any more (a pass that died between claiming and
 # signalling, or a workflow that takes no cycle, e.g. waiting in needs_reconnect): it is claimed again.
 SIGNAL_OUTSTANDING_FOR = timedelta(minutes=1)
+_SIGNAL_OUTCOME = {"signalled": "sent", "no_workflow": "no_workflow", None: "failed"}  # qbo_webhook_signals_total
 _CONTENT_TYPES = ("application/json", "application/cloudevents+json")
 
 Event = tuple[str, str, str | None, str | None, str | None]  # event_id, realm, entity, entity_id, operation
@@ -230,7 +231,13 @@ async def _signal_partners(app: FastAPI, pids: list[str]) -> dict[str, str | Non
         return "signalled" if pid in done else None
 
     try:
-        return dict(zip(pids, await asyncio.gather(*(one(pid) for pid in pids)), strict=True))
+        results = dict(zip(pids, await asyncio.gather(*(one(pid) for pid in pids)), strict=True))
+        for pid, result in results.items():
+            if pid in mine:
+                WEBHOOK_SIGNALS.labels(_SIGNAL_OUTCOME[result]).inc()
+            elif result == "signalled":
+                WEBHOOK_SIGNALS.labels("coalesced").inc()
+        return results
     finally:
         for pid, outcome in mine.items():  # a pass that failed or was cancelled: its waiters retry later
             if in_flight.get(pid) is outcome:

@@ -63,6 +63,15 @@ async def docs_shown(app_client, pid: str, wanted: dict[str, str]) -> dict[str, 
     return shown
 
 
+def signal_counts(since: dict[str, float] | None = None) -> dict[str, float]:
+    """`qbo_webhook_signals_total` by outcome in this process (the app runs in it), less `since`."""
+    from prometheus_client import REGISTRY
+
+    now = {o: REGISTRY.get_sample_value("qbo_webhook_signals_total", {"outcome": o}) or 0.0
+           for o in ("sent", "coalesced", "failed")}
+    return {o: v - (since or {}).get(o, 0.0) for o, v in now.items()}
+
+
 async def cycles(db_pool, pid: str, trigger: str = "sync_now") -> int:
     return await db_pool.fetchval("SELECT count(*) FROM sync_runs WHERE partner_id = $1 AND trigger = $2",
                                   pid, trigger)
@@ -88,10 +97,11 @@ async def test_events_while_a_signal_is_outstanding_make_one_signal_and_one_cycl
     try:
         qbo_ids = sorted(i["Id"] for i in await bk.find("select * from Invoice"))
         assert len(qbo_ids) == 5
-        before = await signals(temporal_env, pid)
+        before, counted = await signals(temporal_env, pid), signal_counts()
         events = [await edit_and_deliver(app_client, verifier, bk, realm, q, f"C{n}") for n, q in enumerate(qbo_ids)]
         assert [await route_result(db_pool, e) for e in events] == ["signalled"] * 5
         assert await signals(temporal_env, pid) == before + 1, "one signal for five events"
+        assert signal_counts(counted) == {"sent": 1, "coalesced": 4, "failed": 0}
         async with running_worker(api_settings, temporal_env, db_pool, task_queue):
             wanted = {q: f"C{n}" for n, q in enumerate(qbo_ids)}
             await eventually(lambda: docs_shown(app_client, pid, wanted), timeout=60, what="all five edits")
