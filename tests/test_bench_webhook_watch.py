@@ -13,7 +13,7 @@ from bench.webhook_load import Change, Visibility
 
 class Watcher(Visibility):
     def __init__(self, db) -> None:
-        super().__init__(api=None, db=db)  # type: ignore[arg-type]
+        super().__init__(db)
         self.asked: list[str] = []
 
     def _ask(self, pid: str) -> None:
