@@ -1,4 +1,4 @@
-"""The webhook load benchmark's watcher (bench/webhook_load.py `Visibility.poll`) reads only the invoice rows
+"""The webhook load benchmark's watcher (bench/webhook_watch.py `Visibility.poll`) reads only the invoice rows
 written since its previous poll, so it must still notice every awaited change: one whose transaction was
 running during a poll and committed after it, and one the service stored before the change was awaited
 (a cycle triggered by an earlier delivery read the edit before its own delivery was sent). Real PostgreSQL;
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from bench.webhook_load import Change, Visibility
+from bench.webhook_watch import Change, Visibility
 
 
 class Watcher(Visibility):
