@@ -117,6 +117,65 @@ async def test_events_while_a_signal_is_outstanding_make_one_signal_and_one_cycl
         await bk.http.aclose()
 
 
+async def test_events_during_a_cycle_make_one_extra_cycle(
+        app_client, verifier, new_partner, emu, emulator_url, db_pool, temporal_env, api_settings,  # noqa: F811
+        task_queue, monkeypatch) -> None:
+    """Events that arrive while a cycle is reading (after its fetch_changes cleared the request) may announce
+    changes that read misses: the first signals again, the others ride on that signal; one more cycle."""
+    from activities.sync import SyncActivities
+
+    realm = await emu.create_company(customers=2, invoices=5)
+    pid = await new_partner()
+    reading, release, hold = asyncio.Event(), asyncio.Event(), [False]
+    real_fetch = SyncActivities._fetch
+
+    async def held_fetch(self, *args, **kwargs):  # the real read, paused once where the test says
+        if hold[0]:
+            hold[0] = False
+            reading.set()
+            await release.wait()
+        return await real_fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncActivities, "_fetch", held_fetch)
+    bk = Bookkeeper(emulator_url, realm, await emu.tokens(realm))
+    try:
+        async with running_worker(api_settings, temporal_env, db_pool, task_queue):
+            assert (await oauth_round_trip(app_client, pid, realm)).status_code == 200
+
+            async def active() -> bool:
+                body = (await app_client.get(f"/partners/{pid}/qbo")).json()
+                assert body["state"] == "active" and body["last_synced_at"], body
+                return True
+
+            await eventually(active, timeout=120, what="the partner onboarded and synced")
+            qbo_ids = sorted(i["Id"] for i in await bk.find("select * from Invoice"))
+            before, counted = await signals(temporal_env, pid), signal_counts()
+            hold[0] = True
+            try:
+                await edit_and_deliver(app_client, verifier, bk, realm, qbo_ids[0], "D0")
+                await eventually(lambda: asyncio.sleep(0, reading.is_set()), what="the cycle to start reading")
+                assert not await db_pool.fetchval("SELECT count(*) FROM sync_requests WHERE partner_id = $1", pid)
+                for n, q in enumerate(qbo_ids[1:], 1):
+                    await edit_and_deliver(app_client, verifier, bk, realm, q, f"D{n}")
+                assert await signals(temporal_env, pid) == before + 2, "one for the cycle, one for the events in it"
+                assert signal_counts(counted) == {"sent": 2, "coalesced": 3, "failed": 0}
+            finally:
+                release.set()
+            wanted = {q: f"D{n}" for n, q in enumerate(qbo_ids)}
+            await eventually(lambda: docs_shown(app_client, pid, wanted), timeout=60, what="all five edits")
+
+            async def two_cycles_done() -> bool:
+                runs = await db_pool.fetch("SELECT finished_at FROM sync_runs WHERE partner_id = $1 "
+                                           "AND trigger = 'sync_now'", pid)
+                assert len(runs) == 2 and all(r["finished_at"] for r in runs), runs
+                return True
+
+            await eventually(two_cycles_done, timeout=60, what="the cycle and the one extra cycle")
+            assert await signals(temporal_env, pid) == before + 2
+    finally:
+        await bk.http.aclose()
+
+
 async def test_a_failed_signal_does_not_leave_the_partner_deaf(app_client, verifier, db_pool, temporal_env,  # noqa: F811
                                                                task_queue, monkeypatch) -> None:
     """Temporal refuses the signal: the event stays unrouted and the claim is released, so the next delivery
