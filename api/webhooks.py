@@ -211,14 +211,13 @@ async def _signal_partners(app: FastAPI, pids: list[str]) -> dict[str, str | Non
     has not started is `signalled` already; one whose signal another pass of this process is sending gets
     that signal's outcome; one another process is signalling is left for a retry."""
     pool, in_flight = app.state.pool, app.state.signals_in_flight
-    claims = await sync_requests.claim(pool, pids, SIGNAL_OUTSTANDING_FOR)
+    claims, done = await sync_requests.claim(pool, pids, SIGNAL_OUTSTANDING_FOR)
     # No await between the claim and these lines: a claim of this process always has its future in
-    # `in_flight` (other passes wait on it), and a pass drops its future only after recording the outcome.
-    sending = {pid: in_flight[pid] for pid in pids if pid not in claims and pid in in_flight}
+    # `in_flight`, which other passes wait on.
+    sending = {pid: in_flight[pid] for pid in pids if pid not in claims and pid not in done and pid in in_flight}
     mine: dict[str, asyncio.Future[str | None]] = {}
     for pid in claims:
         mine[pid] = in_flight[pid] = asyncio.get_running_loop().create_future()
-    done = await sync_requests.covered(pool, [p for p in pids if p not in claims and p not in sending])
     # The partners side by side: one whose workflow is slow to answer must not hold up the others' signals.
     gate = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
 

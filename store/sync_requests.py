@@ -20,28 +20,28 @@ from datetime import datetime, timedelta
 from store.db import Db
 
 
-async def claim(db: Db, partner_ids: list[str], stale: timedelta) -> dict[str, datetime]:
-    """The partners whose signal this pass now owns, each with its claim's `requested_at`; a partner with a
-    fresher claim of another pass is left out. Atomic per partner (ON CONFLICT takes the row lock, so a
-    concurrent `clear` either came first and the row is new, or comes after and the claim stands)."""
+async def claim(db: Db, partner_ids: list[str], stale: timedelta) -> tuple[dict[str, datetime], set[str]]:
+    """The partners whose signal this pass now owns, each with its claim's `requested_at`, and, of the
+    others, those whose claimed signal Temporal took and whose cycle has not cleared it yet (covered).
+    A partner with a fresher claim of another pass is not claimed; one whose signal another pass is still
+    sending is neither. Atomic per partner: ON CONFLICT takes the row lock, so a concurrent `clear` either
+    came first and the row is new, or comes after and the claim stands. One statement: the outer SELECT
+    reads the rows as they were when it began (a data-modifying CTE's rule), which for a row claimed
+    elsewhere a moment ago only means "not covered" (its events wait for a retry)."""
     if not partner_ids:
-        return {}
+        return {}, set()
     rows = await db.fetch(
-        "INSERT INTO sync_requests AS s (partner_id, requested_at) "
-        "SELECT pid, clock_timestamp() FROM unnest($1::text[]) AS pid "
-        "ON CONFLICT (partner_id) DO UPDATE SET requested_at = excluded.requested_at, signalled_at = NULL "
-        "WHERE s.requested_at < now() - $2::interval "
-        "RETURNING partner_id, requested_at", sorted(partner_ids), stale)
-    return {r["partner_id"]: r["requested_at"] for r in rows}
-
-
-async def covered(db: Db, partner_ids: list[str]) -> set[str]:
-    """Of these partners, those whose claimed signal Temporal took and whose cycle has not cleared it yet."""
-    if not partner_ids:
-        return set()
-    rows = await db.fetch("SELECT partner_id FROM sync_requests WHERE partner_id = ANY($1::text[]) "
-                          "AND signalled_at IS NOT NULL", partner_ids)
-    return {r["partner_id"] for r in rows}
+        "WITH claimed AS ("
+        " INSERT INTO sync_requests AS s (partner_id, requested_at)"
+        " SELECT pid, clock_timestamp() FROM unnest($1::text[]) AS pid"
+        " ON CONFLICT (partner_id) DO UPDATE SET requested_at = excluded.requested_at, signalled_at = NULL"
+        " WHERE s.requested_at < now() - $2::interval"
+        " RETURNING partner_id, requested_at) "
+        "SELECT p.pid, c.requested_at AS claim, s.signalled_at IS NOT NULL AS covered "
+        "FROM unnest($1::text[]) AS p(pid) LEFT JOIN claimed c ON c.partner_id = p.pid "
+        "LEFT JOIN sync_requests s ON s.partner_id = p.pid", sorted(partner_ids), stale)
+    claims = {r["pid"]: r["claim"] for r in rows if r["claim"] is not None}
+    return claims, {r["pid"] for r in rows if r["claim"] is None and r["covered"]}
 
 
 async def delivered(db: Db, partner_id: str, requested_at: datetime) -> None:
