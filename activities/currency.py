@@ -5,6 +5,7 @@ workflow as `CurrencyFacts` for the preference validator."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from qbo.client import QboCompany
@@ -33,6 +34,12 @@ async def currency_facts(pool: Any, partner_id: str) -> CurrencyFacts | None:
     conn = await repo.load_connection(pool, partner_id)
     if conn.home_currency is None:
         return None
-    currencies = await repo.invoice_currencies(pool, partner_id, conn.realm_id)
+    return facts_of(conn, await repo.invoice_currencies(pool, partner_id, conn.realm_id))
+
+
+def facts_of(conn: repo.Connection, invoice_currencies: Sequence[str]) -> CurrencyFacts | None:
+    """`currency_facts` from a connection and its invoices' currencies already read."""
+    if conn.home_currency is None:
+        return None
     return CurrencyFacts(home_currency=conn.home_currency, multicurrency=conn.multicurrency,
-                         invoice_currencies=tuple(currencies))
+                         invoice_currencies=tuple(invoice_currencies))

@@ -9,6 +9,7 @@ as the writes. Platform ids are derived from the QBO identity, so a retry never 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from contextlib import aclosing
@@ -19,7 +20,7 @@ import asyncpg
 from temporalio import activity
 
 from activities import own_postings as own
-from activities.currency import currency_facts, read_currency_prefs
+from activities.currency import currency_facts, facts_of, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.client import QboApi
@@ -28,8 +29,8 @@ from qbo.models import QboObject, Tombstone
 from qbo.pages import RawObject, RawPage
 from rules import BadQboPayload, SyncAction, newest_change, parse_account
 from rules import entities as synced
+from store import cycle_repo
 from store import own_postings_repo as own_repo
-from store import reconcile_repo, sync_requests
 from store import sync_repo as repo
 from store.db import Conn, one
 from workflows.models import (
@@ -40,6 +41,7 @@ from workflows.models import (
     FetchResult,
     FinishSyncRun,
     SyncRunStart,
+    cycle_counts,
 )
 
 SYNCED = synced.BACKFILL_ORDER  # apply order too: invoices resolve their customer by QBO id
@@ -50,6 +52,9 @@ CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
 PREFS_MAX_AGE = timedelta(hours=12)  # Preferences are re-read by the daily sweep (and after their webhook)
 APPLY_BATCH = 500
+# At most this many staged versions are applied by fetch_changes itself (one batch per entity, well under
+# a second); more are left to apply_staged, its own activity with its own deadline.
+APPLY_IN_FETCH = APPLY_BATCH
 DECIDE_SLICE = 100
 _SUMMARY_FIELD = {
     SyncAction.CREATE: "created", SyncAction.UPDATE: "updated", SyncAction.ARCHIVE: "archived",
@@ -217,47 +222,94 @@ class SyncActivities:
     @activity.defn
     @qbo_failures
     async def fetch_changes(self, input: SyncRunStart) -> FetchResult:
-        """Stage what changed in QBO (CDC, or a full sweep); finish the run itself when the cycle is idle."""
-        pid = input.partner_id
-        # First, before CDC is read: an event stored after this signals again (api/webhooks.py coalescing).
-        await sync_requests.clear(self.pool, pid)
-        conn_info = await repo.load_connection(self.pool, pid)
-        run_id = await repo.start_run(self.pool, pid, input.trigger)
+        """Stage what changed in QBO (CDC, or a full sweep); apply it too when the workflow asks and it is
+        little (`_apply_if_small`); finish the run itself when nothing else is left to do. PostgreSQL is read
+        once before QBO is asked and, in an idle cycle, written once after (store/cycle_repo.py)."""
+        pid, began = input.partner_id, time.monotonic()
+        # Also withdraws the webhook signal before CDC is read (api/webhooks.py coalescing, store/cycle_repo.py).
+        facts = await cycle_repo.cycle_facts(self.pool, pid)
+        conn_info = facts.connection
+
+        def took() -> timedelta:
+            return timedelta(seconds=time.monotonic() - began)
+
         try:
-            staged, accounts, cursor = await self._fetch(pid, conn_info, input.full_sweep)
-            await self._refresh_currency_prefs(pid, conn_info, input.full_sweep)
+            staged, accounts, cursor, swept = await self._fetch(pid, conn_info, input.full_sweep)
+            prefs_read = await self._refresh_currency_prefs(pid, conn_info, input.full_sweep, facts.preferences_event)
         except Exception as exc:
             # The run records the failure as Temporal will see it ("QboThrottled: …"), the type name included.
             error = f"fetch failed: {temporal_failure(exc)}"[:500]
-            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {}, error), True)
+            await cycle_repo.record_fetch(self.pool, pid, input.trigger, took(), cursor=None, error=error)
+            _count_cycle(input.trigger, True)
             raise
-        payments, payouts = await repo.pending_counts(self.pool, pid)
-        if not staged and not payments and not payouts:
-            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {"staged": 0}, None), False)
+        payments, payouts = facts.pending_payments, facts.pending_payouts
+        # Versions an earlier attempt staged and did not apply make the cycle not idle (`_apply_if_small`).
+        idle = not staged and not payments and not payouts and not facts.staged_waiting
+        run_id = await cycle_repo.record_fetch(self.pool, pid, input.trigger, took(), cursor=cursor, swept=swept,
+                                               idle=idle)
+        if idle:
+            _count_cycle(input.trigger, False)
+            applied, finished = (ApplySummary() if input.apply_small_changes else None), True
+        else:
+            applied = await self._apply_if_small(pid, run_id) if input.apply_small_changes else None
+            # Nothing left for the workflow to do but record the run: record it here (one activity fewer).
+            finished = not payments and not payouts and (applied is not None or not staged)
+            if finished:
+                counts = cycle_counts(staged, applied)
+                _count_cycle(await repo.finish_run(self.pool, pid, run_id, counts, None), False)
+        # Preferences read by this cycle, or invoices it applied, make the facts read before it stale (one
+        # more read, never in an idle cycle).
+        changed = prefs_read or (applied is not None and applied != ApplySummary())
+        currency = await currency_facts(self.pool, pid) if changed else facts_of(conn_info, facts.invoice_currencies)
         return FetchResult(sync_run_id=run_id, staged=staged, accounts_changed=accounts,
                            pending_payments=payments, pending_payouts=payouts, cursor=cursor,
-                           reconcile_requested=await reconcile_repo.has_open_run(self.pool, pid),
-                           currency=await currency_facts(self.pool, pid))
+                           reconcile_requested=facts.reconcile_requested, currency=currency, applied=applied,
+                           run_finished=finished)
 
-    async def _refresh_currency_prefs(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> None:
+    async def _apply_if_small(self, pid: str, run_id: int) -> ApplySummary | None:
+        """Apply what waits in staging within this activity when it is little (a webhook's few edits), by
+        `apply_staged` itself: a cycle of one activity instead of three costs the Temporal server two
+        activity tasks and two workflow tasks less (issue 15). Counted in the table, not by this attempt's
+        `staged`: a retry after an attempt that died between staging and applying stages nothing new (the
+        versions are staged already) and must still apply them; after one that died once applied, the
+        re-read versions are the platform's already and are not staged again (`repo.stage`), so nothing is
+        applied or counted twice. None: more waits than one batch, left to `apply_staged`."""
+        waiting = await repo.staged_count(self.pool, pid)
+        if waiting > APPLY_IN_FETCH:
+            return None
+        if not waiting:
+            return ApplySummary()
+        try:
+            return await self.apply_staged(ApplyInput(partner_id=pid, sync_run_id=run_id))
+        except Exception as exc:  # as a failed fetch: the run says so, the retry applies what is left
+            error = f"apply failed: {temporal_failure(exc)}"[:500]
+            _count_cycle(await repo.finish_run(self.pool, pid, run_id, {}, error), True)
+            raise
+
+    async def _refresh_currency_prefs(self, pid: str, conn_info: repo.Connection, full_sweep: bool,
+                                      event_since_read: bool) -> bool:
         """Read Preferences when never read (a connection older than this code), after a `Preferences` webhook
         since the last read, or on a full sweep when the last read is older than PREFS_MAX_AGE (the first
-        sweep after onboarding does not read them again); otherwise no call (docs/currency.md)."""
+        sweep after onboarding does not read them again); otherwise no call (docs/currency.md). True when
+        they were read."""
         read_at = conn_info.currency_prefs_read_at
         stale = read_at is None or datetime.now(UTC) - read_at > PREFS_MAX_AGE
-        if (conn_info.home_currency is None or (full_sweep and stale)
-                or await repo.preferences_event_since(self.pool, conn_info.realm_id, read_at)):
+        if conn_info.home_currency is None or (full_sweep and stale) or event_since_read:
             await read_currency_prefs(self.pool, self.qbo.company(pid), pid)
+            return True
+        return False
 
-    async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool) -> tuple[int, bool, datetime]:
+    async def _fetch(self, pid: str, conn_info: repo.Connection, full_sweep: bool
+                     ) -> tuple[int, bool, datetime, bool]:
+        """(staged, accounts changed, the next cursor, whether this was a full sweep); the caller stores the
+        cursor once everything staged has committed."""
         started = datetime.now(UTC)
         cursor = conn_info.cdc_cursor
         if full_sweep or cursor is None or started - (cursor - CDC_OVERLAP) > CDC_MAX_AGE:
             staged = await self._sweep(pid, conn_info.realm_id, SYNCED)
             staged += await self._own_postings_since(pid, conn_info.realm_id, cursor, started)
-            await repo.set_cursor(self.pool, pid, started, swept=True)
-            return staged, False, started
-        return await self._cdc(pid, conn_info.realm_id, cursor - CDC_OVERLAP, started)
+            return staged, False, started, True
+        return (*await self._cdc(pid, conn_info.realm_id, cursor - CDC_OVERLAP, started), False)
 
     async def _cdc(self, pid: str, realm: str, since: datetime, started: datetime) -> tuple[int, bool, datetime]:
         from qbo.envelopes import CdcResult
@@ -278,9 +330,7 @@ class SyncActivities:
             staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity, to_staged)
         accounts_changed = bool(accounts) and await self._refresh_accounts(pid, accounts) > 0
         # The answer's server time is the next cursor; fetch_changes subtracts the overlap next time.
-        cursor = result.server_time or started
-        await repo.set_cursor(self.pool, pid, cursor, swept=False)
-        return staged, accounts_changed, cursor
+        return staged, accounts_changed, result.server_time or started
 
     async def _own_postings_since(self, pid: str, realm: str, cursor: datetime | None, started: datetime) -> int:
         """A sweep cycle asks CDC nothing, so ask it for Payments and Deposits alone (one call, and only when

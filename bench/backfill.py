@@ -62,7 +62,8 @@ NOTES = (
     "table, where EXPLAIN ANALYZE gave 65 ms a page), or several pages written at once on separate connections. "
     "The shared-machine runs before it reported 10-17 s of PostgreSQL CPU; why they counted less is not known."
 )
-SIZES = {"small": (5_000, 500), "full": (100_000, 10_000)}
+# huge: is the worker's peak RSS flat in the rows (pages streamed, no whole-company list)? Its own file.
+SIZES = {"small": (5_000, 500), "full": (100_000, 10_000), "huge": (500_000, 50_000)}
 
 
 async def bare_download(

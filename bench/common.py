@@ -48,13 +48,14 @@ def commit() -> str:
 
 
 def write_result(name: str, size: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Print the benchmark's one JSON object and write it to bench/results/<name>.json."""
+    """Print the benchmark's one JSON object and write it to bench/results/<name>.json (<name>_huge.json)."""
     result = {"name": name, "commit": commit(), "cores": os.cpu_count(), "size": size, **fields}
     if os.environ.get("BENCH_NOTE"):  # what the figures can't say themselves (a shared machine, a reduced size)
         result["run_note"] = os.environ["BENCH_NOTE"]
     folder = Path(os.environ.get("BENCH_RESULTS", RESULTS))  # the smoke test writes elsewhere
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    file = name if size in SIZES else f"{name}_{size}"  # a huge run does not replace the full one
+    (folder / f"{file}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result), flush=True)
     return result
 

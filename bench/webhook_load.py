@@ -17,7 +17,7 @@ Timed per change: from just before the POST of its delivery to the answer of a `
 (bench/webhook_watch.py), so the figure is an upper bound by one API request. Acknowledgement time is each
 POST's answer time (Intuit wants 200 within 3 s, §11.1). Counted: events sent, events acknowledged (the
 API's `received`/`new`), events stored and routed in `webhook_events`, `sync_now` signals sent and
-coalesced and the cycles they caused, and changes that never became visible (lost) within the settle time
+coalesced, the cycles and their history events, and changes that never became visible (lost) within the settle time
 (`SETTLE`, 300 s) after the last delivery.
 
 The generator shares the cores with the service, so what it does per delivery is kept small: URLs and
@@ -38,6 +38,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ import asyncpg
 import httpx
 import msgspec
 
-from bench.common import Bench, list_all, percentile, running_stack, wait_for, write_result
+from bench.common import Bench, event_name, list_all, percentile, running_stack, wait_for, write_result
 from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
 from bench.webhook_watch import DB_POLL, Change, Visibility
 from qbo_emulator.entities.common import Event
@@ -247,18 +248,15 @@ async def drive(load: Load, companies: list[Company], sender: Sender) -> None:
     await asyncio.gather(*tasks)
 
 
-async def signals_and_cycles(api: httpx.AsyncClient, db: asyncpg.Pool, pids: list[str]) -> dict[str, Any]:
-    """How many `sync_now` signals routing sent (and how many partners' events an outstanding one covered:
-    api/webhooks.py coalesces them), and how many cycles they caused: the work per event for Temporal."""
+async def signal_counts(api: httpx.AsyncClient) -> dict[str, Any]:
+    """How many `sync_now` signals routing sent, and for how many partners' events an outstanding one was
+    enough (api/webhooks.py coalesces them): each signal sent is a workflow task for the Temporal server."""
     from prometheus_client.parser import text_string_to_metric_families
 
     resp = await api.get("/metrics")
     resp.raise_for_status()
-    signals = {s.labels["outcome"]: int(s.value) for f in text_string_to_metric_families(resp.text)
-               if f.name == "qbo_webhook_signals" for s in f.samples if s.name.endswith("_total")}
-    cycles = await db.fetchval("SELECT count(*) FROM sync_runs WHERE trigger = 'sync_now' AND partner_id = ANY($1)",
-                               pids)
-    return {"sync_now_signals": signals, "sync_now_cycles": cycles}
+    return {"sync_now_signals": {s.labels["outcome"]: int(s.value) for f in text_string_to_metric_families(resp.text)
+                                 if f.name == "qbo_webhook_signals" for s in f.samples if s.name.endswith("_total")}}
 
 
 async def stored_events(db: asyncpg.Pool) -> dict[str, int]:
@@ -283,6 +281,7 @@ async def run(size: str) -> dict:
             stop = asyncio.Event()
             watcher = asyncio.create_task(visibility.watch(stop))
             cpu, machine, store = StackCpu(bench.stack), MachineCpu(), LogLines(temporal_log(bench.stack))
+            load_started = datetime.now(UTC)
             await drive(load, companies, sender)
             last_post = time.perf_counter()
             stop.set()
@@ -291,15 +290,38 @@ async def run(size: str) -> dict:
             cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
             stored = await stored_events(db)
             store_timeouts = store.read()
-            work = await signals_and_cycles(bench.api, db, [c.pid for c in companies])
+            cycles = await cycle_shape(bench, [c.pid for c in companies], load_started)
+            signals = await signal_counts(bench.api)
         finally:
             await asyncio.gather(qbo.aclose(), *(c.http.aclose() for c in companies),
                                  *([visibility.aclose()] if visibility else []), *([sender.aclose()] if sender else []))
             await db.close()
     assert sender is not None and visibility is not None
     return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
-                        | work | capacity(cpu_seconds, len(sender.posted_at), load)
-                        | {"temporal_store_timeouts": store_timeouts})
+                        | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts}
+                        | cycles | signals)
+
+
+async def cycle_shape(bench: Bench, pids: list[str], since: datetime) -> dict:
+    """History events and activities per cycle during the load, over every partner's workflow: the Temporal
+    server's work is per event and per task, so these say how much of its CPU a webhook's cycle costs."""
+    events = cycles = activities = 0
+    for pid in pids:
+        history = await bench.history(pid)
+        start = next((i for i, e in enumerate(history) if _is_fetch(e) and e.event_time.ToDatetime(tzinfo=UTC) >= since),
+                     None)
+        window = history[start:] if start is not None else []
+        cycles += sum(1 for e in window if _is_fetch(e))
+        activities += sum(1 for e in window if event_name(e) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
+        events += len(window)
+    return {"cycles": cycles,
+            "history_events_per_cycle": round(events / cycles, 2) if cycles else None,
+            "activities_per_cycle": round(activities / cycles, 2) if cycles else None}
+
+
+def _is_fetch(event: Any) -> bool:
+    return (event_name(event) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+            and event.activity_task_scheduled_event_attributes.activity_type.name == "fetch_changes")
 
 
 async def _settled(visibility: Visibility, last_post: float) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncpg
 
 from rules.attention import AUTO_RETRY
-from store.db import Db, one
 
 _AUTO = sorted(c.value for c in AUTO_RETRY)
 
@@ -52,15 +51,6 @@ WHERE x.partner_id = $1 AND x.status = 'needs_attention' AND x.attention_code = 
 """
 
 _REQUEUE = ("status = 'pending', retry_generation = retry_generation + 1, updated_at = now()")
-
-
-async def count_cleared(db: Db, partner_id: str) -> tuple[int, int]:
-    """Parked payments and payouts whose cause may have cleared: the cycle runs posting for them."""
-    row = await db.fetchrow(
-        f"SELECT (SELECT count(*) {_CLEARED_PAYMENTS}) AS payments, "  # noqa: S608 (constants only)
-        f"(SELECT count(*) {_CLEARED_PAYOUTS}) AS payouts", partner_id, _AUTO)
-    row = one(row)
-    return int(row["payments"]), int(row["payouts"])
 
 
 async def requeue_cleared_payments(pool: asyncpg.Pool, partner_id: str) -> list[str]:

@@ -44,6 +44,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=_decode_json, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection returned to the pool needs beyond asyncpg's own rollback of an open transaction:
+    nothing. asyncpg's default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release, one more round trip for every pooled statement (an idle sync cycle made 11 of them),
+    to undo session state this code never leaves behind: no SET, LISTEN or cursor outside a transaction; the
+    one session-level advisory lock (`posting_repo.partner_lock`) is unlocked in a `finally`, and its
+    connection is closed instead of returned when that could not happen."""
+
+
 async def create_pool(database_url: str | None, *, min_size: int = 1, max_size: int = 10,
                       wait_seconds: float = 0) -> asyncpg.Pool:
     """The pool; with `wait_seconds`, a PostgreSQL that is (re)starting is waited for that long instead of
@@ -52,7 +61,8 @@ async def create_pool(database_url: str | None, *, min_size: int = 1, max_size: 
     while True:
         try:
             return await asyncpg.create_pool(
-                database_url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+                database_url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
+                reset=_keep_session,
             )
         except _NOT_READY as exc:
             if time.monotonic() >= deadline:

@@ -44,12 +44,18 @@ async def partner_lock(pool: asyncpg.Pool, partner_id: str, what: str) -> AsyncI
     attempt holds it (the caller then does nothing and reports the work as remaining)."""
     async with pool.acquire() as conn:
         key = f"posting:{what}:{partner_id}"
-        got = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key)
+        held: bool | None = None  # None: the lock statement's outcome is unknown (it failed or was cancelled)
         try:
-            yield bool(got)
+            held = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+            try:
+                yield held
+            finally:
+                if held:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+                    held = False
         finally:
-            if got:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            if held is not False:  # the lock may still be held: close the session rather than pool it
+                conn.terminate()  # (the pool does not reset session state, store/db.py)
 
 
 async def home_currency(pool: asyncpg.Pool, partner_id: str) -> str:

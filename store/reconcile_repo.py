@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from store.db import Db, one
+from store.db import one
 
 
 async def request_run(pool: asyncpg.Pool, partner_id: str) -> tuple[int, str]:
@@ -27,11 +27,6 @@ async def request_run(pool: asyncpg.Pool, partner_id: str) -> tuple[int, str]:
                                   " AND status <> 'finished'", partner_id)
     row = one(row)
     return int(row["id"]), row["status"]
-
-
-async def has_open_run(db: Db, partner_id: str) -> bool:
-    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM reconciliation_runs WHERE partner_id = $1"
-                                  " AND status <> 'finished')", partner_id))
 
 
 async def start_run(pool: asyncpg.Pool, partner_id: str) -> int | None:

@@ -6,9 +6,10 @@ The protocol, and why nothing is lost:
   than `stale` (a crash between claiming and signalling must not keep the partner deaf);
 - after Temporal took the signal the pass marks it *delivered* (`delivered`); after a failure or a timeout it
   *releases* it (`release`), so the next event or the retry loop signals again;
-- the cycle's `fetch_changes` *clears* it (`clear`) before it reads CDC. An event that finds a delivered
-  claim needs no signal: the change it announces was in QBO before the event was stored, and the cycle
-  that will clear the row reads CDC after clearing it. An event stored after the clear claims anew.
+- the cycle's `fetch_changes` *clears* it before it reads CDC (its first statement, `store/cycle_repo.py`,
+  deletes the row). An event that finds a delivered claim needs no signal: the change it announces was in
+  QBO before the event was stored, and the cycle that will clear the row reads CDC after clearing it. An
+  event stored after the clear claims anew.
 Each step names the claim it acts on (`requested_at`, unique per claim), so a late answer to an old claim
 never touches a newer one.
 """
@@ -52,8 +53,3 @@ async def delivered(db: Db, partner_id: str, requested_at: datetime) -> None:
 async def release(db: Db, partner_id: str, requested_at: datetime) -> None:
     await db.execute("DELETE FROM sync_requests WHERE partner_id = $1 AND requested_at = $2",
                      partner_id, requested_at)
-
-
-async def clear(db: Db, partner_id: str) -> None:
-    """The cycle took the request: an event stored from now on signals again."""
-    await db.execute("DELETE FROM sync_requests WHERE partner_id = $1", partner_id)

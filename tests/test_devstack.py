@@ -7,8 +7,10 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -82,6 +84,9 @@ def test_make_run_starts_healthy_stops_clean_and_restarts(devstack_env, tmp_path
     _run_once(env, ports, tmp_path / "first.log")
     _run_once(env, ports, tmp_path / "second.log")
     assert "migrations applied: none (up to date)" in (tmp_path / "second.log").read_text()
+    # Temporal's history survived the restart in SQLite's write-ahead-log mode (devstack/temporal.py).
+    with closing(sqlite3.connect(Path(env["QBO_DATA_DIR"]) / "temporal.db")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_dying_child_stops_the_stack_loudly(devstack_env, tmp_path):

@@ -173,19 +173,9 @@ class SyncRunStart(BaseModel):
     partner_id: str
     trigger: str
     full_sweep: bool = False
-
-
-class FetchResult(BaseModel):
-    """Counts only: the changes themselves wait in `qbo_staging`."""
-
-    sync_run_id: int
-    staged: int
-    accounts_changed: bool = False
-    pending_payments: int = 0
-    pending_payouts: int = 0
-    cursor: datetime | None = None
-    reconcile_requested: bool = False  # a reconciliation run waits (its signal may have been lost)
-    currency: CurrencyFacts | None = None  # home currency, multicurrency, the partner's invoice currencies
+    # The workflow takes a small apply from fetch (`FetchResult.applied`): sent under the
+    # "cycle-applies-in-fetch" patch only, so a run recorded before it gets the results it was built on.
+    apply_small_changes: bool = False
 
 
 class ApplyInput(BaseModel):
@@ -204,6 +194,35 @@ class ApplySummary(BaseModel):
     unchanged: int = 0
     postings_changed_in_qbo: int = 0  # our own Payments/Deposits deleted, voided or edited in QBO
     remaining: int = 0
+
+
+class FetchResult(BaseModel):
+    """Counts only: the changes themselves wait in `qbo_staging`."""
+
+    sync_run_id: int
+    staged: int
+    accounts_changed: bool = False
+    pending_payments: int = 0
+    pending_payouts: int = 0
+    cursor: datetime | None = None
+    reconcile_requested: bool = False  # a reconciliation run waits (its signal may have been lost)
+    currency: CurrencyFacts | None = None  # home currency, multicurrency, the partner's invoice currencies
+    # What fetch applied itself (asked to by `apply_small_changes`, and few enough changes waiting); None:
+    # the changes wait for `apply_staged`, as they always did.
+    applied: ApplySummary | None = None
+    # Fetch recorded the run with `cycle_counts(staged, applied)`: the workflow records it again only if the
+    # cycle added counts (postings, a reconciliation).
+    run_finished: bool = False
+
+
+def cycle_counts(staged: int, applied: ApplySummary | None) -> dict[str, int]:
+    """A cycle's counts after fetch and apply, as its sync run and the `status` query record them: the new
+    versions staged, and every apply count that is not zero. One function for the workflow and for fetch
+    when it records the run itself, so both record the same."""
+    counts = {"staged": staged}
+    if applied is not None:
+        counts |= {k: v for k, v in applied.model_dump().items() if v}
+    return counts
 
 
 class PostingInput(BaseModel):

@@ -3,7 +3,8 @@
 Shape (temporal-notes §0.6, samples-python `safe_message_handlers`): all state in one `PartnerState`
 built in `@workflow.init` (what messages asked for in its `requests`); handlers that await are serialised
 by a lock; handlers are drained before continue-as-new and before completing. The main loop takes the
-steps workflows/lifecycle.py decides (the state machine, pure and tested on its own). The workflow only
+steps workflows/lifecycle.py decides (the state machine, pure and tested on its own); a sync cycle's steps
+are in workflows/cycle.py, mixed in. The workflow only
 decides *what* to do next; activities do the I/O and keep QBO data in PostgreSQL, so history holds ids,
 counts and cursors, never a page of QBO data.
 """
@@ -20,33 +21,28 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.connection import ConnectionActivities
-    from activities.posting import PostingActivities
-    from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
     from rules.entities import BACKFILL_ORDER
     from rules.preferences import Preferences, validate_preferences
     from workflows import lifecycle, search_attributes
+    from workflows.cycle import SyncCycle
     from workflows.lifecycle import Phase, Step
     from workflows.models import (
         ApplyInput,
         BackfillInput,
         ConnectionStateInput,
         DisconnectRequest,
-        FinishSyncRun,
         IntegrationState,
         PartnerRef,
         PartnerState,
         PartnerStatus,
         PartnerWorkflowInput,
-        PostingInput,
         PreferencesInput,
         Progress,
         Requests,
-        SyncRunStart,
     )
-    from workflows.policies import DB_ONLY, LONG_QBO, POSTING, QBO, describe_failure, is_auth_failure
+    from workflows.policies import DB_ONLY, LONG_QBO, QBO, describe_failure, is_auth_failure
 
-FULL_SWEEP_EVERY = timedelta(hours=24)
 # Continue-as-new after this many cycles even if the server never suggests it (the time-skipping test
 # server doesn't): ~12 events per idle cycle keeps every run well under the 4,096-event suggestion.
 MAX_CYCLES_PER_RUN = 250
@@ -62,7 +58,7 @@ class Disconnected(Exception):
 
 
 @workflow.defn
-class PartnerIntegrationWorkflow:
+class PartnerIntegrationWorkflow(SyncCycle):
     @workflow.init
     def __init__(self, input: PartnerWorkflowInput) -> None:
         self.partner = input.state or PartnerState(partner_id=input.partner_id, realm_id=input.realm_id)
@@ -195,73 +191,6 @@ class PartnerIntegrationWorkflow:
             progress.done, progress.total = chunk.fetched_total, chunk.total
             if chunk.finished:
                 return
-
-    # --- the sync cycle (§5) -------------------------------------------------------------------------
-
-    async def _sync_cycle(self) -> None:
-        trigger, reconcile = self.requests.take_cycle()
-        now = workflow.now()
-        full_sweep = self.partner.last_full_sweep_at is None or now - self.partner.last_full_sweep_at >= FULL_SWEEP_EVERY
-        pid = self.partner.partner_id
-        fetch = await self._call(
-            SyncActivities.fetch_changes, SyncRunStart(partner_id=pid, trigger=trigger, full_sweep=full_sweep),
-            f"fetch QBO changes ({trigger}{', full sweep' if full_sweep else ''})", LONG_QBO)
-        if full_sweep:
-            self.partner.last_full_sweep_at = now
-        if fetch.currency is not None:
-            self.partner.currency = fetch.currency
-        counts = {"staged": fetch.staged}
-        if fetch.accounts_changed:
-            accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
-                                                        "reload accounts", QBO)
-            self.partner.accounts = accounts.accounts
-        if fetch.staged:
-            applied = await self._call(
-                SyncActivities.apply_staged, ApplyInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
-                f"apply {fetch.staged} staged changes", DB_ONLY)
-            counts |= {k: v for k, v in applied.model_dump().items() if v}
-        if fetch.pending_payments:
-            posted = await self._call(
-                PostingActivities.post_payments, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
-                f"post {fetch.pending_payments} pending payments", POSTING)
-            self.partner.pending_postings = posted.remaining
-            counts |= {"payments_posted": posted.posted, "payments_needing_attention": posted.needs_attention}
-        else:
-            self.partner.pending_postings = 0
-        deposits_on = bool(self.partner.preferences and self.partner.preferences.create_deposits)
-        # With deposits off, pending payouts are settled as `not_synced` by the same activity (added later,
-        # hence the patch: older histories never scheduled it in that case).
-        if fetch.pending_payouts and (deposits_on or workflow.patched("settle-payouts-when-deposits-off")):
-            deposits = await self._call(
-                PostingActivities.create_deposits, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
-                f"create deposits for {fetch.pending_payouts} payouts", POSTING)
-            counts |= {"deposits_created": deposits.deposited, "payouts_waiting": deposits.waiting}
-        if (fetch.reconcile_requested or reconcile) and workflow.patched("reconciliation-run"):
-            await self._reconcile(counts)
-        if len(counts) > 1 or fetch.staged:
-            await self._call(SyncActivities.finish_sync_run,
-                             FinishSyncRun(partner_id=pid, sync_run_id=fetch.sync_run_id, counts=counts),
-                             "record sync run", DB_ONLY)
-        self._record_cycle(counts)
-
-    async def _reconcile(self, counts: dict[str, int]) -> None:
-        """A requested reconciliation run, after this cycle's postings (PRODUCT.md §6): paged, through the
-        realm's limiter like every other call; the report goes to PostgreSQL, not into history."""
-        summary = await self._call(
-            ReconcileActivities.run_reconciliation, PartnerRef(partner_id=self.partner.partner_id),
-            "reconcile with QBO", LONG_QBO)
-        if summary.run_id is not None:
-            counts |= {"reconciliations": 1, "reconciliation_mismatches": summary.mismatches}
-
-    def _record_cycle(self, counts: dict[str, int]) -> None:
-        self.partner.cycles += 1
-        self.cycles_this_run += 1
-        self.partner.last_sync_at = workflow.now()
-        self.partner.last_error = None
-        for key, value in counts.items():
-            self.partner.counts[key] = self.partner.counts.get(key, 0) + value
-        self.partner.step = "idle"
-        workflow.upsert_search_attributes([search_attributes.LAST_SYNC_AT.value_set(self.partner.last_sync_at)])
 
     # --- messages ------------------------------------------------------------------------------------
 

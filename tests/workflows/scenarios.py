@@ -124,6 +124,28 @@ async def payouts_when_deposits_off(client, task_queue, stubs, _):
     return handle
 
 
+async def _whole_cycle(client, handle: WorkflowHandle, pid: str) -> None:
+    """sync_now, then wait until that cycle finished (recorded), not only started."""
+    before = (await probes.status(handle)).last_sync_at
+    await partners.sync_now(client, pid)
+    await eventually(lambda: probes.synced_after(handle, before), what="a whole cycle")
+
+
+async def cycle_applies_in_fetch(client, task_queue, stubs, _):
+    """The cycle shapes of the `cycle-applies-in-fetch` patch: a few changes applied and recorded by fetch
+    (one activity), a few with payments to post (fetch applies, the run is recorded after the posting), and
+    too many for fetch (apply_staged, then the record, as before)."""
+    pid, handle = await _start(client, task_queue)
+    stubs.staged_per_fetch = 3
+    await _whole_cycle(client, handle, pid)
+    stubs.pending_payments = 2
+    await _whole_cycle(client, handle, pid)
+    stubs.staged_per_fetch = stubs.apply_limit + 1
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def continue_as_new(client, task_queue, stubs, _):
     """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
     pid, handle = await _start(client, task_queue, interval=1)
@@ -141,4 +163,5 @@ SCENARIOS: dict[str, Scenario] = {
     "preferences_during_onboarding": preferences_during_onboarding,
     "reconciliation": reconciliation,
     "payouts_when_deposits_off": payouts_when_deposits_off,
+    "cycle_applies_in_fetch": cycle_applies_in_fetch,
 }

@@ -75,6 +75,12 @@ class StubActivities:
         self.pending_payouts = 0
         #: `full_sweep` of every fetch_changes call, in order (duplicates when Temporal retried one).
         self.full_sweeps: list[bool] = []
+        #: New versions every fetch reports staged; when the workflow asks (`apply_small_changes`) and they
+        #: are at most `apply_limit`, fetch applies them itself (each an update), as the real activity does.
+        self.staged_per_fetch = 0
+        self.apply_limit = 500
+        #: The counts of every finish_sync_run call, in order.
+        self.finished_runs: list[dict[str, int]] = []
 
     def _qbo(self, name: str) -> None:
         self.calls[name] += 1
@@ -142,8 +148,14 @@ class StubActivities:
         if self.fetch_error is not None:
             raise ApplicationError(self.fetch_error, type="QboValidationError", non_retryable=True)
         changed, self.accounts_changed = self.accounts_changed, False
-        return FetchResult(sync_run_id=self.calls["fetch_changes"], staged=0, pending_payments=self.pending_payments,
-                           pending_payouts=self.pending_payouts, cursor=datetime(2026, 1, 1, tzinfo=UTC), accounts_changed=changed)
+        staged, applied = self.staged_per_fetch, None
+        if input.apply_small_changes and staged <= self.apply_limit:
+            applied = ApplySummary(updated=staged)
+            self.calls["applied_in_fetch"] += 1 if staged else 0
+        finished = not self.pending_payments and not self.pending_payouts and (applied is not None or not staged)
+        return FetchResult(sync_run_id=self.calls["fetch_changes"], staged=staged, pending_payments=self.pending_payments,
+                           pending_payouts=self.pending_payouts, cursor=datetime(2026, 1, 1, tzinfo=UTC), accounts_changed=changed,
+                           applied=applied, run_finished=finished)
 
     @activity.defn(name="apply_staged")
     async def apply_staged(self, input: ApplyInput) -> ApplySummary:
@@ -153,6 +165,7 @@ class StubActivities:
     @activity.defn(name="finish_sync_run")
     async def finish_sync_run(self, input: FinishSyncRun) -> None:
         self.calls["finish_sync_run"] += 1
+        self.finished_runs.append(input.counts)
 
     @activity.defn(name="post_payments")
     async def post_payments(self, input: PostingInput) -> PostingSummary:

@@ -203,3 +203,20 @@ async def test_preferences_sent_during_onboarding_are_not_overwritten_by_the_def
         assert status.preferences == CHOSEN, status.preferences
         assert stubs.saved_preferences == [CHOSEN]
         await partners.disconnect(client, pid)
+
+
+async def test_a_fetch_that_did_not_apply_is_followed_by_apply_staged(running, stubs):
+    """More staged than fetch applies (or an activity worker older than the patch, which never applies):
+    apply_staged, then the run recorded with its counts, as before the patch; a few are applied by fetch
+    alone, and status adds the same counts either way."""
+    client, pid, handle = running
+    for staged, applied_by_fetch in ((3, True), (stubs.apply_limit + 1, False)):
+        stubs.staged_per_fetch = staged
+        calls, before = dict(stubs.calls), await probes.status(handle)
+        await partners.sync_now(client, pid)
+        after = await eventually(lambda b=before: probes.synced_after(handle, b.last_sync_at), what="the cycle")
+        assert stubs.calls["apply_staged"] - calls.get("apply_staged", 0) == (0 if applied_by_fetch else 1)
+        assert stubs.calls["finish_sync_run"] - calls.get("finish_sync_run", 0) == (0 if applied_by_fetch else 1)
+        expected = {"staged": staged, "updated": staged} if applied_by_fetch else {"staged": staged, "created": 1000}
+        assert {k: after.counts[k] - before.counts.get(k, 0) for k in expected} == expected
+    assert stubs.finished_runs[-1] == {"staged": stubs.apply_limit + 1, "created": 1000}

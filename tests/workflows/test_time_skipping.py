@@ -13,8 +13,9 @@ from starter import partners
 from tests.helpers import eventually
 from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
+from workflows.cycle import FULL_SWEEP_EVERY
 from workflows.models import IntegrationState
-from workflows.partner import FULL_SWEEP_EVERY, MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
+from workflows.partner import MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
 
 SUGGEST_CONTINUE_AS_NEW_AT = 4096
 # Every cycle is real work for the worker (~35 ms of CPU on a busy 2-core machine): 30 days (8,640 cycles)

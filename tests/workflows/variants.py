@@ -9,8 +9,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.posting import PostingActivities
-    from workflows.models import DepositSummary, PartnerStatus, PartnerWorkflowInput
+    from activities.sync import SyncActivities
+    from workflows.models import ApplyInput, DepositSummary, PartnerStatus, PartnerWorkflowInput, cycle_counts
     from workflows.partner import PartnerIntegrationWorkflow
+    from workflows.policies import DB_ONLY
 
 
 @workflow.defn(name="PartnerIntegrationWorkflow")
@@ -71,3 +73,21 @@ class WithoutSettlingPayouts(PartnerIntegrationWorkflow):
                 self.partner.preferences and self.partner.preferences.create_deposits):
             return DepositSummary()
         return await super()._call(activity, arg, what, policy, step=step)
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutApplyInFetch(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _apply_staged(self, fetch, counts) -> None:  # the change, unpatched: apply_staged after every staging fetch
+        if fetch.staged:
+            applied = await self._call(
+                SyncActivities.apply_staged, ApplyInput(partner_id=self.partner.partner_id, sync_run_id=fetch.sync_run_id),
+                f"apply {fetch.staged} staged changes", DB_ONLY)
+            counts |= cycle_counts(fetch.staged, applied)
