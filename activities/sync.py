@@ -226,6 +226,7 @@ class SyncActivities:
         little (`_apply_if_small`); finish the run itself when nothing else is left to do. PostgreSQL is read
         once before QBO is asked and, in an idle cycle, written once after (store/cycle_repo.py)."""
         pid, began = input.partner_id, time.monotonic()
+        # Also withdraws the webhook signal before CDC is read (api/webhooks.py coalescing, store/cycle_repo.py).
         facts = await cycle_repo.cycle_facts(self.pool, pid)
         conn_info = facts.connection
 

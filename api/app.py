@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, task_queue: str = TASK_QUEUE
             app.state.temporal = await connect_temporal(settings, lazy=True)
             app.state.webhook_tasks = set()
             app.state.webhook_claimed = set()  # event ids a routing pass of this process is routing
+            app.state.signals_in_flight = {}  # partner id → the outcome of the sync_now a pass is sending
             retry = asyncio.create_task(retry_loop(app, retry_every))
             try:
                 yield

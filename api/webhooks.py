@@ -6,6 +6,11 @@ delivery is never answered with a 4xx (Intuit would retry it forever): what can'
 acknowledged. Events are stored in `webhook_events` (deduped by event id) before the answer, and routed by
 realm to the partner's `sync_now` after it, in a task, so a slow or down Temporal never delays the 200 and
 never loses an event: unrouted events are retried by a loop in the API's lifespan.
+
+Signals are coalesced: a partner whose signal is outstanding (claimed by a pass, taken by Temporal, its
+cycle's `fetch_changes` not started yet) is not signalled again, its events are closed `signalled` on the
+strength of that signal (store/sync_requests.py says why nothing is lost). Under load this is one signal
+per partner per cycle instead of one per event: each signal is a workflow task and history events.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,14 +30,19 @@ from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS
+from metrics.service import WEBHOOK_DELIVERIES, WEBHOOK_EVENTS, WEBHOOK_SIGNALS
 from starter import partners as partner_workflows
 from store import platform_repo as repo
+from store import sync_requests
 
 log = logging.getLogger("api.webhooks")
 router = APIRouter(tags=["webhooks"])
 ROUTE_TIMEOUT = 5.0
 SIGNALS_IN_FLIGHT = 32  # sync_now signals sent side by side by one routing pass
+# A claimed signal older than this is not outstanding any more (a pass that died between claiming and
+# signalling, or a workflow that takes no cycle, e.g. waiting in needs_reconnect): it is claimed again.
+SIGNAL_OUTSTANDING_FOR = timedelta(minutes=1)
+_SIGNAL_OUTCOME = {"signalled": "sent", "no_workflow": "no_workflow", None: "failed"}  # qbo_webhook_signals_total
 _CONTENT_TYPES = ("application/json", "application/cloudevents+json")
 
 Event = tuple[str, str, str | None, str | None, str | None]  # event_id, realm, entity, entity_id, operation
@@ -145,7 +156,8 @@ def spawn_routing(app: FastAPI) -> None:
 
 
 async def route_pending(app: FastAPI, batch: int = 500) -> int:
-    """Signal `sync_now` once per partner with unrouted events; unknown realms are logged and closed.
+    """Signal `sync_now` once per partner with unrouted events (none while one is outstanding: see
+    `_signal_partners`); unknown realms are logged and closed.
     Events whose partner couldn't be reached stay unrouted for the next try. Works through the backlog
     batch by batch, as long as each batch closes something (a huge delivery must not wait for the
     retry loop's next turns)."""
@@ -182,22 +194,70 @@ async def _route_rows(app: FastAPI, rows: list[asyncpg.Record]) -> int:
         log.info("webhook events for unknown realms ignored: %d", len(unknown))
         await repo.mark_webhook_events(pool, unknown, "unknown_realm")
         WEBHOOK_EVENTS.labels("unknown_realm").inc(len(unknown))
-    # The partners side by side: one whose workflow is slow to answer must not hold up the others' signals.
-    gate = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
-
-    async def signal(pid: str) -> str | None:
-        async with gate:
-            return await _signal(app, pid)
-
-    results = await asyncio.gather(*(signal(pid) for pid in by_partner))
+    results = await _signal_partners(app, list(by_partner))
     closed_by: dict[str, list[str]] = {}
-    for ids, result in zip(by_partner.values(), results, strict=True):
-        if result is not None:
+    for pid, ids in by_partner.items():
+        if (result := results.get(pid)) is not None:
             closed_by.setdefault(result, []).extend(ids)
     for result, ids in closed_by.items():
         await repo.mark_webhook_events(pool, ids, result)
         WEBHOOK_EVENTS.labels(result).inc(len(ids))
     return len(unknown) + sum(len(ids) for ids in closed_by.values())
+
+
+async def _signal_partners(app: FastAPI, pids: list[str]) -> dict[str, str | None]:
+    """Each partner's route result: `signalled`, `no_workflow`, or None (keep the events for a retry).
+    Only partners whose signal this pass claims are signalled; a partner with a delivered signal whose cycle
+    has not started is `signalled` already; one whose signal another pass of this process is sending gets
+    that signal's outcome; one another process is signalling is left for a retry."""
+    pool, in_flight = app.state.pool, app.state.signals_in_flight
+    claims, done = await sync_requests.claim(pool, pids, SIGNAL_OUTSTANDING_FOR)
+    # No await between the claim and these lines: a claim of this process always has its future in
+    # `in_flight`, which other passes wait on.
+    sending = {pid: in_flight[pid] for pid in pids if pid not in claims and pid not in done and pid in in_flight}
+    mine: dict[str, asyncio.Future[str | None]] = {}
+    for pid in claims:
+        mine[pid] = in_flight[pid] = asyncio.get_running_loop().create_future()
+    # The partners side by side: one whose workflow is slow to answer must not hold up the others' signals.
+    gate = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
+
+    async def one(pid: str) -> str | None:
+        if pid in mine:
+            async with gate:
+                return await _signal_claimed(app, pid, claims[pid], mine[pid])
+        if pid in sending:
+            return await asyncio.shield(sending[pid])
+        return "signalled" if pid in done else None
+
+    try:
+        results = dict(zip(pids, await asyncio.gather(*(one(pid) for pid in pids)), strict=True))
+        for pid, result in results.items():
+            if pid in mine:
+                WEBHOOK_SIGNALS.labels(_SIGNAL_OUTCOME[result]).inc()
+            elif result == "signalled":
+                WEBHOOK_SIGNALS.labels("coalesced").inc()
+        return results
+    finally:
+        for pid, outcome in mine.items():  # a pass that failed or was cancelled: its waiters retry later
+            if in_flight.get(pid) is outcome:
+                del in_flight[pid]
+            if not outcome.done():
+                outcome.set_result(None)
+
+
+async def _signal_claimed(app: FastAPI, pid: str, claim: datetime, outcome: asyncio.Future[str | None]) -> str | None:
+    """Send the claimed signal; record that Temporal took it, or release the claim so the next event (or the
+    retry loop) signals again. Passes of this process waiting on the same partner share the outcome."""
+    in_flight: dict[str, asyncio.Future[str | None]] = app.state.signals_in_flight
+    result = await _signal(app, pid)
+    if result == "signalled":
+        await sync_requests.delivered(app.state.pool, pid, claim)
+    else:  # no workflow, or not known to have reached it: nothing would clear the claim
+        await sync_requests.release(app.state.pool, pid, claim)
+    if in_flight.get(pid) is outcome:
+        del in_flight[pid]
+    outcome.set_result(result)
+    return result
 
 
 async def _signal(app: FastAPI, pid: str) -> str | None:

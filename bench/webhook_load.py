@@ -13,12 +13,20 @@ qbo-reference §11.1 and §11.3), built and signed by the emulator's own code. T
 delivered twice.
 
 Timed per change: from just before the POST of its delivery to the answer of a `GET
-/partners/{pid}/invoices` showing it (or a later change of the same invoice). To keep the API from being
-flooded by polls, PostgreSQL is polled every 10 ms for the invoices still awaited and the API is asked
-only once a row has changed; the figure is therefore an upper bound by one API request. Acknowledgement
-time is each POST's answer time (Intuit wants 200 within 3 s, §11.1). Counted: events sent, events
-acknowledged (the API's `received`/`new`), events stored and routed in `webhook_events`, and changes that
-never became visible (lost) within the settle time (`SETTLE`, 300 s) after the last delivery.
+/partners/{pid}/invoices` showing it (or a later change of the same invoice); PostgreSQL says when to ask
+(bench/webhook_watch.py), so the figure is an upper bound by one API request. Acknowledgement time is each
+POST's answer time (Intuit wants 200 within 3 s, §11.1). Counted: events sent, events acknowledged (the
+API's `received`/`new`), events stored and routed in `webhook_events`, `sync_now` signals sent and
+coalesced, the cycles and their history events, and changes that never became visible (lost) within the settle time
+(`SETTLE`, 300 s) after the last delivery.
+
+The generator shares the cores with the service, so what it does per delivery is kept small: URLs and
+headers are built once per company, the emulator's batch answers and the API's invoice pages are decoded
+with msgspec into the two or three fields read, and connections are spread over small pools (one per
+company for its bookkeeper, one per partner for its reads, a few for Intuit's POSTs), because httpcore
+checks every connection of a pool on every request and response. cProfile showed httpx, httpcore and
+stdlib JSON to be most of its CPU. What a real delivery pays stays in the timed path: the POST, and the GET
+that shows a change.
 """
 
 from __future__ import annotations
@@ -36,9 +44,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 
 from bench.common import Bench, event_name, list_all, percentile, running_stack, wait_for, write_result
 from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
+from bench.webhook_watch import DB_POLL, Change, Visibility
 from qbo_emulator.entities.common import Event
 from qbo_emulator.webhooks import QueuedEvent, cloudevents_body, sign
 
@@ -57,13 +67,29 @@ class Load:
 SIZES = {"small": Load(partners=10, deliveries_per_second=10, seconds=15),
          "full": Load(partners=100, deliveries_per_second=50, seconds=60)}
 INVOICES = 6
+INTUIT_POOLS = 8  # deliveries go out round-robin over this many clients (unbounded connections each)
 ACK_LIMIT = 3.0
-DB_POLL = 0.01
 SETTLE = 300.0  # after the last delivery: a saturated stack drains its backlog before a change counts as lost
 CONNECT_IN_FLIGHT = 16
 QBO_PARAMS = {"minorversion": "75"}
 
 
+class _Saved(msgspec.Struct):
+    SyncToken: str
+
+
+class _BatchItem(msgspec.Struct):
+    bId: str
+    Invoice: _Saved | None = None
+    Fault: msgspec.Raw | None = None
+
+
+class _BatchAnswer(msgspec.Struct):
+    BatchItemResponse: list[_BatchItem]
+
+
+# Only the fields read: the rest of each invoice (lines, amounts) is skipped, never built.
+BATCH_ANSWER = msgspec.json.Decoder(_BatchAnswer)
 @dataclass
 class Invoice:
     platform_id: str
@@ -78,95 +104,28 @@ class Company:
     realm: str
     token: str
     invoices: list[Invoice]
+    http: httpx.AsyncClient  # the bookkeeper's own: a few connections, not a shared pool's 64
+    batch_url: httpx.URL  # absolute, query included: nothing for httpx to merge or parse per request
     turn: itertools.cycle = field(init=False)
+    auth: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.turn = itertools.cycle(self.invoices)
-
-
-@dataclass
-class Change:
-    seq: int
-    pid: str
-    invoice: str
-    t0: float = 0.0
-    visible_after: float | None = None
-
-
-def doc_seq(doc: str | None) -> int:
-    return int(doc[1:]) if doc and doc.startswith("L") and doc[1:].isdigit() else -1
-
-
-class Visibility:
-    """Changes awaited in the API; PostgreSQL says when to look, the API's answer is what is timed."""
-
-    def __init__(self, api: httpx.AsyncClient, db: asyncpg.Pool) -> None:
-        self.api, self.db = api, db
-        self.waiting: dict[str, list[Change]] = {}  # platform invoice id → changes not yet seen
-        self.done: list[Change] = []
-        self._asking: set[str] = set()
-        self._again: set[str] = set()
-        self._tasks: set[asyncio.Task] = set()
-
-    def expect(self, changes: list[Change]) -> None:
-        for c in changes:
-            self.waiting.setdefault(c.invoice, []).append(c)
-
-    async def watch(self, stop: asyncio.Event) -> None:
-        while not (stop.is_set() and not self.waiting):
-            ids = list(self.waiting)
-            if ids:
-                rows = await self.db.fetch("SELECT id, partner_id, doc_number FROM invoices WHERE id = ANY($1)", ids)
-                for row in rows:
-                    awaited = self.waiting.get(row["id"], [])
-                    if any(c.seq <= doc_seq(row["doc_number"]) for c in awaited):
-                        self._ask(row["partner_id"])
-            await asyncio.sleep(DB_POLL)
-
-    def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-
-    def _ask(self, pid: str) -> None:
-        if pid in self._asking:
-            self._again.add(pid)  # changed again while a read was under way: read once more after it
-            return
-        self._asking.add(pid)
-        task = asyncio.create_task(self._read(pid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _read(self, pid: str) -> None:
-        try:
-            while True:
-                self._again.discard(pid)
-                items = await list_all(self.api, f"/partners/{pid}/invoices")
-                seen = time.perf_counter()
-                for item in items:
-                    shown = doc_seq(item["doc_number"])
-                    awaited = self.waiting.get(item["id"])
-                    if not awaited:
-                        continue
-                    for c in [c for c in awaited if c.seq <= shown]:
-                        c.visible_after = seen - c.t0
-                        awaited.remove(c)
-                        self.done.append(c)
-                    if not awaited:
-                        del self.waiting[item["id"]]
-                if pid not in self._again:
-                    return
-        finally:
-            self._asking.discard(pid)
+        self.auth = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
 
 
 @dataclass
 class Sender:
     """Plays Intuit: makes the bookkeepers' changes, then delivers their events in one signed POST."""
 
-    api: httpx.AsyncClient
-    qbo: httpx.AsyncClient
+    api_url: str
     verifier: str
     visibility: Visibility
+    webhook_url: httpx.URL = field(init=False)
+    # Intuit's side: as many connections as deliveries in flight (waiting for a pool's connection would
+    # count the generator's own queue as the service's latency), spread over a few clients.
+    intuit: list[httpx.AsyncClient] = field(init=False)
+    turn: itertools.count = field(default_factory=itertools.count)
     seq: itertools.count = field(default_factory=lambda: itertools.count(1))
     posted_at: list[float] = field(default_factory=list)
     ack_seconds: list[float] = field(default_factory=list)
@@ -174,6 +133,15 @@ class Sender:
     events_sent: int = 0
     received: int = 0
     new: int = 0
+
+    def __post_init__(self) -> None:
+        self.webhook_url = httpx.URL(f"{self.api_url}/webhooks/qbo")
+        self.intuit = [httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=None,
+                                                                         max_keepalive_connections=50))
+                       for _ in range(INTUIT_POOLS)]
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.intuit))
 
     async def changes(self, company: Company, count: int) -> list[tuple[Change, Event]]:
         """`count` invoices of one company edited in one QBO batch request (qbo-reference §7.6): half the
@@ -188,16 +156,15 @@ class Sender:
             items = [{"bId": str(n), "operation": "update", "Invoice": {
                 "Id": inv.qbo_id, "SyncToken": inv.sync_token, "sparse": True, "DocNumber": f"L{seq}"}}
                 for n, (inv, seq) in enumerate(zip(invoices, seqs, strict=True))]
-            resp = await self.qbo.post(f"/v3/company/{company.realm}/batch", params=QBO_PARAMS,
-                                       headers={"Authorization": f"Bearer {company.token}"},
-                                       json={"BatchItemRequest": items})
+            resp = await company.http.post(company.batch_url, headers=company.auth,
+                                       content=msgspec.json.encode({"BatchItemRequest": items}))
             resp.raise_for_status()
-            answers = {a["bId"]: a for a in resp.json()["BatchItemResponse"]}
+            answers = {a.bId: a for a in BATCH_ANSWER.decode(resp.content).BatchItemResponse}
             for n, invoice in enumerate(invoices):
                 answer = answers[str(n)]
-                if "Invoice" not in answer:
-                    raise RuntimeError(f"QBO refused a bookkeeper's edit: {answer}")
-                invoice.sync_token = answer["Invoice"]["SyncToken"]
+                if answer.Invoice is None:
+                    raise RuntimeError(f"QBO refused a bookkeeper's edit: {bytes(answer.Fault or b'')!r}")
+                invoice.sync_token = answer.Invoice.SyncToken
         ms = int(time.time() * 1000)
         return [(Change(seq, company.pid, inv.platform_id), Event(company.realm, "Invoice", inv.qbo_id, "Update", ms))
                 for inv, seq in zip(invoices, seqs, strict=True)]
@@ -215,7 +182,8 @@ class Sender:
         self.posted_at.append(t0)
         self.events_sent += len(changes)
         try:
-            resp = await self.api.post("/webhooks/qbo", content=body, headers=headers)
+            resp = await self.intuit[next(self.turn) % INTUIT_POOLS].post(self.webhook_url, content=body,
+                                                                          headers=headers)
         except httpx.HTTPError as exc:
             self.failed.append(type(exc).__name__)
             return
@@ -257,7 +225,9 @@ async def onboard(bench: Bench, qbo: httpx.AsyncClient, partners: int) -> list[C
                 return rows if len(rows) == len(tokens) else []
 
             rows = await wait_for(backfilled, within=120, what=f"partner {pid}'s invoices", every=0.2)
-        return Company(pid, realm, token, [Invoice(r["id"], r["qbo_id"], tokens[r["qbo_id"]]) for r in rows])
+        batch_url = qbo.base_url.join(f"/v3/company/{realm}/batch").copy_merge_params(QBO_PARAMS)
+        return Company(pid, realm, token, [Invoice(r["id"], r["qbo_id"], tokens[r["qbo_id"]]) for r in rows],
+                       httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=4)), batch_url)
 
     return list(await asyncio.gather(*(one(pid) for pid in pids)))
 
@@ -278,6 +248,17 @@ async def drive(load: Load, companies: list[Company], sender: Sender) -> None:
     await asyncio.gather(*tasks)
 
 
+async def signal_counts(api: httpx.AsyncClient) -> dict[str, Any]:
+    """How many `sync_now` signals routing sent, and for how many partners' events an outstanding one was
+    enough (api/webhooks.py coalesces them): each signal sent is a workflow task for the Temporal server."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    resp = await api.get("/metrics")
+    resp.raise_for_status()
+    return {"sync_now_signals": {s.labels["outcome"]: int(s.value) for f in text_string_to_metric_families(resp.text)
+                                 if f.name == "qbo_webhook_signals" for s in f.samples if s.name.endswith("_total")}}
+
+
 async def stored_events(db: asyncpg.Pool) -> dict[str, int]:
     rows = await db.fetch("SELECT coalesce(route_result, 'unrouted') AS result, count(*) AS n "
                           "FROM webhook_events GROUP BY 1")
@@ -290,14 +271,13 @@ async def run(size: str) -> dict:
         db = await asyncpg.create_pool(bench.stack.database_url, min_size=1, max_size=2)
         qbo = httpx.AsyncClient(base_url=bench.stack.emulator_url, timeout=30,
                                 limits=httpx.Limits(max_connections=64))
-        # Intuit's side: as many connections as deliveries in flight. Waiting for one of a pool's connections
-        # would count the load generator's own queue as the service's latency.
-        intuit = httpx.AsyncClient(base_url=bench.stack.api_url, timeout=60,
-                                   limits=httpx.Limits(max_connections=None, max_keepalive_connections=200))
+        companies: list[Company] = []
+        visibility: Visibility | None = None
+        sender: Sender | None = None
         try:
             companies = await onboard(bench, qbo, load.partners)
-            visibility = Visibility(bench.api, db)
-            sender = Sender(intuit, qbo, verifier_token(bench), visibility)
+            visibility = Visibility(db, bench.stack.api_url, tuple(c.pid for c in companies))
+            sender = Sender(bench.stack.api_url, verifier_token(bench), visibility)
             stop = asyncio.Event()
             watcher = asyncio.create_task(visibility.watch(stop))
             cpu, machine, store = StackCpu(bench.stack), MachineCpu(), LogLines(temporal_log(bench.stack))
@@ -307,17 +287,19 @@ async def run(size: str) -> dict:
             stop.set()
             await wait_for(lambda: _settled(visibility, last_post), within=SETTLE + 5, what="changes visible")
             watcher.cancel()
-            visibility.close()
             cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
             stored = await stored_events(db)
             store_timeouts = store.read()
             cycles = await cycle_shape(bench, [c.pid for c in companies], load_started)
+            signals = await signal_counts(bench.api)
         finally:
-            await asyncio.gather(qbo.aclose(), intuit.aclose())
+            await asyncio.gather(qbo.aclose(), *(c.http.aclose() for c in companies),
+                                 *([visibility.aclose()] if visibility else []), *([sender.aclose()] if sender else []))
             await db.close()
+    assert sender is not None and visibility is not None
     return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
                         | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts}
-                        | cycles)
+                        | cycles | signals)
 
 
 async def cycle_shape(bench: Bench, pids: list[str], since: datetime) -> dict:
@@ -410,8 +392,8 @@ def summary(load: Load, sender: Sender, visibility: Visibility, stored: dict[str
         "notes": (
             "Open-loop deliveries at the target rate, each holding events_per_delivery events of "
             "realms_per_delivery companies; latency from just before a delivery's POST to the answer of the "
-            f"first GET /partners/{{pid}}/invoices showing the change (PostgreSQL polled every {DB_POLL * 1000:.0f} "
-            "ms says when to ask), so an upper bound by one API request. cpu_percent: % of one core per "
+            f"first GET /partners/{{pid}}/invoices showing the change (PostgreSQL, asked every {DB_POLL * 1000:.0f} ms "
+            "which invoice rows changed, says when to ask), so an upper bound by one API request. cpu_percent: % of one core per "
             "process tree over the load (from the first delivery until every change was visible); "
             "other_load_cpu_percent is the machine's busy time not spent by this stack (other users)."
         ),

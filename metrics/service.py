@@ -33,6 +33,9 @@ WEBHOOK_DELIVERIES = Counter(
 WEBHOOK_EVENTS = Counter(
     "qbo_webhook_events", "Webhook events, by outcome: at receipt new, duplicate or unusable; when routed "
     "signalled, no_workflow or unknown_realm", ["outcome"])
+WEBHOOK_SIGNALS = Counter(
+    "qbo_webhook_signals", "sync_now signals of webhook routing, by outcome: sent, coalesced (the partner's "
+    "outstanding signal covers its events), no_workflow, failed (kept for a retry)", ["outcome"])
 
 _SEGMENT = re.compile(r"[a-z_]{1,32}")
 

@@ -52,5 +52,6 @@ def test_benchmarks_run(tmp_path, monkeypatch):
     assert (hooks["deliveries"], hooks["events"]) == (3, 6), hooks
     assert hooks["events_acknowledged"] == hooks["events_new"] == hooks["events_stored"] == 6, hooks
     assert hooks["events_by_route_result"] == {"signalled": 6}, hooks
+    assert 1 <= hooks["sync_now_signals"]["sent"] <= 3, hooks
     assert (hooks["changes_visible"], hooks["changes_lost"], hooks["failed_deliveries"]) == (6, 0, 0), hooks
     assert hooks["cycles"] >= 1 and hooks["activities_per_cycle"] >= 1 and hooks["history_events_per_cycle"] > 0, hooks
