@@ -116,4 +116,5 @@ INVOICE = SyncedEntity(
 #: Backfill and apply order: an invoice resolves its customer by QBO id, so customers come first.
 SYNCED: tuple[SyncedEntity, ...] = (CUSTOMER, INVOICE)
 BY_NAME: dict[str, SyncedEntity] = {e.name: e for e in SYNCED}
+BY_TABLE: dict[str, SyncedEntity] = {e.table: e for e in SYNCED}
 BACKFILL_ORDER: tuple[str, ...] = tuple(e.name for e in SYNCED)

@@ -312,17 +312,20 @@ def _write_sql(spec: entities.SyncedEntity, *, update: bool) -> str:
     never meets a row twice. Without `update` (`insert_new`): only objects with neither a platform row nor
     a staged version are inserted, and their QBO ids returned."""
     names = [c.name for c in spec.columns]
-    arrays = ", ".join(f"${i + 3}::{t}[]" for i, t in enumerate(["text", *(c.sql_type for c in spec.columns)]))
+    types = ["text", *(c.sql_type for c in spec.columns)]
     insert_columns = ["id", "partner_id", "source", "realm_id", *names]
     select = ["v.id", "$1", "'qbo'", "$2", *(f"v.{n}" for n in names)]
     if (ref := spec.reference) is not None:
-        # A lookup per row through the referenced table's unique index, not a join: a join's plan depends
-        # on that table's statistics, and a generic plan made while it was still unanalysed (asyncpg
-        # prepares every statement, PostgreSQL reuses a generic plan after five runs) scanned all the
-        # partner's customers for each invoice: 1-4 s of PostgreSQL CPU per 1,000-row backfill page.
+        # The referenced row by its primary key (its id is known: `platform_id` of its QBO identity), NULL
+        # while it does not exist. Not a join, nor a lookup through (partner_id, realm_id, qbo_id): their
+        # plans depend on the statistics, and stale ones (a generic plan made while the table was
+        # unanalysed, or statistics taken when it held one row) read all the partner's customers, or the
+        # whole table, for each invoice: 1-4 s of PostgreSQL CPU per 1,000-row backfill page.
+        types.append("text")
+        names = [*names, "ref_id"]
         insert_columns.append(ref.column)
-        select.append(f"(SELECT r.id FROM {ref.table} r WHERE r.partner_id = $1 AND r.realm_id = $2 "
-                      f"AND r.qbo_id = v.{ref.via})")
+        select.append(f"(SELECT r.id FROM {ref.table} r WHERE r.id = v.ref_id AND r.qbo_id = v.{ref.via})")
+    arrays = ", ".join(f"${i + 3}::{t}[]" for i, t in enumerate(types))
     sets = [f"{c.name} = {c.update or 'EXCLUDED.' + c.name}" for c in spec.columns if c.name != "qbo_id"]
     if ref is not None:
         sets.append(f"{ref.column} = EXCLUDED.{ref.column}")
@@ -343,7 +346,12 @@ _WRITE_SQL = {(spec.name, update): _write_sql(spec, update=update)
 
 def _write_args(spec: entities.SyncedEntity, partner_id: str, realm_id: str, states: Sequence[Any]) -> list[Any]:
     ids = [platform_id(spec.id_prefix, partner_id, realm_id, s.qbo_id) for s in states]
-    return [partner_id, realm_id, ids, *([getattr(s, c.name) for s in states] for c in spec.columns)]
+    args = [partner_id, realm_id, ids, *([getattr(s, c.name) for s in states] for c in spec.columns)]
+    if (ref := spec.reference) is not None:
+        prefix = entities.BY_TABLE[ref.table].id_prefix
+        args.append([None if getattr(s, ref.via) is None else platform_id(prefix, partner_id, realm_id, getattr(s, ref.via))
+                     for s in states])
+    return args
 
 
 async def write_states(conn: Conn, spec: entities.SyncedEntity, partner_id: str, realm_id: str,
