@@ -88,20 +88,25 @@ async def cycles(db_pool, pid: str, trigger: str = "sync_now") -> int:
                                   pid, trigger)
 
 
+
+async def connected_and_synced(app_client, pid: str, realm: str) -> None:  # noqa: ANN001
+    """The partner connects through OAuth, onboards and finishes its first cycle."""
+    assert (await oauth_round_trip(app_client, pid, realm)).status_code == 200
+
+    async def active() -> bool:
+        body = (await app_client.get(f"/partners/{pid}/qbo")).json()
+        assert body["state"] == "active" and body["last_synced_at"], body
+        return True
+
+    await eventually(active, timeout=120, what="the partner onboarded and synced")
+
 async def test_events_while_a_signal_is_outstanding_make_one_signal_and_one_cycle(
         app_client, verifier, new_partner, emu, emulator_url, db_pool, temporal_env, api_settings,  # noqa: F811
         task_queue) -> None:
     realm = await emu.create_company(customers=2, invoices=5)
     pid = await new_partner()
     async with running_worker(api_settings, temporal_env, db_pool, task_queue):
-        assert (await oauth_round_trip(app_client, pid, realm)).status_code == 200
-
-        async def active() -> bool:
-            body = (await app_client.get(f"/partners/{pid}/qbo")).json()
-            assert body["state"] == "active" and body["last_synced_at"], body
-            return True
-
-        await eventually(active, timeout=120, what="the partner onboarded and synced")
+        await connected_and_synced(app_client, pid, realm)
     # The worker is stopped: a signal reaches the history but no cycle runs, so the first event's signal
     # stays outstanding while the bookkeeper edits every invoice, one delivery each.
     bk = Bookkeeper(emulator_url, realm, await emu.tokens(realm))
@@ -151,14 +156,7 @@ async def test_events_during_a_cycle_make_one_extra_cycle(
     bk = Bookkeeper(emulator_url, realm, await emu.tokens(realm))
     try:
         async with running_worker(api_settings, temporal_env, db_pool, task_queue):
-            assert (await oauth_round_trip(app_client, pid, realm)).status_code == 200
-
-            async def active() -> bool:
-                body = (await app_client.get(f"/partners/{pid}/qbo")).json()
-                assert body["state"] == "active" and body["last_synced_at"], body
-                return True
-
-            await eventually(active, timeout=120, what="the partner onboarded and synced")
+            await connected_and_synced(app_client, pid, realm)
             qbo_ids = sorted(i["Id"] for i in await bk.find("select * from Invoice"))
             before, counted = await signals(temporal_env, pid), signal_counts()
             hold[0] = True

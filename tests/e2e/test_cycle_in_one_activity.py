@@ -70,15 +70,21 @@ async def _last_run_counts(db_pool, pid: str) -> dict[str, int]:
     return dict(row["counts"])
 
 
+
+async def _onboarded_partner(client, pid: str, realm: str, task_queue: str):  # noqa: ANN001, ANN202
+    """The partner's workflow started (webhooks only: an hour's interval), onboarded and through a cycle."""
+    await partners.start_or_reconnect(client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
+    handle = partners.handle_for(client, pid)
+    await eventually(lambda: _onboarded(handle), timeout=120, what="onboarding and the first cycle")
+    return handle
+
 async def test_a_webhook_sized_change_is_one_activity(temporal_env, task_queue, db_pool, api, connect, emu,
                                                       emulator_url) -> None:
     company = await connect(customers=3, invoices=6, payments=0, random_seed=31)
     pid, realm = company.partner_id, company.realm_id
     client = temporal_env.client
     async with build_worker(client, db_pool, api, task_queue=task_queue):
-        await partners.start_or_reconnect(client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
-        handle = partners.handle_for(client, pid)
-        await eventually(lambda: _onboarded(handle), timeout=120, what="onboarding and the first cycle")
+        handle = await _onboarded_partner(client, pid, realm, task_queue)
         await _sync_and_wait(client, handle, pid)  # settles what onboarding's last writes left for CDC
         row = await db_pool.fetchrow("SELECT qbo_id, qbo_sync_token FROM invoices WHERE partner_id = $1 "
                                      "AND status = 'open' ORDER BY qbo_id LIMIT 1", pid)
@@ -101,9 +107,7 @@ async def test_a_cycle_with_payments_still_posts_them(temporal_env, task_queue, 
     pid, realm = company.partner_id, company.realm_id
     client = temporal_env.client
     async with build_worker(client, db_pool, api, task_queue=task_queue):
-        await partners.start_or_reconnect(client, pid, realm, sync_interval_seconds=3600, task_queue=task_queue)
-        handle = partners.handle_for(client, pid)
-        await eventually(lambda: _onboarded(handle), timeout=120, what="onboarding and the first cycle")
+        handle = await _onboarded_partner(client, pid, realm, task_queue)
         await _sync_and_wait(client, handle, pid)
         invoices = await db_pool.fetch("SELECT id, qbo_id, qbo_sync_token FROM invoices WHERE partner_id = $1 "
                                        "AND status = 'open' AND balance > 10 ORDER BY qbo_id LIMIT 2", pid)
