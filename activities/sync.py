@@ -251,7 +251,8 @@ class SyncActivities:
             _count_cycle(input.trigger, False)
             applied, finished = (ApplySummary() if input.apply_small_changes else None), True
         else:
-            applied = await self._apply_if_small(pid, run_id) if input.apply_small_changes else None
+            waiting = facts.staged_waiting + staged  # rows inserted into staging by this fetch (`repo.stage`)
+            applied = await self._apply_if_small(pid, run_id, waiting) if input.apply_small_changes else None
             # Nothing left for the workflow to do but record the run: record it here (one activity fewer).
             finished = not payments and not payouts and (applied is not None or not staged)
             if finished:
@@ -266,15 +267,15 @@ class SyncActivities:
                            reconcile_requested=facts.reconcile_requested, currency=currency, applied=applied,
                            run_finished=finished)
 
-    async def _apply_if_small(self, pid: str, run_id: int) -> ApplySummary | None:
+    async def _apply_if_small(self, pid: str, run_id: int, waiting: int) -> ApplySummary | None:
         """Apply what waits in staging within this activity when it is little (a webhook's few edits), by
         `apply_staged` itself: a cycle of one activity instead of three costs the Temporal server two
-        activity tasks and two workflow tasks less (issue 15). Counted in the table, not by this attempt's
-        `staged`: a retry after an attempt that died between staging and applying stages nothing new (the
-        versions are staged already) and must still apply them; after one that died once applied, the
-        re-read versions are the platform's already and are not staged again (`repo.stage`), so nothing is
-        applied or counted twice. None: more waits than one batch, left to `apply_staged`."""
-        waiting = await repo.staged_count(self.pool, pid)
+        activity tasks and two workflow tasks less (issue 15). `waiting` counts what the table held before
+        this fetch too, not only this attempt's `staged`: a retry after an attempt that died between staging
+        and applying stages nothing new (the versions are staged already) and must still apply them; after
+        one that died once applied, the re-read versions are the platform's already and are not staged again
+        (`repo.stage`), so nothing is applied or counted twice. None: more waits than one batch, left to
+        `apply_staged`."""
         if waiting > APPLY_IN_FETCH:
             return None
         if not waiting:

@@ -78,6 +78,7 @@ async def _onboarded_partner(client, pid: str, realm: str, task_queue: str):  # 
     await eventually(lambda: _onboarded(handle), timeout=120, what="onboarding and the first cycle")
     return handle
 
+
 async def test_a_webhook_sized_change_is_one_activity(temporal_env, task_queue, db_pool, api, connect, emu,
                                                       emulator_url) -> None:
     company = await connect(customers=3, invoices=6, payments=0, random_seed=31)
