@@ -89,7 +89,7 @@ class PartnerIntegrationWorkflow(SyncCycle):
         if step is Step.AWAIT_DISCONNECT:  # a revoke that fails for good leaves the partner connected
             await workflow.wait_condition(lambda: lifecycle.disconnect_settled(self.partner.state, requests))
         elif step is Step.AWAIT_RECONNECT:
-            await workflow.wait_condition(lambda: lifecycle.reconnect_answered(requests))
+            await self._await_reconnect()
         elif step is Step.RESUME:
             await self._resume_after_reconnect()
         elif step is Step.SLEEP:
@@ -107,18 +107,51 @@ class PartnerIntegrationWorkflow(SyncCycle):
     def requests(self) -> Requests:
         return self.partner.requests
 
+    async def _await_reconnect(self) -> None:
+        """needs_reconnect: wait for `reconnected`, or for a disconnect that succeeds. A disconnect that fails
+        leaves the partner waiting for a reconnect (patched): resuming would sync with the dead tokens."""
+        while True:
+            await workflow.wait_condition(lambda: lifecycle.reconnect_answered(self.requests))
+            if not await self._only_a_failed_disconnect(lambda: not self.requests.reconnect):
+                return
+
     async def _sleep_until_woken(self) -> None:
-        """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect)."""
-        try:
-            await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
-                                          timeout=self.interval, timeout_summary="next scheduled sync")
-        except TimeoutError:
-            pass  # the interval elapsed: a scheduled cycle
+        """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect). A
+        disconnect that fails woke the loop for nothing: it sleeps on until the same deadline (patched)."""
+        deadline = workflow.now() + self.interval
+        timeout = self.interval
+        while True:
+            try:
+                await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
+                                              timeout=timeout, timeout_summary="next scheduled sync")
+            except TimeoutError:
+                self._take_reconnect_while_active()
+                return  # the interval elapsed: a scheduled cycle
+            self._take_reconnect_while_active()
+            if not await self._only_a_failed_disconnect(
+                    lambda: workflow.now() < deadline
+                    and not lifecycle.wakes(self.requests, self._should_continue_as_new())):
+                return
+            timeout = deadline - workflow.now()
+
+    def _take_reconnect_while_active(self) -> None:
         if self.requests.reconnect and workflow.patched("reconnect-while-active"):
             # A reconnect while the connection works (new tokens from the dashboard): one cycle, then
             # back to sleep. Leaving the request in place would keep `wakes` true and spin the loop.
             self.requests.reconnect = False
             self.requests.sync_for("reconnected")
+
+    async def _only_a_failed_disconnect(self, nothing_else: Callable[[], bool]) -> bool:
+        """Whether the wait just ended was ended by a disconnect alone, which then failed: wait for the
+        outcome of a disconnect in progress; true when it failed, `nothing_else` still holds (no other
+        message needs the loop) and the run takes the `failed-disconnect-keeps-waiting` path. Runs from
+        before the patch went on as if woken (a cycle at once; in needs_reconnect, a resume with the dead
+        tokens): they replay that way. Waiting here emits no command, as the loop's AWAIT_DISCONNECT did."""
+        if not self.requests.disconnect:
+            return False
+        await workflow.wait_condition(lambda: lifecycle.disconnect_settled(self.partner.state, self.requests))
+        return (self.partner.state is not IntegrationState.DISCONNECTED and nothing_else()
+                and workflow.patched("failed-disconnect-keeps-waiting"))
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested() or self.cycles_this_run >= MAX_CYCLES_PER_RUN
