@@ -146,6 +146,17 @@ async def cycle_applies_in_fetch(client, task_queue, stubs, _):
     return handle
 
 
+async def cycle_fetch_local(client, task_queue, stubs, _):
+    """The `cycle-fetch-local` patch: onboarding's first cycle sweeps (a regular activity); then an idle
+    cycle and one with changes and payments, whose CDC fetch is a local activity."""
+    pid, handle = await _start(client, task_queue)
+    await _whole_cycle(client, handle, pid)
+    stubs.staged_per_fetch, stubs.pending_payments = 3, 2
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def continue_as_new(client, task_queue, stubs, _):
     """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
     pid, handle = await _start(client, task_queue, interval=1)
@@ -164,4 +175,5 @@ SCENARIOS: dict[str, Scenario] = {
     "reconciliation": reconciliation,
     "payouts_when_deposits_off": payouts_when_deposits_off,
     "cycle_applies_in_fetch": cycle_applies_in_fetch,
+    "cycle_fetch_local": cycle_fetch_local,
 }
