@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -300,6 +301,33 @@ class Bench:
 
 def event_name(event: Any) -> str:
     return EventType.Name(event.event_type)
+
+
+def local_activity(event: Any) -> dict[str, Any] | None:
+    """What the marker of a local activity records (its type, attempt, `original_schedule_time`, when it
+    completed), None for any other event. The cycle's CDC fetch is one since patch `cycle-fetch-local`."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity":
+        return None
+    return dict(json.loads(marker.details["data"].payloads[0].data))
+
+
+def local_activity_started(data: dict[str, Any]) -> datetime:
+    """When the worker first scheduled a local activity (its first attempt began then): the counterpart
+    of a regular activity's ACTIVITY_TASK_STARTED, which a local activity has no event for."""
+    at = data["original_schedule_time"]
+    return datetime.fromtimestamp(at["seconds"] + at.get("nanos", 0) / 1e9, tz=UTC)
+
+
+def activity_type(event: Any) -> str | None:
+    """The activity an event starts: a regular activity's ActivityTaskScheduled, or the marker a local
+    activity leaves when it ends. None for any other event."""
+    if event.HasField("activity_task_scheduled_event_attributes"):
+        return str(event.activity_task_scheduled_event_attributes.activity_type.name)
+    data = local_activity(event)
+    return None if data is None else str(data["activity_type"])
 
 
 def activity_seconds(events: list[Any]) -> dict[str, float]:

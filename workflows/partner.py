@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.connection import ConnectionActivities
@@ -344,12 +344,32 @@ class PartnerIntegrationWorkflow(SyncCycle):
                     config: workflow.ActivityConfig, *, step: bool = True) -> ResultT:
         """Run one activity with its options and a readable summary for the Temporal UI; typed by the
         activity method, so callers get its result type."""
+        summary = self._begin(what, step)
+        return await workflow.execute_activity_method(activity, arg, **(config | workflow.ActivityConfig(summary=summary)))
+
+    async def _call_local(self, activity: Callable[[ActivitiesT, ArgT], Awaitable[ResultT]], arg: ArgT, what: str,
+                          config: workflow.LocalActivityConfig) -> ResultT:
+        """`_call` as a local activity: run by this worker inside the workflow task, recorded as a marker
+        (the Temporal UI shows it with its summary). For short steps only (workflows/policies.py)."""
+        summary = self._begin(what, True)
+        try:
+            return await workflow.execute_local_activity_method(
+                activity, arg, **(config | workflow.LocalActivityConfig(summary=summary)))
+        except ApplicationError as err:
+            # A local activity's own failure arrives bare, where a regular activity's comes inside an
+            # ActivityError (temporalio 1.35; a timeout does come wrapped): give `_guarded` the one shape.
+            raise ActivityError(f"local activity {getattr(activity, '__name__', 'activity')} failed",
+                                scheduled_event_id=0, started_event_id=0, identity="",
+                                activity_type=getattr(activity, "__name__", ""), activity_id="",
+                                retry_state=None) from err
+
+    def _begin(self, what: str, step: bool) -> str:
+        """A step shows in `status` (stopped short when a disconnect arrived); its summary names the partner."""
         if step:
             if self.requests.disconnect:
                 raise Disconnected()
             self.partner.step = what
-        summary = workflow.ActivityConfig(summary=f"partner {self.partner.partner_id}: {what}")
-        return await workflow.execute_activity_method(activity, arg, **(config | summary))
+        return f"partner {self.partner.partner_id}: {what}"
 
     async def _set_state(self, state: IntegrationState, last_error: str | None = None) -> None:
         self.partner.state = state

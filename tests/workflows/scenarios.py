@@ -146,6 +146,17 @@ async def cycle_applies_in_fetch(client, task_queue, stubs, _):
     return handle
 
 
+async def cycle_fetch_local(client, task_queue, stubs, _):
+    """The `cycle-fetch-local` patch: onboarding's first cycle sweeps (a regular activity); then an idle
+    cycle and one with changes and payments, whose CDC fetch is a local activity."""
+    pid, handle = await _start(client, task_queue)
+    await _whole_cycle(client, handle, pid)
+    stubs.staged_per_fetch, stubs.pending_payments = 3, 2
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def failed_disconnect(client, task_queue, stubs, _):
     """The `failed-disconnect-keeps-waiting` patch, both waits: a disconnect whose revoke fails ends a sleep
     (the loop sleeps on to the same deadline), then one ends the wait in needs_reconnect (it waits on)."""
@@ -183,5 +194,6 @@ SCENARIOS: dict[str, Scenario] = {
     "reconciliation": reconciliation,
     "payouts_when_deposits_off": payouts_when_deposits_off,
     "cycle_applies_in_fetch": cycle_applies_in_fetch,
+    "cycle_fetch_local": cycle_fetch_local,
     "failed_disconnect": failed_disconnect,
 }

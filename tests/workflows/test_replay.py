@@ -64,6 +64,7 @@ def test_a_secret_inside_a_payload_is_found():
     ("reconciliation", "WithoutReconciliation"),
     ("payouts_when_deposits_off", "WithoutSettlingPayouts"),
     ("cycle_applies_in_fetch", "WithoutApplyInFetch"),
+    ("cycle_fetch_local", "WithoutLocalFetch"),
     ("failed_disconnect", "WithFailedDisconnectWakingTheSleep"),
     ("failed_disconnect", "WithFailedDisconnectResuming"),
 ])
