@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 
+from bench.common import activity_type
 from starter import partners
 from tests.helpers import eventually
 from tests.workflows import probes
@@ -21,8 +22,8 @@ INTERVAL = timedelta(hours=1)
 
 
 def _scheduled(history, name: str) -> list:
-    return [e for e in history.events if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            and e.activity_task_scheduled_event_attributes.activity_type.name == name]
+    """The events that start (or, for a local activity such as a CDC fetch, record) `name`."""
+    return [e for e in history.events if activity_type(e) == name]
 
 
 async def test_a_revoke_failing_for_good_leaves_the_loop_asleep_until_its_timer(ts_env, task_queue, db_pool, api,
@@ -45,6 +46,7 @@ async def test_a_revoke_failing_for_good_leaves_the_loop_asleep_until_its_timer(
         done = await eventually(lambda: probes.commands_after_failed_revoke(handle), timeout=60,
                                 what="the failed revoke acted on")
         assert "fetch_changes" not in done and done[-1].startswith("timer "), f"asleep again, no cycle: {done}"
+        assert len(done) == 2 and "failed-disconnect-keeps-waiting" in done[0], done
         status = await probes.status(handle)
         assert status.state is IntegrationState.ACTIVE and "disconnect: " in (status.last_error or "")
         history = await handle.fetch_history()

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from temporalio.client import WorkflowHandle
 
+from bench.common import activity_type
 from tests.workflows.stubs import StubActivities
 from workflows.models import IntegrationState, PartnerStatus
 from workflows.partner import PartnerIntegrationWorkflow
@@ -66,7 +67,7 @@ async def called(stubs: StubActivities, activity: str, *, more_than: int | None 
 
 async def commands_after_failed_revoke(handle: WorkflowHandle) -> list[str]:
     """What the workflow did after its last failed `revoke_connection`, from history: "marker <patch>",
-    "timer <seconds>s" or the activity scheduled, in order. Asserts it did something (a patch marker at
+    "timer <seconds>s" or the activity (regular or local), in order. Asserts it did something (a patch marker at
     least), so `eventually` waits until the failure was acted on."""
     events = (await handle.fetch_history()).events
     names = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
@@ -76,12 +77,12 @@ async def commands_after_failed_revoke(handle: WorkflowHandle) -> list[str]:
     assert failed, "no revoke_connection has failed yet"
     done: list[str] = []
     for e in events[failed[-1] + 1:]:
-        if e.HasField("marker_recorded_event_attributes"):
+        if (name := activity_type(e)) is not None:  # a regular activity, or a local one's marker
+            done.append(name)
+        elif e.HasField("marker_recorded_event_attributes"):
             done.append(f"marker {_marker_id(e)}")
         elif e.HasField("timer_started_event_attributes"):
             done.append(f"timer {e.timer_started_event_attributes.start_to_fire_timeout.seconds}s")
-        elif e.HasField("activity_task_scheduled_event_attributes"):
-            done.append(e.activity_task_scheduled_event_attributes.activity_type.name)
     assert done, "the failed revoke not acted on yet"
     return done
 
