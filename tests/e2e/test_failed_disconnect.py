@@ -83,6 +83,7 @@ async def test_a_revoke_failing_for_good_in_needs_reconnect_keeps_waiting_for_th
         await partners.sync_now(client, pid)
         await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), timeout=60,
                          what="needs_reconnect")
+        await eventually(lambda: probes.waiting(handle), timeout=60, what="waiting for the reconnect")
 
         await emu.config(realm, oauth_fault_status=503)
         await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="partner asked"))

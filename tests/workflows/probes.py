@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from bench.common import activity_type
@@ -91,3 +92,14 @@ def _marker_id(event) -> str:
     """A marker's details as text (a patch marker's hold its id)."""
     details = event.marker_recorded_event_attributes.details
     return " ".join(p.data.decode(errors="replace") for key in sorted(details) for p in details[key].payloads)
+
+
+async def waiting(handle: WorkflowHandle) -> bool:
+    """The workflow is parked on a condition: its last workflow task issued no command and no activity is
+    pending (its state may show before the step that set it has finished: `_set_state` awaits an activity)."""
+    events = (await handle.fetch_history()).events
+    last = events[-1].event_type if events else None
+    assert last == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, f"last event {EventType.Name(last or 0)}"
+    pending = (await handle.describe()).raw_description.pending_activities
+    assert not pending, f"{len(pending)} activities pending"
+    return True

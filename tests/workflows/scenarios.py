@@ -167,6 +167,7 @@ async def failed_disconnect(client, task_queue, stubs, _):
     stubs.auth_broken = True
     await partners.sync_now(client, pid)
     await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    await eventually(lambda: probes.waiting(handle), what="waiting for the reconnect")
     failures = stubs.calls["revoke_connection"]
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="needs reconnect"))
     await eventually(lambda: probes.called(stubs, "revoke_connection", more_than=failures), what="the second revoke")

@@ -110,6 +110,7 @@ async def test_a_failed_disconnect_in_needs_reconnect_waits_for_the_reconnect(ru
     stubs.auth_broken = True
     await partners.sync_now(client, pid)
     await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    await eventually(lambda: probes.waiting(handle), what="waiting for the reconnect")
     fetched, states = stubs.calls["fetch_changes"], list(stubs.states)
     stubs.revoke_broken = True
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="partner asked"))
