@@ -12,7 +12,10 @@
   at a 60 s interval).
   Whatever its age, each partner's latest run stays (the API and the dashboard show it: when did it last
   sync, and how did that end), and so does every run that `sync_log` names (a conflict's or a parked
-  item's reason keeps its run; those log rows are never purged).
+  item's reason keeps its run; those log rows are never purged). Measured on 720,000 runs of 1,000
+  partners (embedded PostgreSQL, the shared 2-core machine): the first pass deleted 636,000 in 70 s, an
+  hourly pass of 1,000 runs just past 2 days takes 0.4 s (sync_runs_idle_started), a pass with nothing to
+  do 0.03-0.3 s.
 
 Deletes go in batches of `batch` rows, each its own statement, so no pass holds many locks for long; several
 workers purging at once just delete less each."""
