@@ -254,18 +254,34 @@ class Bench:
         return pid
 
     async def connect_many(self, count: int, *, start: int = 0, customers: int = 2, invoices: int = 3,
-                           prefix: str = "Fleet", in_flight: int = 8) -> list[tuple[str, str]]:
+                           prefix: str = "Fleet", in_flight: int = 8, backdate: float = 0) -> list[tuple[str, str]]:
         """`count` partners, each on its own new company, connected through the real OAuth flow, `in_flight`
         at a time (each connect is a handful of API and emulator requests and one workflow start); returns
-        (partner id, realm id) pairs."""
+        (partner id, realm id) pairs. `backdate`: seconds into the past the companies are seeded (the
+        emulator's clock is set back while seeding). A real partner's chart of accounts is not minutes old,
+        and CDC reads 5 minutes back (activities/sync.py CDC_OVERLAP): a company seeded just now returns
+        every account in each cycle for 5 minutes, which is not an idle cycle."""
         gate = asyncio.Semaphore(in_flight)
 
-        async def one(n: int) -> tuple[str, str]:
+        async def seeded(n: int) -> str:
             async with gate:
-                realm = await self.company(customers=customers, invoices=invoices, name=f"{prefix} {n}", seed=n)
+                return await self.company(customers=customers, invoices=invoices, name=f"{prefix} {n}", seed=n)
+
+        async def connected(n: int, realm: str) -> tuple[str, str]:
+            async with gate:
                 return await self.connect(realm, name=f"{prefix.lower()} {n}"), realm
 
-        return list(await asyncio.gather(*(one(start + n) for n in range(count))))
+        numbers = range(start, start + count)
+        await self.set_clock_offset(-backdate)
+        try:
+            realms = await asyncio.gather(*(seeded(n) for n in numbers))
+        finally:
+            await self.set_clock_offset(0)
+        return list(await asyncio.gather(*(connected(n, realm) for n, realm in zip(numbers, realms, strict=True))))
+
+    async def set_clock_offset(self, seconds: float) -> None:
+        """The emulator's clock, `seconds` from the real one (admin config `clock_offset_seconds`)."""
+        (await self.emu.put("/_emulator/config", json={"clock_offset_seconds": seconds})).raise_for_status()
 
     async def all_active(self, pids: list[str]) -> bool:
         """Every one of `pids` onboarded (one list request, whatever the fleet's size)."""

@@ -157,6 +157,16 @@ async def cycle_fetch_local(client, task_queue, stubs, _):
     return handle
 
 
+async def last_sync_at_grain(client, task_queue, stubs, _):
+    """The `last-sync-at-grain` patch: onboarding's cycle writes LastSyncAt, the next two (seconds later)
+    do not."""
+    pid, handle = await _start(client, task_queue)
+    await _whole_cycle(client, handle, pid)
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def failed_disconnect(client, task_queue, stubs, _):
     """The `failed-disconnect-keeps-waiting` patch, both waits: a disconnect whose revoke fails ends a sleep
     (the loop sleeps on to the same deadline), then one ends the wait in needs_reconnect (it waits on)."""
@@ -196,5 +206,6 @@ SCENARIOS: dict[str, Scenario] = {
     "payouts_when_deposits_off": payouts_when_deposits_off,
     "cycle_applies_in_fetch": cycle_applies_in_fetch,
     "cycle_fetch_local": cycle_fetch_local,
+    "last_sync_at_grain": last_sync_at_grain,
     "failed_disconnect": failed_disconnect,
 }

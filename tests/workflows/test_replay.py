@@ -65,6 +65,7 @@ def test_a_secret_inside_a_payload_is_found():
     ("payouts_when_deposits_off", "WithoutSettlingPayouts"),
     ("cycle_applies_in_fetch", "WithoutApplyInFetch"),
     ("cycle_fetch_local", "WithoutLocalFetch"),
+    ("last_sync_at_grain", "WithoutLastSyncAtGrain"),
     ("failed_disconnect", "WithFailedDisconnectWakingTheSleep"),
     ("failed_disconnect", "WithFailedDisconnectResuming"),
 ])

@@ -13,9 +13,10 @@ from starter import partners
 from tests.helpers import eventually
 from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
-from workflows.cycle import FULL_SWEEP_EVERY
+from workflows.cycle import FULL_SWEEP_EVERY, LAST_SYNC_AT_GRAIN
 from workflows.models import IntegrationState
 from workflows.partner import MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
+from workflows.search_attributes import LAST_SYNC_AT
 
 SUGGEST_CONTINUE_AS_NEW_AT = 4096
 # Every cycle is real work for the worker (~35 ms of CPU on a busy 2-core machine): 30 days (8,640 cycles)
@@ -54,6 +55,30 @@ async def test_days_of_five_minute_cycles_continue_as_new(ts_env, task_queue):
     lengths = await _run_lengths(ts_env.client, partners.workflow_id(pid))
     assert len(lengths) > cycles // MAX_CYCLES_PER_RUN, f"continued as new too rarely: {lengths}"
     assert max(lengths) < SUGGEST_CONTINUE_AS_NEW_AT
+
+
+async def test_last_sync_at_is_written_sparsely_and_never_stale(ts_env, task_queue):
+    """Two hours of 5-minute cycles: the LastSyncAt search attribute (ops filter stalled partners on it) is
+    written about every other cycle, and is never more than LAST_SYNC_AT_GRAIN behind the last sync."""
+    from temporalio.converter import decode_typed_search_attributes
+
+    stubs = StubActivities()
+    pid = f"ts{uuid.uuid4().hex[:8]}"
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow],
+                      activities=stubs.all()):
+        await partners.start_or_reconnect(ts_env.client, pid, "1", sync_interval_seconds=300, task_queue=task_queue)
+        await ts_env.sleep(timedelta(hours=2))
+        handle = partners.handle_for(ts_env.client, pid)
+        status = await handle.query(PartnerIntegrationWorkflow.status)
+        written = [
+            value for e in (await handle.fetch_history()).events
+            if e.HasField("upsert_workflow_search_attributes_event_attributes")
+            and (value := decode_typed_search_attributes(
+                e.upsert_workflow_search_attributes_event_attributes.search_attributes).get(LAST_SYNC_AT)) is not None]
+    cycles = stubs.calls["fetch_changes"]
+    assert status.last_sync_at is not None and cycles >= 20
+    assert len(written) <= cycles // 2 + 1, f"{len(written)} writes for {cycles} cycles"
+    assert status.last_sync_at - written[-1] < LAST_SYNC_AT_GRAIN, (status.last_sync_at, written[-1])
 
 
 async def test_a_full_sweep_once_a_day(ts_env, task_queue):

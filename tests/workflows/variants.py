@@ -109,6 +109,20 @@ class WithoutLocalFetch(PartnerIntegrationWorkflow):
 
 
 @workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutLastSyncAtGrain(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    def _last_sync_at_due(self) -> bool:  # the change, unpatched: LastSyncAt after every cycle
+        return True
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
 class WithFailedDisconnectWakingTheSleep(PartnerIntegrationWorkflow):
     @workflow.init
     def __init__(self, input: PartnerWorkflowInput) -> None:
