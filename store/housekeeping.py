@@ -44,16 +44,19 @@ _RUN_PURGEABLE = (
     " AND NOT EXISTS (SELECT 1 FROM sync_log l WHERE l.sync_run_id = r.id)")
 
 
-async def _purge(pool: asyncpg.Pool, table: str, where: str, older: timedelta, batch: int) -> int:
+async def _in_batches(pool: asyncpg.Pool, delete: str, older: timedelta, batch: int) -> int:
+    """Run `delete` (its $1 the age, $2 the batch size) until a batch comes back short: rows deleted."""
     total = 0
     while True:
-        status = await pool.execute(
-            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {where} < now() - $1::interval "  # noqa: S608
-            "LIMIT $2))", older, batch)
-        deleted = int(status.split()[-1])
+        deleted = int((await pool.execute(delete, older, batch)).split()[-1])
         total += deleted
         if deleted < batch:
             return total
+
+
+async def _purge(pool: asyncpg.Pool, table: str, where: str, older: timedelta, batch: int) -> int:
+    return await _in_batches(pool, f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} "  # noqa: S608
+                             f"WHERE {where} < now() - $1::interval LIMIT $2))", older, batch)
 
 
 def runs_to_purge(which: str) -> str:
@@ -65,13 +68,8 @@ def runs_to_purge(which: str) -> str:
 async def _purge_runs(pool: asyncpg.Pool, which: str, older: timedelta, batch: int) -> int:
     """`_purge` for sync_runs: by id (the FK check from sync_log finds them by id), `which` runs only, and
     only those `_RUN_PURGEABLE`."""
-    total = 0
-    while True:
-        status = await pool.execute(f"DELETE FROM sync_runs WHERE id = ANY(ARRAY({runs_to_purge(which)}))", older, batch)  # noqa: S608
-        deleted = int(status.split()[-1])
-        total += deleted
-        if deleted < batch:
-            return total
+    return await _in_batches(pool, f"DELETE FROM sync_runs WHERE id = ANY(ARRAY({runs_to_purge(which)}))",  # noqa: S608
+                             older, batch)
 
 
 async def purge(pool: asyncpg.Pool, *, states_after: timedelta = STATES_AFTER,
