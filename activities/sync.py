@@ -24,7 +24,7 @@ from activities.currency import currency_facts, facts_of, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
 from qbo.client import QboApi
-from qbo.jsonio import dumps, loads
+from qbo.jsonio import dumps, loads, object_reader
 from qbo.models import QboObject, Tombstone
 from qbo.pages import RawObject, RawPage
 from rules import BadQboPayload, SyncAction, newest_change, parse_account
@@ -64,6 +64,11 @@ _SUMMARY_FIELD = {
 }
 
 
+# Each entity's JSON read as far as its parser looks (`spec.keys`): the backfill and apply alike hand
+# `spec.parse` these dicts, so both decide on the very same facts.
+_READ = {spec.name: object_reader(spec.keys) for spec in synced.SYNCED}
+
+
 def to_staged(obj: QboObject) -> repo.StagedObject:
     deleted = isinstance(obj, Tombstone) or obj.status == "Deleted"
     meta = getattr(obj, "MetaData", None)
@@ -92,13 +97,14 @@ def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], home_currenc
     new: list[tuple[RawObject, Any]] = []
     rest: list[RawObject] = []
     seen = set() if seen is None else seen
+    read, parse, decide = _READ[spec.name], spec.parse, spec.decide
     for obj in objects:
         if obj.deleted or obj.qbo_id in seen:
             rest.append(obj)
             continue
         seen.add(obj.qbo_id)
         try:
-            decision = spec.decide(None, spec.parse(loads(obj.json), home_currency))
+            decision = decide(None, parse(read(obj.json), home_currency))
         except (BadQboPayload, ValueError):
             decision = None  # apply logs it as unreadable
         if decision is None or decision.action != SyncAction.CREATE or decision.state is None:
@@ -430,11 +436,11 @@ class SyncActivities:
         if entity in own.OWN_POSTINGS:
             await own.apply_rows(conn, pid, input.sync_run_id, realm, entity, rows, summary)
             return
-        spec = synced.BY_NAME[entity]
+        spec, read = synced.BY_NAME[entity], _READ[entity]
         changes: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             try:  # parsed before `changes[...]` is touched: an unreadable id must not leave an empty entry
-                parsed = spec.parse(loads(row["payload"]), home)
+                parsed = spec.parse(read(row["payload"]), home)
             except BadQboPayload as exc:
                 log.append(("error", entity, row["qbo_id"], None, f"unreadable QBO payload: {exc}",
                             {"sync_token": str(row["sync_token"])}))

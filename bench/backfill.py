@@ -68,7 +68,22 @@ NOTES = (
     "seeding, pure CPU, took 20.9 s against 11.9 s), so compare the ratios. 10,000 rows/s is out of reach "
     "within QBO's limits in any case: 123 calls at 10 requests/s take >= 12.3 s, i.e. <= ~8,900 rows/s for "
     "110,000 rows; only batch queries (up to 30 queries per request, 40 batch requests a minute, qbo-reference "
-    "§9) would lift that floor."
+    "§9) would lift that floor. "
+    "RULES CPU (branch rulescpu, issue 15 item 1): instructions per object of decide_new, counted with valgrind "
+    "(cachegrind; deterministic where CPU seconds on the shared machine were +-20 % from run to run), 300 seeded "
+    "invoices: before 320k an invoice (reading the whole JSON with loads 91k, parse 116k, decision 129k), 156k a "
+    "customer; after 263k (-18 %) and 145k (-7 %). The reading fell to 43k: the sync reads only the top-level keys "
+    "the parser reads (qbo.jsonio.object_reader with SyncedEntity.keys, in the backfill and in apply alike); "
+    "to_money/to_instant answer an already exact value at once (the models re-validate the same Decimals ~10 "
+    "times an invoice). Same machine, same load, full size, one run each: worker CPU 24.4 s -> 19.7 s (222 -> 179 "
+    "us a row), PostgreSQL 12.8 -> 10.4 s. Not halved: what is left is pydantic itself, four models an invoice "
+    "(facts, balance/status, state, decision) validated with Python validators: a plain 16-field model costs "
+    "~5 us, InvoiceState with its validators ~9.5 us, and model_construct ~6.5 us (it is Python), so skipping "
+    "validation would not buy much either. pydantic's model_validate_json was measured and refused: in pydantic "
+    "2.14.3 a JSON number for a Decimal field passes through float (12345678901234567.89 -> 12345678901234568). "
+    "bench.decide_micro measures decide_new's CPU per object on seeded pages; bench.backfill_profile now "
+    "prints the process's CPU and that of the plain-function stages (small, loaded machine: 197 us a row, of "
+    "which rules 110, the page's objects 16, the insert's parameters 11)."
 )
 # huge: is the worker's peak RSS flat in the rows (pages streamed, no whole-company list)? Its own file.
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000), "huge": (500_000, 50_000)}

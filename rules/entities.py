@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from rules.customers import decide_customer
-from rules.facts import Change, Frozen, PlatformCustomer, PlatformInvoice, parse_customer, parse_invoice
+from rules.facts import (
+    CUSTOMER_KEYS,
+    INVOICE_KEYS,
+    Change,
+    Frozen,
+    PlatformCustomer,
+    PlatformInvoice,
+    parse_customer,
+    parse_invoice,
+)
 from rules.invoices import decide_invoice
 
 
@@ -49,6 +58,7 @@ class SyncedEntity:
     id_prefix: str  # platform ids are `<prefix>_<hash of the QBO identity>` (store.sync_repo.platform_id)
     # (staged QBO JSON, the company's home currency) → facts or tombstone; raises only BadQboPayload
     parse: Callable[[Any, str], Change]
+    keys: frozenset[str]  # the top-level keys of the JSON `parse` reads; a dict of only these parses the same
     decide: Callable[[Any, Any], Any]  # (platform snapshot | None, newest change) → decision (PRODUCT §3)
     platform: type[Frozen]  # the snapshot the rules read: its fields are the columns selected
     columns: tuple[Column, ...]  # the state's fields written, in this order
@@ -77,6 +87,7 @@ CUSTOMER = SyncedEntity(
     table="customers",
     id_prefix="cus",
     parse=lambda raw, home_currency: parse_customer(raw),
+    keys=CUSTOMER_KEYS,
     decide=decide_customer,
     platform=PlatformCustomer,
     columns=(*_COMMON, Column("name", "text"), Column("email", "text"), Column("archived", "bool"),
@@ -89,6 +100,7 @@ INVOICE = SyncedEntity(
     id_prefix="inv",
     # An invoice without CurrencyRef is in the company's home currency (qbo-reference §15.5).
     parse=lambda raw, home_currency: parse_invoice(raw, home_currency=home_currency),
+    keys=INVOICE_KEYS,
     decide=decide_invoice,
     platform=PlatformInvoice,
     columns=(

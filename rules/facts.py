@@ -186,12 +186,20 @@ def unwrap(raw: Any, entity: str) -> Mapping[str, Any]:
     return raw
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}  # "CustomerRef.value" → ("CustomerRef", "value"), split once
+
+
+def _split(path: str) -> tuple[str, ...]:
+    keys = _PATHS[path] = tuple(path.split("."))
+    return keys
+
+
 def read_field(obj: Mapping[str, Any], entity: str, path: str, convert: Any, *, required: bool = True) -> Any:
     """Read `path` (dotted, e.g. "CustomerRef.value") and convert it; None when absent and not required."""
     value: Any = obj
-    for key in path.split("."):
+    for key in _PATHS.get(path) or _split(path):
         # dict first: JSON decodes to dicts, and a Mapping (ABC) check costs several times more.
-        value = value.get(key) if isinstance(value, dict) or isinstance(value, Mapping) else None
+        value = value.get(key) if type(value) is dict or isinstance(value, Mapping) else None
     if value is None:
         if required:
             raise BadQboPayload(f"{entity}: {path} is missing")
@@ -234,6 +242,16 @@ def tombstone_of(obj: Mapping[str, Any], entity: str) -> QboTombstone | None:
         qbo_id=read_field(obj, entity, "Id", to_qbo_id),
         last_updated=read_field(obj, entity, "MetaData.LastUpdatedTime", to_instant, required=False),
     )
+
+
+# The top-level keys of a QBO object each parser reads (with `unwrap`'s envelope key and `tombstone_of`'s
+# `status`): a caller may hand the parser a dict of only these keys (activities/sync.py reads nothing else of
+# an object's JSON, qbo.jsonio.object_reader). tests/rules/test_parser_keys.py fails when a parser reads a
+# key that is not listed here.
+CUSTOMER_KEYS = frozenset({"Customer", "Id", "status", "MetaData", "SyncToken", "DisplayName", "PrimaryEmailAddr",
+                           "Active"})
+INVOICE_KEYS = frozenset({"Invoice", "Id", "status", "MetaData", "SyncToken", "DocNumber", "CustomerRef", "TotalAmt",
+                          "Balance", "CurrencyRef", "ExchangeRate", "DueDate", "PrivateNote"})
 
 
 def parse_customer(raw: Any) -> QboCustomerFacts | QboTombstone:
@@ -343,6 +361,8 @@ __all__ = [
     "ZERO",
     "AccountFacts",
     "BadQboPayload",
+    "CUSTOMER_KEYS",
+    "INVOICE_KEYS",
     "Change",
     "InvoiceStatus",
     "PlatformCustomer",

@@ -26,6 +26,11 @@ def to_money(value: Any) -> Decimal:
     never does arithmetic. A value with non-zero digits past the cent is rejected rather than rounded:
     QBO sends amounts with two decimals (qbo-reference §2), so anything else is a malformed payload.
     """
+    if type(value) is Decimal and value.same_quantum(CENT) and -_MONEY_LIMIT < value < _MONEY_LIMIT:
+        # The common case, decided with the fewest steps: an amount as QBO writes it, or one this module made
+        # (every model re-validates its money; the backfill runs this ~10× an invoice). Finite, in range, two
+        # places: what the general path below returns for it is this very value.
+        return value
     if isinstance(value, bool):
         raise ValueError("an amount must be a number, not a boolean")
     if isinstance(value, Decimal):
@@ -56,6 +61,8 @@ def to_instant(value: Any) -> datetime:
 
     QBO writes Pacific time with an offset; a timestamp without an offset is ambiguous, so it is refused.
     """
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # already an instant (a model re-validating one): what `astimezone(UTC)` would return
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):

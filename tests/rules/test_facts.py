@@ -21,7 +21,7 @@ from rules.facts import (
     parse_customer,
     parse_invoice,
 )
-from rules.values import to_money
+from rules.values import to_instant, to_money
 from tests.rules.factories import load_fixture, qbo_invoice, tombstone
 
 D = Decimal
@@ -222,3 +222,38 @@ def _account_oracle(raw: Any) -> dict[str, Any] | None:
         currency = code.upper()
     return {"qbo_id": qbo_id.strip(), "name": name, "account_type": kind, "account_subtype": subtype,
             "active": active is not False, "currency": currency}
+
+
+def _money_or_error(value: Any) -> Any:
+    try:
+        got = to_money(value)
+    except ValueError:
+        return "refused"
+    return got, got.as_tuple()
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=st.decimals(allow_nan=False, allow_infinity=False, places=2)
+       | st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**17, max_value=10**17, places=2))
+def test_money_from_a_decimal_is_money_from_its_text(amount: Decimal) -> None:
+    """`to_money` answers a two-place Decimal (QBO's amounts, and every model re-validating one) without the
+    general path: the answer, exponent included, or the refusal (out of numeric(18, 2)), is the same as for the
+    amount's text."""
+    assert _money_or_error(amount) == _money_or_error(str(amount))
+
+
+@pytest.mark.parametrize("amount", [D("12345678901234567.89"), D("-10000000000000000.00"), D("9999999999999999.99"),
+                                    D("1.234"), D("1.230"), D("5"), D("-0.00"), D("1E+2"), D("0.1")])
+def test_money_range_holds_for_two_place_decimals(amount: Decimal) -> None:
+    assert _money_or_error(amount) == _money_or_error(str(amount))
+    if abs(amount) >= D("1e16"):
+        with pytest.raises(ValueError, match="out of range"):
+            to_money(amount)
+
+
+@settings(max_examples=200, deadline=None)
+@given(moment=st.datetimes(timezones=st.timezones()))
+def test_an_instant_of_an_instant_is_itself(moment: datetime) -> None:
+    instant = to_instant(moment)
+    assert instant.tzinfo is UTC and to_instant(instant) == instant
+    assert to_instant(instant.isoformat()) == instant
