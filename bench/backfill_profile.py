@@ -24,7 +24,7 @@ from collections import defaultdict
 
 from temporalio.testing import ActivityEnvironment
 
-import activities.sync as sync_module
+import activities.backfill as backfill_module
 from activities.sync import SyncActivities
 from bench.backfill import SIZES
 from bench.common import running_stack
@@ -38,14 +38,14 @@ from workflows.partner import BACKFILL_ENTITIES
 
 STAGES = {  # (owner, attribute, label): wrapped with a wall-clock timer for the run
     (QboCompany, "_raw_page", "QBO page request (overlapped)"),
-    (sync_module, "decide_new", "parse + decide (rules)"),
+    (backfill_module, "decide_new", "parse + decide (rules)"),
     (qbo_client, "raw_objects", "page's objects read (RawObject)"),
     (qbo_client, "decode_answer", "page's answer decoded"),
     (sync_repo, "_write_args", "insert's parameters built"),
     (sync_repo, "insert_new", "SQL: insert new platform rows"),
     (sync_repo, "stage", "SQL: COPY into staging"),
     (sync_repo, "save_progress", "SQL: backfill position"),
-    (SyncActivities, "_take_page", "a page's transaction (overlapped)"),
+    (backfill_module.BackfillSteps, "_take_page", "a page's transaction (overlapped)"),
     (SyncActivities, "_apply_batch", "apply_staged batches"),
 }
 

@@ -1,4 +1,4 @@
-"""CPU per object of the backfill's decision (`activities.sync.decide_new`), on pages built in memory by the
+"""CPU per object of the backfill's decision (`activities.backfill.decide_new`), on pages built in memory by the
 emulator's own seeding code (the same JSON a query page carries), timed with `time.process_time`:
 
     .venv/bin/python -m bench.decide_micro [--invoices 1000] [--customers 100] [--rounds 5] [--cprofile]
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import activities.sync as sync_module
+import activities.backfill as backfill_module
 from qbo.jsonio import loads
 from qbo.pages import RawObject, _raw_object
 from qbo_emulator.seed import Generator, SeedSpec
@@ -62,7 +62,7 @@ def _cpu(fn: Callable[[], object], rounds: int) -> float:
 
 def _reader(spec: synced.SyncedEntity) -> Callable[[str], Any]:
     """What `decide_new` reads an object's JSON with (`loads` whole, before it read only the parser's keys)."""
-    read = getattr(sync_module, "_READ", None)
+    read = getattr(backfill_module, "READ", None)
     return read[spec.name] if read is not None else loads
 
 
@@ -80,7 +80,7 @@ def measure(objects: dict[str, list[RawObject]], rounds: int) -> dict[str, dict[
         json_only = _cpu(lambda: [read(o.json) for o in items], rounds)  # noqa: B023
         facts = _cpu(lambda: [spec.parse(read(o.json), "USD") for o in items], rounds)  # noqa: B023
         decided = _cpu(lambda: [spec.decide(None, spec.parse(read(o.json), "USD")) for o in items], rounds)  # noqa: B023
-        whole = _cpu(lambda: sync_module.decide_new(spec, items, "USD"), rounds)  # noqa: B023
+        whole = _cpu(lambda: backfill_module.decide_new(spec, items, "USD"), rounds)  # noqa: B023
         stages = {"decide_new": whole, "json": json_only, "facts": facts - json_only, "decision": decided - facts}
         result[name] = {k: round(v / n * 1e6, 1) for k, v in stages.items()}
     return result
@@ -99,7 +99,7 @@ def main() -> None:
     if args.cprofile:
         profiler = cProfile.Profile()
         profiler.enable()
-        sync_module.decide_new(synced.INVOICE, objects["Invoice"], "USD")
+        backfill_module.decide_new(synced.INVOICE, objects["Invoice"], "USD")
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from activities.sync import _READ
+from activities.backfill import READ
 from qbo.jsonio import dumps, loads, object_reader
 from rules import entities as synced
 from rules.facts import BadQboPayload
@@ -31,7 +31,7 @@ def outcome(spec: synced.SyncedEntity, raw: Any) -> Any:
 
 
 def both(spec: synced.SyncedEntity, text: str, read: Any = None) -> tuple[Any, Any]:
-    read = read or _READ[spec.name]
+    read = read or READ[spec.name]
     try:
         whole = outcome(spec, loads(text))
     except ValueError as exc:
@@ -78,7 +78,7 @@ def test_odd_objects_decide_the_same_from_their_keys(data: st.DataObject) -> Non
 @pytest.mark.parametrize("text", ['{"Id":"1"', '[{"Id":"1"}]', '"Id"', '{"Id":"1","Line":[1,]}', '{"Id":NaN}',
                                   '{"Id":"1","Line":"\\ud800"}', '{"Id":"1"} {}', '{"Id":"1","Id":"2"}'])
 def test_what_is_not_a_plain_object_reads_as_loads_reads_it(text: str) -> None:
-    read = _READ["Invoice"]
+    read = READ["Invoice"]
     try:
         expected: Any = loads(text)
     except ValueError as exc:
@@ -96,7 +96,7 @@ def test_what_is_not_a_plain_object_reads_as_loads_reads_it(text: str) -> None:
                                     "123456789012345678901234567890.123456789"])
 def test_amounts_are_read_exactly(number: str) -> None:
     """Money never passes through float: every number is the Decimal of its text, as `loads` reads it."""
-    got = _READ["Invoice"](f'{{"Id":"1","TotalAmt":{number},"Line":[{{"Amount":{number}}}]}}')["TotalAmt"]
+    got = READ["Invoice"](f'{{"Id":"1","TotalAmt":{number},"Line":[{{"Amount":{number}}}]}}')["TotalAmt"]
     assert type(got) is Decimal and got.as_tuple() == Decimal(number).as_tuple()
     assert got.as_tuple() == loads(f'{{"TotalAmt":{number}}}')["TotalAmt"].as_tuple()
 
