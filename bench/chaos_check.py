@@ -24,6 +24,7 @@ platform against the emulator's companies.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections import Counter
@@ -35,6 +36,8 @@ from rules.deposits import deposit_memo
 from rules.posting import payment_ref_num
 from rules.refunds import refund_memo
 from starter.partners import workflow_id
+
+log = logging.getLogger("chaos")
 
 
 async def settle(api: ServiceApi, pids: list[str], limit_seconds: float,
@@ -49,7 +52,10 @@ async def settle(api: ServiceApi, pids: list[str], limit_seconds: float,
     try:
         await asyncio.gather(*(_drain(api, pid, deadline) for pid in pids))
     finally:
-        if hurry:
+        if hurry and hurry.done() and not hurry.cancelled() and hurry.exception():
+            # Only slower, not wrong: the retries then come when their backoffs end.
+            log.warning("could not start waiting retries at once: %r", hurry.exception())
+        elif hurry:
             hurry.cancel()
     stuck: set[str] = set()
     for _ in range(2):
