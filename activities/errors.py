@@ -41,6 +41,7 @@ def temporal_failure(exc: BaseException) -> BaseException:
 
 def heartbeat(*details: object) -> None:
     """Tell Temporal this attempt is alive (so a killed worker's attempt is retried within the heartbeat
-    timeout, not at the step's deadline)."""
-    if activity.in_activity():
+    timeout, not at the step's deadline). A local activity has no heartbeat: the SDK keeps its workflow task
+    alive instead."""
+    if activity.in_activity() and not activity.info().is_local:
         activity.heartbeat(*details)

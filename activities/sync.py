@@ -253,6 +253,10 @@ class SyncActivities:
         else:
             waiting = facts.staged_waiting + staged  # rows inserted into staging by this fetch (`repo.stage`)
             applied = await self._apply_if_small(pid, run_id, waiting) if input.apply_small_changes else None
+            if applied is not None and applied != ApplySummary():
+                # What was applied may clear a parked item's cause: counted before the apply, it would be
+                # posted a cycle late (an interval, when no webhook comes).
+                payments, payouts = await cycle_repo.pending_counts(self.pool, pid)
             # Nothing left for the workflow to do but record the run: record it here (one activity fewer).
             finished = not payments and not payouts and (applied is not None or not staged)
             if finished:

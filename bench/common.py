@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -253,18 +254,34 @@ class Bench:
         return pid
 
     async def connect_many(self, count: int, *, start: int = 0, customers: int = 2, invoices: int = 3,
-                           prefix: str = "Fleet", in_flight: int = 8) -> list[tuple[str, str]]:
+                           prefix: str = "Fleet", in_flight: int = 8, backdate: float = 0) -> list[tuple[str, str]]:
         """`count` partners, each on its own new company, connected through the real OAuth flow, `in_flight`
         at a time (each connect is a handful of API and emulator requests and one workflow start); returns
-        (partner id, realm id) pairs."""
+        (partner id, realm id) pairs. `backdate`: seconds into the past the companies are seeded (the
+        emulator's clock is set back while seeding). A real partner's chart of accounts is not minutes old,
+        and CDC reads 5 minutes back (activities/sync.py CDC_OVERLAP): a company seeded just now returns
+        every account in each cycle for 5 minutes, which is not an idle cycle."""
         gate = asyncio.Semaphore(in_flight)
 
-        async def one(n: int) -> tuple[str, str]:
+        async def seeded(n: int) -> str:
             async with gate:
-                realm = await self.company(customers=customers, invoices=invoices, name=f"{prefix} {n}", seed=n)
+                return await self.company(customers=customers, invoices=invoices, name=f"{prefix} {n}", seed=n)
+
+        async def connected(n: int, realm: str) -> tuple[str, str]:
+            async with gate:
                 return await self.connect(realm, name=f"{prefix.lower()} {n}"), realm
 
-        return list(await asyncio.gather(*(one(start + n) for n in range(count))))
+        numbers = range(start, start + count)
+        await self.set_clock_offset(-backdate)
+        try:
+            realms = await asyncio.gather(*(seeded(n) for n in numbers))
+        finally:
+            await self.set_clock_offset(0)
+        return list(await asyncio.gather(*(connected(n, realm) for n, realm in zip(numbers, realms, strict=True))))
+
+    async def set_clock_offset(self, seconds: float) -> None:
+        """The emulator's clock, `seconds` from the real one (admin config `clock_offset_seconds`)."""
+        (await self.emu.put("/_emulator/config", json={"clock_offset_seconds": seconds})).raise_for_status()
 
     async def all_active(self, pids: list[str]) -> bool:
         """Every one of `pids` onboarded (one list request, whatever the fleet's size)."""
@@ -300,6 +317,33 @@ class Bench:
 
 def event_name(event: Any) -> str:
     return EventType.Name(event.event_type)
+
+
+def local_activity(event: Any) -> dict[str, Any] | None:
+    """What the marker of a local activity records (its type, attempt, `original_schedule_time`, when it
+    completed), None for any other event. The cycle's CDC fetch is one since patch `cycle-fetch-local`."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity":
+        return None
+    return dict(json.loads(marker.details["data"].payloads[0].data))
+
+
+def local_activity_started(data: dict[str, Any]) -> datetime:
+    """When the worker first scheduled a local activity (its first attempt began then): the counterpart
+    of a regular activity's ACTIVITY_TASK_STARTED, which a local activity has no event for."""
+    at = data["original_schedule_time"]
+    return datetime.fromtimestamp(at["seconds"] + at.get("nanos", 0) / 1e9, tz=UTC)
+
+
+def activity_type(event: Any) -> str | None:
+    """The activity an event starts: a regular activity's ActivityTaskScheduled, or the marker a local
+    activity leaves when it ends. None for any other event."""
+    if event.HasField("activity_task_scheduled_event_attributes"):
+        return str(event.activity_task_scheduled_event_attributes.activity_type.name)
+    data = local_activity(event)
+    return None if data is None else str(data["activity_type"])
 
 
 def activity_seconds(events: list[Any]) -> dict[str, float]:

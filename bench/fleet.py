@@ -1,14 +1,16 @@
 """Fleet: how many partners one worker process keeps on schedule.
 
 One worker process (the real `worker.py`), SYNC_INTERVAL_SECONDS = the interval, tiny emulator companies
-(2 customers, 3 invoices: the cost measured is the per-cycle overhead, not data). Partners are added in
-steps, each connected through the API's real OAuth flow (16 at a time: partner, connect, consent at the
+(2 customers, 3 invoices: the cost measured is the per-cycle overhead, not data) seeded 10 minutes in the
+past (a fresh company's accounts would come back in every CDC answer for 5 minutes: CDC's overlap).
+Partners are added in steps, each connected through the API's real OAuth flow (16 at a time: partner, connect, consent at the
 emulator, callback, workflow start) and onboarded by the real workflow and activities; once all are
 active, a measurement window of one interval plus 5 s follows. Then every partner's workflow history is read:
 
 - due time of a cycle = the sleep timer's TIMER_STARTED time + the interval;
 - start of that cycle = the ACTIVITY_TASK_STARTED time of the `fetch_changes` scheduled after that timer
-  fired (a timer still unfired, or a fetch not yet started, at read time counts with the read time, so
+  fired, or, for the local activity it is since patch `cycle-fetch-local`, the time the worker scheduled
+  it (`original_schedule_time` in its marker) (a timer still unfired, or a fetch not yet started, at read time counts with the read time, so
   lateness is never hidden); only cycles due inside the window count.
 
 A step passes when the p99 of (start − due) ≤ 5 s. The ramp stops at the first failing step, or when the
@@ -27,7 +29,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from bench.common import WorkerSampler, event_name, percentile, running_stack, wait_for, write_result
+from bench.common import (
+    WorkerSampler,
+    event_name,
+    local_activity,
+    local_activity_started,
+    percentile,
+    running_stack,
+    wait_for,
+    write_result,
+)
 from bench.idle_cycle import is_fetch
 from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
 
@@ -37,6 +48,7 @@ SIZES = {"small": (10, (10, 25, 50, 100), 300), "full": (60, (250, 500, 1000, 15
 P99_LIMIT = 5.0
 WINDOW_SLACK = 5  # seconds added to the interval for each measurement window
 CONNECT_IN_FLIGHT = 16
+SEEDED_AGO = 600  # seconds: companies seeded 10 minutes in the past, so idle cycles are idle (connect_many)
 HISTORY_READS_IN_FLIGHT = 16
 
 
@@ -69,6 +81,13 @@ def start_delays(
                 fired.append((at - fired_due).total_seconds())
         elif name == "EVENT_TYPE_TIMER_CANCELED":
             timers.pop(e.timer_canceled_event_attributes.timer_id, None)
+        elif is_fetch(e) and fired_due is not None and (local := local_activity(e)) is not None:
+            started = local_activity_started(local)  # a local activity: its marker says when it began
+            if since <= fired_due <= until:
+                delays.append((started - fired_due).total_seconds())
+                if dues is not None:
+                    dues.append(fired_due)
+            fired_due = None
         elif is_fetch(e) and fired_due is not None:
             waiting_fetch = True
         elif name == "EVENT_TYPE_ACTIVITY_TASK_STARTED" and waiting_fetch and fired_due is not None:
@@ -169,7 +188,7 @@ async def run(size: str) -> dict:
             t_add, onboarding_cpu = time.monotonic(), StackCpu(bench.stack)
             onboarding_store = LogLines(temporal_log(bench.stack))
             try:
-                added = await bench.connect_many(new, start=len(pids), in_flight=CONNECT_IN_FLIGHT)
+                added = await bench.connect_many(new, start=len(pids), in_flight=CONNECT_IN_FLIGHT, backdate=SEEDED_AGO)
                 pids = pids + [pid for pid, _ in added]
                 await wait_for(lambda current=pids: bench.all_active(current), within=max(120, new * 3),
                                what=f"{target} partners active", every=0.25)
@@ -209,7 +228,8 @@ def summary(interval: int, results: list[dict], stopped_by: str, settings_used: 
         "worker_settings": settings_used,
         "steps": results,
         "notes": (
-            "Start delay = fetch_changes ACTIVITY_TASK_STARTED − (sleep TIMER_STARTED + interval), from each "
+            "Start delay = fetch_changes ACTIVITY_TASK_STARTED (a local activity: the original_schedule_time its "
+            "marker records) − (sleep TIMER_STARTED + interval), from each "
             "workflow's history, cycles due in a window of one interval + 5 s after all partners are active. "
             "One worker process; partners connected through the real OAuth flow, "
             f"{CONNECT_IN_FLIGHT} at a time. cpu_percent: % of one core per process tree over each window "

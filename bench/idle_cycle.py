@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from bench.common import event_name, running_stack, wait_for, write_result
+from bench.common import activity_type, event_name, running_stack, wait_for, write_result
 
 NAME = "idle_cycle"
 SIZES = {"small": 20, "full": 100}
@@ -41,10 +41,7 @@ ACTION_EVENTS = {
 
 
 def is_fetch(event) -> bool:
-    return (
-        event_name(event) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
-        and event.activity_task_scheduled_event_attributes.activity_type.name.endswith("fetch_changes")
-    )
+    return activity_type(event) == "fetch_changes"
 
 
 def actions(events) -> int:
@@ -110,7 +107,8 @@ async def run(size: str) -> dict:
             "notes": (
                 "One partner, SYNC_INTERVAL_SECONDS=1, nothing changing. Calls: emulator count over the window "
                 "(one CDC call per cycle is the floor). Events: history between consecutive fetch_changes "
-                "schedulings across all runs of the workflow id. Actions: activity scheduled (+retries), timer "
+                "(its scheduling, or the marker of the local activity it is since patch cycle-fetch-local) "
+                "across all runs of the workflow id. Actions: activity scheduled (+retries), timer "
                 "started, signal, search-attribute upsert, properties modified, update accepted, marker, "
                 "child/external initiated, run started; queries and heartbeats are not in history and not counted."
             ),

@@ -118,8 +118,7 @@ async def age_companies(bench, seconds: float) -> None:  # noqa: ANN001
     """Move the emulator's clock `seconds` ahead. A seeded company's chart of accounts carries the seeding
     time, and CDC asks from 5 minutes before the cursor (activities/sync.py CDC_OVERLAP), so for 5 minutes
     after seeding every cycle gets every account back: not an idle cycle. Aged, the window is empty."""
-    resp = await bench.emu.put("/_emulator/config", json={"clock_offset_seconds": seconds})
-    resp.raise_for_status()
+    await bench.set_clock_offset(seconds)
 
 
 async def _exists(path: Path) -> bool:

@@ -46,7 +46,16 @@ import asyncpg
 import httpx
 import msgspec
 
-from bench.common import Bench, event_name, list_all, percentile, running_stack, wait_for, write_result
+from bench.common import (
+    Bench,
+    activity_type,
+    event_name,
+    list_all,
+    percentile,
+    running_stack,
+    wait_for,
+    write_result,
+)
 from bench.processes import LogLines, MachineCpu, StackCpu, limiting_process, per_unit_ms, temporal_log
 from bench.webhook_watch import DB_POLL, Change, Visibility
 from qbo_emulator.entities.common import Event
@@ -305,23 +314,25 @@ async def run(size: str) -> dict:
 async def cycle_shape(bench: Bench, pids: list[str], since: datetime) -> dict:
     """History events and activities per cycle during the load, over every partner's workflow: the Temporal
     server's work is per event and per task, so these say how much of its CPU a webhook's cycle costs."""
-    events = cycles = activities = 0
+    events = cycles = activities = activity_tasks = 0
     for pid in pids:
         history = await bench.history(pid)
         start = next((i for i, e in enumerate(history) if _is_fetch(e) and e.event_time.ToDatetime(tzinfo=UTC) >= since),
                      None)
         window = history[start:] if start is not None else []
         cycles += sum(1 for e in window if _is_fetch(e))
-        activities += sum(1 for e in window if event_name(e) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
+        activities += sum(1 for e in window if activity_type(e) is not None)
+        activity_tasks += sum(1 for e in window if event_name(e) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
         events += len(window)
     return {"cycles": cycles,
             "history_events_per_cycle": round(events / cycles, 2) if cycles else None,
-            "activities_per_cycle": round(activities / cycles, 2) if cycles else None}
+            "activities_per_cycle": round(activities / cycles, 2) if cycles else None,
+            # local activities (the CDC fetch) are no task for the server
+            "activity_tasks_per_cycle": round(activity_tasks / cycles, 2) if cycles else None}
 
 
 def _is_fetch(event: Any) -> bool:
-    return (event_name(event) == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
-            and event.activity_task_scheduled_event_attributes.activity_type.name == "fetch_changes")
+    return activity_type(event) == "fetch_changes"
 
 
 async def _settled(visibility: Visibility, last_post: float) -> bool:

@@ -1,6 +1,7 @@
 """The bookkeeping of one sync cycle (`SyncActivities.fetch_changes`) in two statements: everything the
 cycle reads from PostgreSQL, in one, before asking QBO; and, after it, the new CDC cursor with the sync run
-(finished at once when the cycle found nothing to do) in another.
+(finished at once when the cycle found nothing to do) in another. A cycle that applied changes reads the
+pending counts once more (`pending_counts`): never an idle one.
 
 Why: an idle cycle is what 2,000 partners do every minute. It made fifteen statements (eleven of them on
 connections of their own, each followed by the pool's reset query), about as much of the worker's CPU as
@@ -64,6 +65,19 @@ async def cycle_facts(db: Db, partner_id: str) -> CycleFacts:
     return CycleFacts(connection, bool(row["preferences_event"]), int(row["payments"]), int(row["payouts"]),
                       bool(row["reconcile"]), tuple(c.strip() for c in row["currencies"]),
                       int(row["staged_waiting"]))
+
+
+async def pending_counts(db: Db, partner_id: str) -> tuple[int, int]:
+    """(payments, payouts) to post, counted as `cycle_facts` counts them: read again after the cycle applied
+    QBO's changes, since a change may clear a parked payment's cause (its customer reactivated, its
+    invoice's balance back) and the count read before the apply would post it only one cycle later."""
+    row = await db.fetchrow(
+        f"SELECT {_PENDING_PAYMENTS} + (SELECT count(*) {attention_repo._CLEARED_PAYMENTS}) AS payments,"
+        f" {_PENDING_PAYOUTS} + (SELECT count(*) {attention_repo._CLEARED_PAYOUTS}) AS payouts",
+        partner_id, attention_repo._AUTO)
+    if row is None:  # a SELECT without FROM always answers one row
+        raise LookupError("no counts")
+    return int(row["payments"]), int(row["payouts"])
 
 
 async def record_fetch(db: Db, partner_id: str, trigger: str, took: timedelta, *, cursor: datetime | None,

@@ -9,11 +9,13 @@ in workflows/models.py) and where the loop stands in its round (`Phase`).
 
 A round is: wait (for the interval or a message; in `needs_reconnect`, for `reconnected`), then act
 (onboard, or one cycle; continue as new instead when the history is long). A disconnect in progress is
-waited out wherever the loop stands; one that fails leaves everything as it was, with one quirk kept as it
-always was: in `needs_reconnect`, the wait that a failed disconnect ended is answered like a reconnect
-(the loop resumes, and the next cycle finds out whether the tokens work). Nothing here awaits, reads the
-clock or calls Temporal: the workflow does what `next_step` says, so the commands it emits are those of the
-loop this replaced (tests/histories replay unchanged).
+waited out wherever the loop stands; one that fails leaves everything as it was: the wait it ended goes on
+inside the SLEEP or AWAIT_RECONNECT step (workflows/partner.py, patch `failed-disconnect-keeps-waiting`), so
+the loop neither runs an unscheduled cycle nor resumes with dead tokens. Runs from before that patch kept
+a quirk, still decided here for their replay: in `needs_reconnect`, the wait that a failed disconnect ended
+is answered like a reconnect (the loop resumes), and a sleep it ended is followed by a cycle at once.
+Nothing here awaits, reads the clock or calls Temporal: the workflow does what `next_step` says, so the
+commands it emits are those of the loop this replaced (tests/histories replay unchanged).
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ def next_step(view: LoopView) -> Step:
             return Step.AWAIT_RECONNECT
         return Step.SLEEP if view.onboarded else Step.ONBOARDING_DUE
     if view.phase is Phase.RECONNECT_ANSWERED:
-        # Answered by `reconnected`, or by a disconnect now settled: a failed one resumes too (the quirk
-        # above), unless yet another disconnect began meanwhile.
+        # Answered by `reconnected`, or by a disconnect now settled: a failed one resumes too in runs from
+        # before the patch (the quirk above), unless yet another disconnect began meanwhile.
         return Step.NEW_ROUND if view.disconnecting else Step.RESUME
     if view.continue_as_new_due:
         return Step.CONTINUE_AS_NEW

@@ -78,6 +78,7 @@ class PartnerState(BaseModel):
     backfill: dict[str, Progress] = Field(default_factory=dict)
     last_sync_at: datetime | None = None
     last_full_sweep_at: datetime | None = None
+    last_sync_at_searchable: datetime | None = None  # the LastSyncAt search attribute's value (workflows/cycle.py)
     counts: dict[str, int] = Field(default_factory=dict)
     last_error: str | None = None
     pending_postings: int = 0

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.connection import ConnectionActivities
@@ -89,7 +89,7 @@ class PartnerIntegrationWorkflow(SyncCycle):
         if step is Step.AWAIT_DISCONNECT:  # a revoke that fails for good leaves the partner connected
             await workflow.wait_condition(lambda: lifecycle.disconnect_settled(self.partner.state, requests))
         elif step is Step.AWAIT_RECONNECT:
-            await workflow.wait_condition(lambda: lifecycle.reconnect_answered(requests))
+            await self._await_reconnect()
         elif step is Step.RESUME:
             await self._resume_after_reconnect()
         elif step is Step.SLEEP:
@@ -107,18 +107,51 @@ class PartnerIntegrationWorkflow(SyncCycle):
     def requests(self) -> Requests:
         return self.partner.requests
 
+    async def _await_reconnect(self) -> None:
+        """needs_reconnect: wait for `reconnected`, or for a disconnect that succeeds. A disconnect that fails
+        leaves the partner waiting for a reconnect (patched): resuming would sync with the dead tokens."""
+        while True:
+            await workflow.wait_condition(lambda: lifecycle.reconnect_answered(self.requests))
+            if not await self._only_a_failed_disconnect(lambda: not self.requests.reconnect):
+                return
+
     async def _sleep_until_woken(self) -> None:
-        """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect)."""
-        try:
-            await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
-                                          timeout=self.interval, timeout_summary="next scheduled sync")
-        except TimeoutError:
-            pass  # the interval elapsed: a scheduled cycle
+        """Wait for the interval, or less when a message needs the loop (sync_now, reconnect, disconnect). A
+        disconnect that fails woke the loop for nothing: it sleeps on until the same deadline (patched)."""
+        deadline = workflow.now() + self.interval
+        timeout = self.interval
+        while True:
+            try:
+                await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
+                                              timeout=timeout, timeout_summary="next scheduled sync")
+            except TimeoutError:
+                self._take_reconnect_while_active()
+                return  # the interval elapsed: a scheduled cycle
+            self._take_reconnect_while_active()
+            if not await self._only_a_failed_disconnect(
+                    lambda: workflow.now() < deadline
+                    and not lifecycle.wakes(self.requests, self._should_continue_as_new())):
+                return
+            timeout = deadline - workflow.now()
+
+    def _take_reconnect_while_active(self) -> None:
         if self.requests.reconnect and workflow.patched("reconnect-while-active"):
             # A reconnect while the connection works (new tokens from the dashboard): one cycle, then
             # back to sleep. Leaving the request in place would keep `wakes` true and spin the loop.
             self.requests.reconnect = False
             self.requests.sync_for("reconnected")
+
+    async def _only_a_failed_disconnect(self, nothing_else: Callable[[], bool]) -> bool:
+        """Whether the wait just ended was ended by a disconnect alone, which then failed: wait for the
+        outcome of a disconnect in progress; true when it failed, `nothing_else` still holds (no other
+        message needs the loop) and the run takes the `failed-disconnect-keeps-waiting` path. Runs from
+        before the patch went on as if woken (a cycle at once; in needs_reconnect, a resume with the dead
+        tokens): they replay that way. Waiting here emits no command, as the loop's AWAIT_DISCONNECT did."""
+        if not self.requests.disconnect:
+            return False
+        await workflow.wait_condition(lambda: lifecycle.disconnect_settled(self.partner.state, self.requests))
+        return (self.partner.state is not IntegrationState.DISCONNECTED and nothing_else()
+                and workflow.patched("failed-disconnect-keeps-waiting"))
 
     def _should_continue_as_new(self) -> bool:
         return workflow.info().is_continue_as_new_suggested() or self.cycles_this_run >= MAX_CYCLES_PER_RUN
@@ -311,12 +344,32 @@ class PartnerIntegrationWorkflow(SyncCycle):
                     config: workflow.ActivityConfig, *, step: bool = True) -> ResultT:
         """Run one activity with its options and a readable summary for the Temporal UI; typed by the
         activity method, so callers get its result type."""
+        summary = self._begin(what, step)
+        return await workflow.execute_activity_method(activity, arg, **(config | workflow.ActivityConfig(summary=summary)))
+
+    async def _call_local(self, activity: Callable[[ActivitiesT, ArgT], Awaitable[ResultT]], arg: ArgT, what: str,
+                          config: workflow.LocalActivityConfig) -> ResultT:
+        """`_call` as a local activity: run by this worker inside the workflow task, recorded as a marker
+        (the Temporal UI shows it with its summary). For short steps only (workflows/policies.py)."""
+        summary = self._begin(what, True)
+        try:
+            return await workflow.execute_local_activity_method(
+                activity, arg, **(config | workflow.LocalActivityConfig(summary=summary)))
+        except ApplicationError as err:
+            # A local activity's own failure arrives bare, where a regular activity's comes inside an
+            # ActivityError (temporalio 1.35; a timeout does come wrapped): give `_guarded` the one shape.
+            raise ActivityError(f"local activity {getattr(activity, '__name__', 'activity')} failed",
+                                scheduled_event_id=0, started_event_id=0, identity="",
+                                activity_type=getattr(activity, "__name__", ""), activity_id="",
+                                retry_state=None) from err
+
+    def _begin(self, what: str, step: bool) -> str:
+        """A step shows in `status` (stopped short when a disconnect arrived); its summary names the partner."""
         if step:
             if self.requests.disconnect:
                 raise Disconnected()
             self.partner.step = what
-        summary = workflow.ActivityConfig(summary=f"partner {self.partner.partner_id}: {what}")
-        return await workflow.execute_activity_method(activity, arg, **(config | summary))
+        return f"partner {self.partner.partner_id}: {what}"
 
     async def _set_state(self, state: IntegrationState, last_error: str | None = None) -> None:
         self.partner.state = state

@@ -44,6 +44,15 @@ LONG_QBO = workflow.ActivityConfig(  # pages through QBO: heartbeats, so a dead 
     heartbeat_timeout=timedelta(seconds=60),
     retry_policy=QBO_RETRY,
 )
+# A cycle's CDC read (workflows/cycle.py, patch `cycle-fetch-local`): one QBO request and a few statements,
+# run as a local activity inside the workflow task. Local activities don't heartbeat: a killed worker's
+# attempt is run again when the workflow task times out (10 s), and one that outlasts the task is kept alive
+# by the SDK. The deadlines are LONG_QBO's, for the rare fetch that must sweep (a cursor past CDC's 30 days).
+CDC_FETCH = workflow.LocalActivityConfig(
+    start_to_close_timeout=timedelta(minutes=15),
+    schedule_to_close_timeout=timedelta(minutes=60),
+    retry_policy=QBO_RETRY,
+)
 DB_ONLY = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=5),
     schedule_to_close_timeout=timedelta(minutes=30),

@@ -1,6 +1,7 @@
 """Issue 12 with the real workflow, activities, PostgreSQL and emulator: a payment parked because QBO's
 invoice balance was too low posts by itself, without anyone pressing retry, once a bookkeeper's change in
-QBO raises the balance again (here: they delete the payment they had recorded in QBO by mistake)."""
+QBO raises the balance again (here: they delete the payment they had recorded in QBO by mistake), in the
+cycle that applies that change."""
 
 from __future__ import annotations
 
@@ -66,6 +67,12 @@ async def test_parked_payment_posts_by_itself_when_the_cause_clears(temporal_env
             assert resp.status_code == 200, resp.text
             await eventually(lambda: status_of_payment("posted"), timeout=60, interval=0.5,
                              what="the payment to post by itself")
+            # By the cycle that applied the invoice's new balance, not the one after it (an interval later
+            # when nothing else wakes the partner): that run's counts hold both.
+            posting_run = await db_pool.fetchval(
+                "SELECT counts FROM sync_runs WHERE partner_id = $1 AND (counts->>'payments_posted')::int > 0"
+                " ORDER BY id DESC LIMIT 1", pid)
+            assert posting_run.get("updated", 0) >= 1, posting_run
 
         found = await company.find("Payment", [("PaymentRefNum", "=", payment_ref_num(pay_id))])
         assert len(found) == 1 and found[0].TotalAmt == D("25.00")

@@ -10,6 +10,7 @@ import uuid
 import httpx
 from temporalio.client import WorkflowHandle
 
+from bench.common import activity_type
 from starter import partners
 from tests.helpers import eventually
 from tests.workflows import probes
@@ -32,17 +33,16 @@ async def _edit_due_date(emu, emulator_url: str, realm: str, qbo_id: str, token:
         assert resp.status_code == 200, resp.text
 
 
-async def _last_cycle_activities(handle: WorkflowHandle) -> list[str]:
-    """The activities the last cycle scheduled: from its fetch_changes to the sleep after it (asserted
-    there, so `eventually` waits for the history to hold the whole cycle)."""
+async def _last_cycle_activities(handle: WorkflowHandle, since: int) -> list[str]:
+    """The activities the last cycle after event `since` scheduled: from its fetch_changes to the sleep
+    after it (asserted there, so `eventually` waits for the history to hold the whole cycle)."""
     names: list[str] = []
-    for event in (await handle.fetch_history()).events:
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            name = event.activity_task_scheduled_event_attributes.activity_type.name
+    for event in (await handle.fetch_history()).events[since:]:
+        if (name := activity_type(event)) is not None:  # the fetch is a local activity: its marker
             names = [name] if name == "fetch_changes" else names + [name]
         elif event.HasField("timer_started_event_attributes"):
             names.append("(sleep)")
-    assert "(sleep)" in names, f"the last cycle has not gone back to sleep yet: {names}"
+    assert names[:1] == ["fetch_changes"] and "(sleep)" in names, f"no whole cycle since event {since}: {names}"
     return names[:names.index("(sleep)")]
 
 
@@ -56,11 +56,12 @@ def _added(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 async def _sync_and_wait(client, handle: WorkflowHandle, pid: str):
-    before = await probes.status(handle)
+    """(status before, status after, history length before) around one sync_now cycle."""
+    before, seen = await probes.status(handle), len((await handle.fetch_history()).events)
     await partners.sync_now(client, pid)
     after = await eventually(lambda: probes.synced_after(handle, before.last_sync_at), timeout=60,
                              what="the cycle after sync_now")
-    return before, after
+    return before, after, seen
 
 
 async def _last_run_counts(db_pool, pid: str) -> dict[str, int]:
@@ -91,11 +92,11 @@ async def test_a_webhook_sized_change_is_one_activity(temporal_env, task_queue, 
                                      "AND status = 'open' ORDER BY qbo_id LIMIT 1", pid)
         await _edit_due_date(emu, emulator_url, realm, row["qbo_id"], row["qbo_sync_token"])
 
-        before, after = await _sync_and_wait(client, handle, pid)
+        before, after, seen = await _sync_and_wait(client, handle, pid)
         due = await db_pool.fetchval("SELECT due_date::text FROM invoices WHERE partner_id = $1 AND qbo_id = $2",
                                      pid, row["qbo_id"])
         assert due == "2031-01-31"
-        assert await eventually(lambda: _last_cycle_activities(handle), what="the cycle in history") == ["fetch_changes"]
+        assert await eventually(lambda: _last_cycle_activities(handle, seen), what="the cycle in history") == ["fetch_changes"]
         recorded = await _last_run_counts(db_pool, pid)
         assert recorded == {"staged": 1, "updated": 1}
         assert _added(before.counts, after.counts) == recorded
@@ -118,9 +119,9 @@ async def test_a_cycle_with_payments_still_posts_them(temporal_env, task_queue, 
                               " VALUES ($1, $2, $3, 5.00, 'USD', 'pending')", pay_id, pid, paid["id"])
         await _edit_due_date(emu, emulator_url, realm, edited["qbo_id"], edited["qbo_sync_token"])
 
-        before, after = await _sync_and_wait(client, handle, pid)
+        before, after, seen = await _sync_and_wait(client, handle, pid)
         assert await db_pool.fetchval("SELECT status FROM payments WHERE id = $1", pay_id) == "posted"
-        activities = await eventually(lambda: _last_cycle_activities(handle), what="the cycle in history")
+        activities = await eventually(lambda: _last_cycle_activities(handle, seen), what="the cycle in history")
         assert activities == ["fetch_changes", "post_payments", "finish_sync_run"]
         recorded = await _last_run_counts(db_pool, pid)
         assert recorded == {"staged": 1, "updated": 1, "payments_posted": 1, "payments_needing_attention": 0}

@@ -5,6 +5,8 @@ staging and applying applies what that attempt staged; more than fits is left to
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
 import pytest
 
 from activities import sync as sync_module
@@ -146,3 +148,34 @@ async def test_pending_payments_leave_the_run_to_the_workflow(synced: Synced) ->
     # Applied (the posting that follows sees the new invoices), but the run is recorded after the posting.
     assert result.applied is not None and result.applied.created == 2 and result.pending_payments == 1
     assert not result.run_finished and (await _run(synced, result.sync_run_id))["finished_at"] is None
+
+
+async def test_a_change_that_clears_a_parked_payment_is_posted_by_the_same_cycle(synced: Synced) -> None:
+    """A payment parked because QBO's invoice balance was too low (the bookkeeper had recorded a payment on
+    it in QBO by mistake); they delete that payment, QBO's balance is back. The cycle that applies the
+    invoice's new version reports the parked payment pending (store/attention_repo.py requeues it), so the
+    workflow posts it in that cycle: counted before the apply, it was reported by the next cycle only (an
+    interval later when no webhook comes)."""
+    s = synced
+    await s.cycle()  # the first cycle after the backfill may see the seed's accounts
+    invoice = await s.invoice("1")
+    assert invoice["status"] == "open" and invoice["balance"] > 1
+    theirs = s.books.pay(invoice["qbo_customer_id"], str(invoice["balance"] - 1 / D(2)),
+                         ("Invoice", "1", str(invoice["balance"] - 1 / D(2))))
+    await _fetch_applying(s)
+    assert (await s.invoice("1"))["balance"] == D("0.50")
+    await s.pool.execute(
+        "INSERT INTO payments (id, partner_id, invoice_id, amount, currency, status, attention_code,"
+        " attention_reason, attention_at) VALUES ($1, $2, $3, 1.00, 'USD', 'needs_attention',"
+        " 'invoice_balance_too_low', 'QuickBooks has 0.50 open on the invoice', now())",
+        f"pay-cleared-{s.partner_id}", s.partner_id, invoice["id"])
+    untouched = await _fetch_applying(s)
+    assert (untouched.staged, untouched.pending_payments, untouched.run_finished) == (0, 0, True)
+
+    s.books.post("/payment", {"Id": theirs["Id"], "SyncToken": theirs["SyncToken"]}, operation="delete")
+    result = await _fetch_applying(s)
+    assert result.applied is not None and result.applied.updated == 1
+    assert (await s.invoice("1"))["balance"] == invoice["balance"] - 1, "QBO's balance less the parked payment"
+    assert result.pending_payments == 1, "the cleared payment is posted by this cycle, not the next"
+    assert not result.run_finished, "the posting still follows: the workflow records the run"
+    assert (await _run(s, result.sync_run_id))["status"] == "running"

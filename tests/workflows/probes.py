@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
+from bench.common import activity_type
 from tests.workflows.stubs import StubActivities
 from workflows.models import IntegrationState, PartnerStatus
 from workflows.partner import PartnerIntegrationWorkflow
@@ -61,4 +63,43 @@ async def called(stubs: StubActivities, activity: str, *, more_than: int | None 
         assert calls > more_than, f"{activity} ran {calls} times, waiting for more than {more_than}"
     if exactly is not None:
         assert calls == exactly, f"{activity} ran {calls} times, waiting for {exactly}"
+    return True
+
+
+async def commands_after_failed_revoke(handle: WorkflowHandle) -> list[str]:
+    """What the workflow did after its last failed `revoke_connection`, from history: "marker <patch>",
+    "timer <seconds>s" or the activity (regular or local), in order. Asserts it did something (a patch marker at
+    least), so `eventually` waits until the failure was acted on."""
+    events = (await handle.fetch_history()).events
+    names = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+             for e in events if e.HasField("activity_task_scheduled_event_attributes")}
+    failed = [i for i, e in enumerate(events) if e.HasField("activity_task_failed_event_attributes")
+              and names[e.activity_task_failed_event_attributes.scheduled_event_id] == "revoke_connection"]
+    assert failed, "no revoke_connection has failed yet"
+    done: list[str] = []
+    for e in events[failed[-1] + 1:]:
+        if (name := activity_type(e)) is not None:  # a regular activity, or a local one's marker
+            done.append(name)
+        elif e.HasField("marker_recorded_event_attributes"):
+            done.append(f"marker {_marker_id(e)}")
+        elif e.HasField("timer_started_event_attributes"):
+            done.append(f"timer {e.timer_started_event_attributes.start_to_fire_timeout.seconds}s")
+    assert done, "the failed revoke not acted on yet"
+    return done
+
+
+def _marker_id(event) -> str:
+    """A marker's details as text (a patch marker's hold its id)."""
+    details = event.marker_recorded_event_attributes.details
+    return " ".join(p.data.decode(errors="replace") for key in sorted(details) for p in details[key].payloads)
+
+
+async def waiting(handle: WorkflowHandle) -> bool:
+    """The workflow is parked on a condition: its last workflow task issued no command and no activity is
+    pending (its state may show before the step that set it has finished: `_set_state` awaits an activity)."""
+    events = (await handle.fetch_history()).events
+    last = events[-1].event_type if events else None
+    assert last == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, f"last event {EventType.Name(last or 0)}"
+    pending = (await handle.describe()).raw_description.pending_activities
+    assert not pending, f"{len(pending)} activities pending"
     return True

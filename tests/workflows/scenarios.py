@@ -18,7 +18,7 @@ from starter import partners
 from tests.helpers import eventually
 from tests.workflows import probes
 from tests.workflows.stubs import StubActivities
-from workflows.models import IntegrationState
+from workflows.models import DisconnectRequest, IntegrationState
 from workflows.partner import PartnerIntegrationWorkflow
 
 Scenario = Callable[[Client, str, StubActivities, str], Awaitable[WorkflowHandle]]
@@ -146,6 +146,47 @@ async def cycle_applies_in_fetch(client, task_queue, stubs, _):
     return handle
 
 
+async def cycle_fetch_local(client, task_queue, stubs, _):
+    """The `cycle-fetch-local` patch: onboarding's first cycle sweeps (a regular activity); then an idle
+    cycle and one with changes and payments, whose CDC fetch is a local activity."""
+    pid, handle = await _start(client, task_queue)
+    await _whole_cycle(client, handle, pid)
+    stubs.staged_per_fetch, stubs.pending_payments = 3, 2
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
+async def last_sync_at_grain(client, task_queue, stubs, _):
+    """The `last-sync-at-grain` patch: onboarding's cycle writes LastSyncAt, the next two (seconds later)
+    do not."""
+    pid, handle = await _start(client, task_queue)
+    await _whole_cycle(client, handle, pid)
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
+async def failed_disconnect(client, task_queue, stubs, _):
+    """The `failed-disconnect-keeps-waiting` patch, both waits: a disconnect whose revoke fails ends a sleep
+    (the loop sleeps on to the same deadline), then one ends the wait in needs_reconnect (it waits on)."""
+    pid, handle = await _start(client, task_queue)
+    stubs.revoke_broken = True
+    await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="asleep"))
+    await eventually(lambda: probes.commands_after_failed_revoke(handle), what="asleep again")
+    stubs.auth_broken = True
+    await partners.sync_now(client, pid)
+    await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    await eventually(lambda: probes.waiting(handle), what="waiting for the reconnect")
+    failures = stubs.calls["revoke_connection"]
+    await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="needs reconnect"))
+    await eventually(lambda: probes.called(stubs, "revoke_connection", more_than=failures), what="the second revoke")
+    await eventually(lambda: probes.last_error_mentions(handle, "disconnect: RevokeFailed"), what="its failure")
+    stubs.revoke_broken = stubs.auth_broken = False
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def continue_as_new(client, task_queue, stubs, _):
     """Needs a server that suggests continue-as-new early (the test fixture sets 200 events)."""
     pid, handle = await _start(client, task_queue, interval=1)
@@ -164,4 +205,7 @@ SCENARIOS: dict[str, Scenario] = {
     "reconciliation": reconciliation,
     "payouts_when_deposits_off": payouts_when_deposits_off,
     "cycle_applies_in_fetch": cycle_applies_in_fetch,
+    "cycle_fetch_local": cycle_fetch_local,
+    "last_sync_at_grain": last_sync_at_grain,
+    "failed_disconnect": failed_disconnect,
 }

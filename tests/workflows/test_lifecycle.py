@@ -51,7 +51,8 @@ def view(state: IntegrationState = ACTIVE, *, onboarded: bool = True, disconnect
     (view(DISCONNECTED, disconnecting=True, checked=True), Step.STOP),
     (view(DISCONNECTED, phase=Phase.DUE), Step.STOP),
     (view(disconnecting=False, checked=True), Step.SLEEP),  # the disconnect failed: carry on
-    # A failed disconnect in needs_reconnect resumes like a reconnect (kept as it always was) ...
+    # A failed disconnect in needs_reconnect resumes like a reconnect in runs from before the patch
+    # `failed-disconnect-keeps-waiting` (since it, the wait goes on inside AWAIT_RECONNECT, partner.py) ...
     (view(NEEDS_RECONNECT, phase=Phase.RECONNECT_ANSWERED, checked=True), Step.RESUME),
     # ... unless another disconnect began meanwhile: the round starts again and waits for that one.
     (view(NEEDS_RECONNECT, phase=Phase.RECONNECT_ANSWERED, disconnecting=True, checked=True), Step.NEW_ROUND),

@@ -72,32 +72,59 @@ async def test_set_preferences_signal_applies_or_records_why_not(running, stubs)
 
 
 async def test_request_disconnect_signal_fails_then_succeeds(running, stubs) -> None:
-    """A failed revoke leaves the partner active with the reason in last_error. The disconnect woke the loop,
-    so a cycle follows at once (held here at its fetch, to read the error while it stands): that cycle, when
-    it succeeds, clears last_error like any good cycle."""
+    """A failed revoke leaves the partner active with the reason in last_error, and the loop asleep until
+    the deadline of the sleep the disconnect ended: no cycle (runs from before the
+    `failed-disconnect-keeps-waiting` patch ran one at once, the next scheduled one an interval after it).
+    The loop still wakes for sync_now, and a later disconnect succeeds."""
     client, pid, handle = running
     before = await probes.status(handle)
     fetched = stubs.calls["fetch_changes"]
-    stubs.revoke_broken, stubs.fetch_gate = True, asyncio.Event()
+    stubs.revoke_broken = True
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="partner asked"))
-    try:
-        failed = await eventually(lambda: probes.last_error_mentions(handle, "disconnect: RevokeFailed"),
-                                  what="the failed disconnect recorded")
-        assert failed.state is IntegrationState.ACTIVE and stubs.revoked == []
-        await eventually(lambda: probes.called(stubs, "fetch_changes", exactly=fetched + 1),
-                         what="the cycle the disconnect woke")
-    finally:
-        stubs.fetch_gate.set()
+    done = await eventually(lambda: probes.commands_after_failed_revoke(handle), what="the failure acted on")
+    assert "failed-disconnect-keeps-waiting" in done[0], done
+    assert len(done) == 2 and done[1].startswith("timer "), f"asleep again, not a cycle: {done}"
+    assert int(done[1].split()[1].rstrip("s")) < 3600, f"the same deadline, not a new interval: {done}"
+    failed = await probes.status(handle)
+    assert failed.state is IntegrationState.ACTIVE and stubs.revoked == []
+    assert "disconnect: RevokeFailed" in (failed.last_error or ""), "kept: no cycle cleared it"
+    assert stubs.calls["fetch_changes"] == fetched
 
-    status = await eventually(lambda: probes.synced_after(handle, before.last_sync_at),
-                              what="the woken cycle to finish")
+    await partners.sync_now(client, pid)  # still listening
+    status = await eventually(lambda: probes.synced_after(handle, before.last_sync_at), what="the sync_now cycle")
     assert status.state is IntegrationState.ACTIVE and status.last_error is None
+    assert stubs.calls["fetch_changes"] == fetched + 1
 
     stubs.revoke_broken = False
     await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="partner asked"))
     final = await handle.result()
     assert final.state is IntegrationState.DISCONNECTED and stubs.revoked == [pid]
     assert stubs.calls["revoke_connection"] == 2
+
+
+async def test_a_failed_disconnect_in_needs_reconnect_waits_for_the_reconnect(running, stubs) -> None:
+    """In needs_reconnect a failed disconnect leaves the partner waiting for `reconnected`: no resume to
+    active, no cycle with the dead tokens (runs from before the patch resumed and synced). A reconnect then
+    resumes as usual."""
+    client, pid, handle = running
+    stubs.auth_broken = True
+    await partners.sync_now(client, pid)
+    await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), what="needs_reconnect")
+    await eventually(lambda: probes.waiting(handle), what="waiting for the reconnect")
+    fetched, states = stubs.calls["fetch_changes"], list(stubs.states)
+    stubs.revoke_broken = True
+    await handle.signal(PartnerIntegrationWorkflow.request_disconnect, DisconnectRequest(reason="partner asked"))
+    done = await eventually(lambda: probes.commands_after_failed_revoke(handle), what="the failure acted on")
+    assert len(done) == 1 and "failed-disconnect-keeps-waiting" in done[0], f"still waiting, nothing else: {done}"
+    status = await probes.status(handle)
+    assert status.state is IntegrationState.NEEDS_RECONNECT and "disconnect: RevokeFailed" in (status.last_error or "")
+    assert stubs.calls["fetch_changes"] == fetched and stubs.states == states
+
+    stubs.auth_broken = False
+    await handle.signal(PartnerIntegrationWorkflow.reconnected)
+    await eventually(lambda: probes.called(stubs, "fetch_changes", more_than=fetched), what="the reconnected cycle")
+    await eventually(lambda: probes.state_is(handle, IntegrationState.ACTIVE), what="active again")
+    assert stubs.states == [*states, "active"]
 
 
 async def test_preferences_and_a_second_disconnect_refused_while_disconnecting(running, stubs) -> None:

@@ -64,6 +64,10 @@ def test_a_secret_inside_a_payload_is_found():
     ("reconciliation", "WithoutReconciliation"),
     ("payouts_when_deposits_off", "WithoutSettlingPayouts"),
     ("cycle_applies_in_fetch", "WithoutApplyInFetch"),
+    ("cycle_fetch_local", "WithoutLocalFetch"),
+    ("last_sync_at_grain", "WithoutLastSyncAtGrain"),
+    ("failed_disconnect", "WithFailedDisconnectWakingTheSleep"),
+    ("failed_disconnect", "WithFailedDisconnectResuming"),
 ])
 async def test_an_unpatched_command_change_is_caught(history_name: str, variant: str):
     from temporalio.workflow import NondeterminismError

@@ -10,9 +10,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.posting import PostingActivities
     from activities.sync import SyncActivities
+    from workflows import lifecycle
     from workflows.models import ApplyInput, DepositSummary, PartnerStatus, PartnerWorkflowInput, cycle_counts
     from workflows.partner import PartnerIntegrationWorkflow
-    from workflows.policies import DB_ONLY
+    from workflows.policies import DB_ONLY, LONG_QBO
 
 
 @workflow.defn(name="PartnerIntegrationWorkflow")
@@ -91,3 +92,64 @@ class WithoutApplyInFetch(PartnerIntegrationWorkflow):
                 SyncActivities.apply_staged, ApplyInput(partner_id=self.partner.partner_id, sync_run_id=fetch.sync_run_id),
                 f"apply {fetch.staged} staged changes", DB_ONLY)
             counts |= cycle_counts(fetch.staged, applied)
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutLocalFetch(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _call_local(self, activity, arg, what: str, config):  # the change, unpatched: a regular activity
+        return await self._call(activity, arg, what, LONG_QBO)
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutLastSyncAtGrain(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    def _last_sync_at_due(self) -> bool:  # the change, unpatched: LastSyncAt after every cycle
+        return True
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithFailedDisconnectWakingTheSleep(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _sleep_until_woken(self) -> None:  # the change, unpatched: the sleep as before it
+        try:
+            await workflow.wait_condition(lambda: lifecycle.wakes(self.requests, self._should_continue_as_new()),
+                                          timeout=self.interval, timeout_summary="next scheduled sync")
+        except TimeoutError:
+            pass
+        self._take_reconnect_while_active()
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithFailedDisconnectResuming(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _await_reconnect(self) -> None:  # the change, unpatched: the wait in needs_reconnect as before it
+        await workflow.wait_condition(lambda: lifecycle.reconnect_answered(self.requests))
