@@ -69,7 +69,9 @@ async def _retry_backoffs_now(temporal_address: str, pids: list[str]) -> None:
     """Every 2 s: each partner workflow's activity that is waiting out a retry backoff (scheduled, its next
     attempt more than 2 s away) is reset, so Temporal starts that attempt now (ResetActivity, attempts
     counted from 1 again). Only the waiting changes: the attempt runs the same code, and a realm still in a
-    worker's 429 cool-down fails it fast again into a backoff no longer than the cool-down."""
+    worker's 429 cool-down fails it fast again into a backoff no longer than the cool-down. Local activities
+    (the cycle's CDC fetch, workflows/policies.py `CDC_FETCH`) are not listed as pending and keep their
+    backoff: settling waits for those as before."""
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import PendingActivityState
     from temporalio.api.workflowservice.v1 import ResetActivityRequest
