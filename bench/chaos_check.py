@@ -24,6 +24,7 @@ platform against the emulator's companies.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections import Counter
@@ -34,21 +35,62 @@ from bench.chaos_actors import Bookkeeper, ServiceApi, money, qbo_amount
 from rules.deposits import deposit_memo
 from rules.posting import payment_ref_num
 from rules.refunds import refund_memo
+from starter.partners import workflow_id
+
+log = logging.getLogger("chaos")
 
 
-async def settle(api: ServiceApi, pids: list[str], limit_seconds: float) -> tuple[float, list[str]]:
+async def settle(api: ServiceApi, pids: list[str], limit_seconds: float,
+                 retry_now_at: str | None = None) -> tuple[float, list[str]]:
     """Nudge every partner until no payment or payout is pending, then wait for two full cycles that
     started after that (so the QBO-side changes of the soak are all synced). Returns the seconds it took
-    and the partners whose workflow did not finish those cycles in time (stuck)."""
+    and the partners whose workflow did not finish those cycles in time (stuck). `retry_now_at`: the
+    Temporal address whose waiting activity retries are started at once meanwhile (`run`'s fast_recovery)."""
     t0 = time.monotonic()
     deadline = t0 + limit_seconds
-    await asyncio.gather(*(_drain(api, pid, deadline) for pid in pids))
+    hurry = asyncio.create_task(_retry_backoffs_now(retry_now_at, pids)) if retry_now_at else None
+    try:
+        await asyncio.gather(*(_drain(api, pid, deadline) for pid in pids))
+    finally:
+        if hurry and hurry.done() and not hurry.cancelled() and hurry.exception():
+            # Only slower, not wrong: the retries then come when their backoffs end.
+            log.warning("could not start waiting retries at once: %r", hurry.exception())
+        elif hurry:
+            hurry.cancel()
     stuck: set[str] = set()
     for _ in range(2):
         mark = datetime.now(UTC)
         done = await asyncio.gather(*(_cycle_after(api, pid, mark, deadline) for pid in pids))
         stuck |= {pid for pid, ok in zip(pids, done, strict=True) if not ok}
     return time.monotonic() - t0, sorted(stuck)
+
+
+async def _retry_backoffs_now(temporal_address: str, pids: list[str]) -> None:
+    """Every 2 s: each partner workflow's activity that is waiting out a retry backoff (scheduled, its next
+    attempt more than 2 s away) is reset, so Temporal starts that attempt now (ResetActivity, attempts
+    counted from 1 again). Only the waiting changes: the attempt runs the same code, and a realm still in a
+    worker's 429 cool-down fails it fast again into a backoff no longer than the cool-down. Local activities
+    (the cycle's CDC fetch, workflows/policies.py `CDC_FETCH`) are not listed as pending and keep their
+    backoff: settling waits for those as before."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import PendingActivityState
+    from temporalio.api.workflowservice.v1 import ResetActivityRequest
+    from temporalio.client import Client
+
+    client = await Client.connect(temporal_address)
+    while True:
+        for pid in pids:
+            handle = client.get_workflow_handle(workflow_id(pid))
+            described = await handle.describe()
+            soon = time.time() + 2
+            for pending in described.raw_description.pending_activities:
+                if (pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+                        and pending.HasField("next_attempt_schedule_time")
+                        and pending.next_attempt_schedule_time.ToDatetime(UTC).timestamp() > soon):
+                    await client.workflow_service.reset_activity(ResetActivityRequest(
+                        namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id),
+                        id=pending.activity_id, identity="chaos-settle"))
+        await asyncio.sleep(2)
 
 
 async def _drain(api: ServiceApi, pid: str, deadline: float) -> None:

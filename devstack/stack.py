@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,10 +260,17 @@ class LocalStack:
                 raise ChildDied(child.name, code)
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            if child.poll() is None:
-                log.info("stopping %s", child.name)
-            child.stop(signal.SIGINT if child is self.postgres else signal.SIGTERM)
+        """The workers and the API first, side by side (each may take seconds: a worker lets its in-flight
+        activities finish), then what they use: PostgreSQL, the emulator and Temporal, side by side too.
+        One after another, a stack took 5-8 s to stop; every test, benchmark and soak stopping one waited."""
+        infrastructure = {c for c in self.children if c is self.postgres or c.name in ("temporal", "emulator")}
+        users = [c for c in reversed(self.children) if c not in infrastructure]
+        for tier in (users, [c for c in reversed(self.children) if c in infrastructure]):
+            for child in tier:
+                if child.poll() is None:
+                    log.info("stopping %s", child.name)
+            with ThreadPoolExecutor(max_workers=max(1, len(tier))) as pool:  # map: a failure is raised here
+                list(pool.map(lambda c: c.stop(signal.SIGINT if c is self.postgres else signal.SIGTERM), tier))
 
     def __enter__(self) -> LocalStack:
         return self

@@ -41,8 +41,9 @@ def fault_response(fault: QboFault) -> Response:
     return Response(fault.body(), status_code=fault.status, media_type="application/json")
 
 
-def throttled_response() -> Response:
-    return Response(throttle_xml(), status_code=429, media_type="application/xml")
+def throttled_response(retry_after: float | None = None) -> Response:
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    return Response(throttle_xml(), status_code=429, media_type="application/xml", headers=headers)
 
 
 def include_flags(request: Request) -> set[str]:
@@ -63,7 +64,9 @@ async def call(request: Request, realm: str, operation: str, entity: str | None,
             await asyncio.sleep(decision.latency)
         if decision.status:
             stats.faults_injected += 1
-            return throttled_response() if decision.status == 429 else fault_response(system_fault(decision.status))
+            if decision.status == 429:
+                return throttled_response(decision.retry_after)
+            return fault_response(system_fault(decision.status))
         denial = emu.tokens.check_access(request.headers.get("authorization"), realm)
         if denial:
             stats.unauthorized += 1

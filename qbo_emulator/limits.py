@@ -69,6 +69,9 @@ class FaultSpec(BaseModel):
     # A barrier, once per PUT: the realm's requests wait until this many are in flight at the same time, then
     # all go on (overlap made certain instead of likely by latency). Waits at most HOLD_MAX_SECONDS.
     hold_until_in_flight: int | None = Field(None, ge=1)
+    # A Retry-After header (seconds) on the injected 429s. None, the default, is Intuit: no header, and the
+    # client holds the realm for 60 s (qbo-reference §9, which also says to honour a Retry-After if present).
+    retry_after_seconds: float | None = Field(None, ge=0)
 
 
 HOLD_MAX_SECONDS = 20.0
@@ -81,6 +84,7 @@ class Decision:
     timeout: float | None = None  # hang this long, then 504
     apply_before_timeout: bool = True
     hold_until_in_flight: int | None = None
+    retry_after: float | None = None  # the Retry-After header of an injected 429
 
 
 @dataclass
@@ -121,7 +125,8 @@ class FaultInjector:
         spec = self.specs.get(key)
         if spec is None:
             return Decision()
-        decision = Decision(latency=spec.latency_ms / 1000, hold_until_in_flight=spec.hold_until_in_flight)
+        decision = Decision(latency=spec.latency_ms / 1000, hold_until_in_flight=spec.hold_until_in_flight,
+                            retry_after=spec.retry_after_seconds)
         if spec.max_faults is not None and self.injected.get(key, 0) >= spec.max_faults:
             return decision
         rng = self.rngs[key]

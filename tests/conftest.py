@@ -67,22 +67,52 @@ def stack_dir(run_dir: Path) -> Iterator[Path]:
 
 # --- Scheduling (README "Tests") ----------------------------------------------------------------------
 
-# The files whose tests wait longest on real time (stacks of real processes, the chaos soak, the bench
-# smoke): run first, so that under `make test`'s pytest-xdist (`--dist loadfile --no-loadscope-reorder`,
-# files handed out in this order) they overlap with the hundreds of short tests instead of trailing alone.
-# Longest first. Serial runs keep the same order; no test depends on another's.
+# The files that take longest, longest first (`--durations` per file, issue 15 §3): handed out first under
+# `make test`'s pytest-xdist (`--dist loadfile --no-loadscope-reorder`, files in this order), so the soak and
+# the stacks of real processes overlap with the hundreds of short tests, and the files handed out last, when
+# one worker may be left alone with its last file, are all short (~5 s or less). Serial runs keep the same
+# order; no test depends on another's. Keep it roughly sorted when a file's cost changes a lot.
 SLOW_FIRST = (
     "tests/chaos/test_chaos_soak.py",
-    "tests/test_devstack.py",
-    "tests/e2e/test_real_processes.py",
     "tests/campaigns/test_api_hostile.py",
-    "tests/test_bench_smoke.py",
-    "tests/e2e/test_rotate_keys.py",
-    "tests/e2e/test_cli.py",
-    "tests/emulator/test_persistence.py",
+    "tests/test_devstack.py",
     "tests/workflows/test_time_skipping.py",
-    "tests/metrics/test_worker_metrics.py",
     "tests/dashboard/test_integrations_page.py",
+    "tests/test_bench_smoke.py",
+    "tests/campaigns/test_qbo_parsers.py",
+    "tests/api/test_one_company.py",
+    "tests/rules/test_properties.py",
+    "tests/e2e/test_real_processes.py",
+    "tests/posting/test_refunds.py",
+    "tests/campaigns/test_oauth_hostile.py",
+    "tests/api/test_connect.py",
+    "tests/posting/test_changed_in_qbo.py",
+    "tests/emulator/test_limits.py",
+    "tests/campaigns/test_webhook_hostile.py",
+    "tests/api/test_webhook_coalescing.py",
+    "tests/rules/test_deposit_refund_properties.py",
+    "tests/emulator/test_persistence.py",
+    "tests/workflows/test_partner_workflow.py",
+    "tests/metrics/test_api_metrics.py",
+    "tests/rules/test_facts.py",
+    "tests/api/test_platform.py",
+    "tests/api/test_currency.py",
+    "tests/e2e/test_cli.py",
+    "tests/sync/test_rules_rows.py",
+    "tests/qbo/test_refresh_race.py",
+    "tests/workflows/test_replay.py",
+    "tests/posting/test_payments.py",
+    "tests/posting/test_attention.py",
+    "tests/posting/test_crash_and_deposits.py",
+    "tests/e2e/test_rotate_keys.py",
+    "tests/qbo/test_emulator_reads.py",
+    "tests/api/test_refunds_currency.py",
+    "tests/api/test_refunds_workflow.py",
+    "tests/emulator/test_refunds.py",
+    "tests/emulator/test_oauth.py",
+    "tests/qbo/test_emulator_writes.py",
+    "tests/metrics/test_worker_metrics.py",
+    "tests/emulator/test_webhooks.py",
 )
 
 

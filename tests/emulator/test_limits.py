@@ -78,6 +78,16 @@ def test_injected_429_is_xml(company: Api, admin: httpx.Client) -> None:
     admin.put("/_emulator/faults", json={"realm_id": company.realm, "rate_429": 1.0, "max_faults": 1})
     r = company.get(f"/companyinfo/{company.realm}")
     assert r.status_code == 429 and r.text.startswith("<?xml")
+    assert "retry-after" not in r.headers  # Intuit sends none (qbo-reference §9)
+
+
+def test_injected_429_can_carry_retry_after(company: Api, admin: httpx.Client) -> None:
+    """The chaos soak's short cool-downs: the client honours a Retry-After when there is one (§9)."""
+    admin.put("/_emulator/faults", json={"realm_id": company.realm, "rate_429": 1.0, "max_faults": 1,
+                                         "retry_after_seconds": 2.5})
+    r = company.get(f"/companyinfo/{company.realm}")
+    assert r.status_code == 429 and r.headers["retry-after"] == "2.5"
+    assert company.get(f"/companyinfo/{company.realm}").status_code == 200
 
 
 def test_timeout_after_the_write_happened(company: Api, admin: httpx.Client) -> None:

@@ -19,10 +19,12 @@ from workflows.partner import MAX_CYCLES_PER_RUN, PartnerIntegrationWorkflow
 from workflows.search_attributes import LAST_SYNC_AT
 
 SUGGEST_CONTINUE_AS_NEW_AT = 4096
-# Every cycle is real work for the worker (~35 ms of CPU on a busy 2-core machine): 30 days (8,640 cycles)
-# took 300-460 s and ran into the suite's 300 s per-test timeout. Three days (864 cycles) cross the
-# 250-cycle continue-as-new boundary three times, which is what the test is about, at a tenth of the cost.
-DAYS = 3
+# Every cycle is real work for the worker (~25 ms of CPU on a quiet 2-core machine, more on a busy one): 30
+# days (8,640 cycles) took 300-460 s and ran into the suite's 300 s per-test timeout; three days (864 cycles)
+# ~22 s, the suite's second slowest test. Two days (576 cycles) cross the 250-cycle continue-as-new boundary
+# twice, which is what the test is about: a run started by continue-as-new carries the state on again to
+# a third run (backfill progress, the cycle count restarting), and every run stays short.
+DAYS = 2
 
 
 async def _run_lengths(client, workflow_id: str) -> list[int]:
