@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m devstack
 
-# Two pytest-xdist workers, a file at a time (module fixtures such as a stack of real processes stay whole),
-# in the order tests/conftest.py gives (the slowest files first); the ten slowest tests are printed at the
-# end. `make test XDIST=` runs serially. README "Tests" says where the time goes.
-XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
+# Three pytest-xdist workers on 2 cores (the tests wait on real servers: two workers left the cores a
+# quarter idle), a file at a time (module fixtures such as a stack of real processes stay whole), in the
+# order tests/conftest.py gives (the slowest files first); the ten slowest tests are printed at the end.
+# `make test XDIST=` runs serially. README "Tests" says where the time goes.
+XDIST ?= -n 3 --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	@bash tests/dashboard/ensure_chromium.sh
 	$(PY) -m pytest $(XDIST) --durations=10 $(PYTEST_ARGS)
