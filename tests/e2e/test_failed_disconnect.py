@@ -26,15 +26,21 @@ def _scheduled(history, name: str) -> list:
     return [e for e in history.events if activity_type(e) == name]
 
 
+async def _onboarded(client, pid: str, realm: str, task_queue: str):  # noqa: ANN001, ANN202
+    """The partner's workflow started at the hourly interval, onboarded and through its first cycle."""
+    await partners.start_or_reconnect(client, pid, realm, sync_interval_seconds=int(INTERVAL.total_seconds()),
+                                      task_queue=task_queue)
+    handle = partners.handle_for(client, pid)
+    await eventually(lambda: probes.synced(handle), timeout=120, what="onboarding and the first cycle")
+    return handle
+
+
 async def test_a_revoke_failing_for_good_leaves_the_loop_asleep_until_its_timer(ts_env, task_queue, db_pool, api,
                                                                                  connect, emu) -> None:
     company = await connect(customers=2, invoices=2, random_seed=5)
     pid, realm, client = company.partner_id, company.realm_id, ts_env.client
     async with build_worker(client, db_pool, api, task_queue=task_queue):
-        await partners.start_or_reconnect(client, pid, realm, sync_interval_seconds=int(INTERVAL.total_seconds()),
-                                          task_queue=task_queue)
-        handle = partners.handle_for(client, pid)
-        await eventually(lambda: probes.synced(handle), timeout=120, what="onboarding and the first cycle")
+        handle = await _onboarded(client, pid, realm, task_queue)
         history = await handle.fetch_history()
         asleep = [e for e in history.events if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED]
         assert len(asleep) == 1 and len(_scheduled(history, "fetch_changes")) == 1
@@ -75,10 +81,7 @@ async def test_a_revoke_failing_for_good_in_needs_reconnect_keeps_waiting_for_th
     company = await connect(customers=2, invoices=2, random_seed=6)
     pid, realm, client = company.partner_id, company.realm_id, ts_env.client
     async with build_worker(client, db_pool, api, task_queue=task_queue):
-        await partners.start_or_reconnect(client, pid, realm, sync_interval_seconds=int(INTERVAL.total_seconds()),
-                                          task_queue=task_queue)
-        handle = partners.handle_for(client, pid)
-        await eventually(lambda: probes.synced(handle), timeout=120, what="onboarding and the first cycle")
+        handle = await _onboarded(client, pid, realm, task_queue)
         await emu.revoke(realm)
         await partners.sync_now(client, pid)
         await eventually(lambda: probes.state_is(handle, IntegrationState.NEEDS_RECONNECT), timeout=60,
