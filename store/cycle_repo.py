@@ -24,6 +24,10 @@ _PENDING_PAYMENTS = (
     "(SELECT count(*) FROM payments WHERE partner_id = $1 AND status = 'pending')"
     " + (SELECT count(*) FROM refunds WHERE partner_id = $1 AND status = 'pending')")
 _PENDING_PAYOUTS = "(SELECT count(*) FROM payouts WHERE partner_id = $1 AND status = 'pending')"
+# What the cycle will post: the pending ones, and parked ones whose cause may have cleared ($2 = the codes
+# that clear by themselves). Read by `cycle_facts` before QBO is asked and by `pending_counts` after an apply.
+_TO_POST = (f"{_PENDING_PAYMENTS} + (SELECT count(*) {attention_repo._CLEARED_PAYMENTS}) AS payments,"
+            f" {_PENDING_PAYOUTS} + (SELECT count(*) {attention_repo._CLEARED_PAYOUTS}) AS payouts")
 
 # The CTE first withdraws the partner's outstanding webhook signal (store/sync_requests.py): committed before
 # QBO is asked, so an event stored from now on signals again. Part of this statement, not one more.
@@ -33,8 +37,7 @@ SELECT c.realm_id, c.cdc_cursor, c.last_full_sweep_at, c.home_currency, c.multic
     c.currency_prefs_read_at,
     EXISTS (SELECT 1 FROM webhook_events w WHERE w.realm_id = c.realm_id AND w.entity = 'Preferences'
             AND (c.currency_prefs_read_at IS NULL OR w.received_at >= c.currency_prefs_read_at)) AS preferences_event,
-    {_PENDING_PAYMENTS} + (SELECT count(*) {attention_repo._CLEARED_PAYMENTS}) AS payments,
-    {_PENDING_PAYOUTS} + (SELECT count(*) {attention_repo._CLEARED_PAYOUTS}) AS payouts,
+    {_TO_POST},
     EXISTS (SELECT 1 FROM reconciliation_runs WHERE partner_id = $1 AND status <> 'finished') AS reconcile,
     (SELECT count(*) FROM qbo_staging WHERE partner_id = $1) AS staged_waiting,
     ARRAY({live_currencies("$1", "c.realm_id")}) AS currencies
@@ -71,10 +74,7 @@ async def pending_counts(db: Db, partner_id: str) -> tuple[int, int]:
     """(payments, payouts) to post, counted as `cycle_facts` counts them: read again after the cycle applied
     QBO's changes, since a change may clear a parked payment's cause (its customer reactivated, its
     invoice's balance back) and the count read before the apply would post it only one cycle later."""
-    row = await db.fetchrow(
-        f"SELECT {_PENDING_PAYMENTS} + (SELECT count(*) {attention_repo._CLEARED_PAYMENTS}) AS payments,"
-        f" {_PENDING_PAYOUTS} + (SELECT count(*) {attention_repo._CLEARED_PAYOUTS}) AS payouts",
-        partner_id, attention_repo._AUTO)
+    row = await db.fetchrow(f"SELECT {_TO_POST}", partner_id, attention_repo._AUTO)
     if row is None:  # a SELECT without FROM always answers one row
         raise LookupError("no counts")
     return int(row["payments"]), int(row["payouts"])
