@@ -358,10 +358,9 @@ class PartnerIntegrationWorkflow(SyncCycle):
         except ApplicationError as err:
             # A local activity's own failure arrives bare, where a regular activity's comes inside an
             # ActivityError (temporalio 1.35; a timeout does come wrapped): give `_guarded` the one shape.
-            raise ActivityError(f"local activity {getattr(activity, '__name__', 'activity')} failed",
-                                scheduled_event_id=0, started_event_id=0, identity="",
-                                activity_type=getattr(activity, "__name__", ""), activity_id="",
-                                retry_state=None) from err
+            name = getattr(activity, "__name__", "")
+            raise ActivityError(f"local activity {name} failed", scheduled_event_id=0, started_event_id=0,
+                                identity="", activity_type=name, activity_id="", retry_state=None) from err
 
     def _begin(self, what: str, step: bool) -> str:
         """A step shows in `status` (stopped short when a disconnect arrived); its summary names the partner."""
