@@ -70,12 +70,18 @@ def test_retries_keep_body_and_ids(hook: tuple[Receiver, httpx.Client], company:
     receiver, admin = hook
     receiver.statuses = [500, 503]
     customer = company.customer("Retried")
-    wait_until(lambda: len(receiver.deliveries()) >= 3, timeout=20, what="two retries")
+
+    def delivery_log() -> list[dict]:
+        return admin.get("/_emulator/webhooks/deliveries").json()["deliveries"]
+
+    # The receiver records a body before it answers, and the emulator logs an attempt only once the
+    # answer is in: wait for the emulator's third entry, not only the receiver's third body.
+    wait_until(lambda: len(delivery_log()) >= 3, timeout=20, what="two retries, logged")
     bodies = [body for _, body in receiver.deliveries()[:3]]
     assert bodies[0] == bodies[1] == bodies[2]
     assert all(valid(h, b) for h, b in receiver.deliveries())
     assert json.loads(bodies[0])[0]["intuitentityid"] == customer["Id"]
-    log = admin.get("/_emulator/webhooks/deliveries").json()["deliveries"]
+    log = delivery_log()
     assert [(d["attempt"], d["status"]) for d in log[:3]] == [(1, 500), (2, 503), (3, 200)]
     assert len({d["delivery_id"] for d in log[:3]}) == 1
 
