@@ -38,10 +38,10 @@ from workflows.partner import BACKFILL_ENTITIES
 
 STAGES = {  # (owner, attribute, label): wrapped with a wall-clock timer for the run
     (QboCompany, "_raw_page", "QBO page request (overlapped)"),
-    (backfill_module, "decide_new", "parse + decide (rules)"),
+    (backfill_module, "decide_rows", "parse + decide (rules) + insert rows"),
     (qbo_client, "raw_objects", "page's objects read (RawObject)"),
     (qbo_client, "decode_answer", "page's answer decoded"),
-    (sync_repo, "_write_args", "insert's parameters built"),
+    (sync_repo, "_write_args", "insert's arrays built"),
     (sync_repo, "insert_new", "SQL: insert new platform rows"),
     (sync_repo, "stage", "SQL: COPY into staging"),
     (sync_repo, "save_progress", "SQL: backfill position"),
