@@ -41,13 +41,13 @@ def raw_to_staged(obj: RawObject) -> repo.StagedObject:
     return repo.StagedObject(obj.qbo_id, token, obj.last_updated, obj.deleted, obj.json)
 
 
-def new_state(spec: synced.SyncedEntity, obj: RawObject, home_currency: str) -> Any | None:
+def new_state(spec: synced.SyncedEntity, text: str, home_currency: str) -> Any | None:
     """The backfill's decision for an object as if the platform had never seen it: the entity's own rule
     with no platform row (`decide(None, change)`, the same function apply calls), kept when it creates the
     row. None: the object goes the ordinary way, staged and applied with its snapshot (an unreadable
     payload, which apply logs, or any decision but a create)."""
     try:
-        decision = spec.decide(None, spec.parse(READ[spec.name](obj.json), home_currency))
+        decision = spec.decide(None, spec.parse(READ[spec.name](text), home_currency))
     except (BadQboPayload, ValueError):
         return None
     if decision.action != SyncAction.CREATE or decision.state is None:
@@ -55,13 +55,14 @@ def new_state(spec: synced.SyncedEntity, obj: RawObject, home_currency: str) -> 
     return decision.state
 
 
-def decide_rows(entity: str, objects: list[RawObject], home_currency: str, partner_id: str,
+def decide_rows(entity: str, texts: list[str], home_currency: str, partner_id: str,
                 realm_id: str) -> list[tuple[Any, ...] | None]:
     """Each object's insert row (`repo.write_row` of its `new_state`), or None to stage it. Pure CPU work
-    on plain data: it runs in the worker's decide process (activities/cpu.py), objects in, rows out."""
+    on plain data: it runs in the worker's decide process (activities/cpu.py), the objects' JSON text in
+    (cheap to pickle), rows of plain values out."""
     spec = synced.BY_NAME[entity]
-    return [None if (state := new_state(spec, obj, home_currency)) is None
-            else repo.write_row(spec, partner_id, realm_id, state) for obj in objects]
+    return [None if (state := new_state(spec, text, home_currency)) is None
+            else repo.write_row(spec, partner_id, realm_id, state) for text in texts]
 
 
 def first_versions(objects: list[RawObject]) -> tuple[list[RawObject], list[RawObject]]:
@@ -149,16 +150,20 @@ class BackfillSteps:
 
     async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage, home: str, pid: str, realm: str
                            ) -> tuple[list[tuple[RawObject, tuple[Any, ...]]], list[RawObject]]:
-        """(objects with their insert rows, objects to stage): `decide_rows` for a page, a slice at a time,
-        in the decide process (`self.cpu`) while this loop reads the next page and writes the previous one.
-        Inline (no process), the loop gets a turn between slices all the same."""
+        """(objects with their insert rows, objects to stage): `decide_rows` for a page, in the decide process
+        (`self.cpu`) while this loop reads the next page and writes the previous one. Inline (no process), a
+        slice at a time, giving the loop a turn between slices: the previous page's transaction sends its
+        next statement then, instead of waiting for the whole page."""
         if not self.insert_new:
             return [], page.items
         candidates, rest = first_versions(page.items)
         new: list[tuple[RawObject, tuple[Any, ...]]] = []
-        for start in range(0, len(candidates), DECIDE_SLICE):
-            objects = candidates[start:start + DECIDE_SLICE]
-            rows = await self.cpu.run(decide_rows, spec.name, objects, home, pid, realm)
+        # To a child process the page goes in one call (a call costs this loop ~1 ms, however small); inline,
+        # a slice at a time.
+        step = max(len(candidates), 1) if self.cpu.processes else DECIDE_SLICE
+        for start in range(0, len(candidates), step):
+            objects = candidates[start:start + step]
+            rows = await self.cpu.run(decide_rows, spec.name, [o.json for o in objects], home, pid, realm)
             for obj, row in zip(objects, rows, strict=True):
                 if row is None:
                     rest.append(obj)

@@ -70,7 +70,7 @@ def _decide_rows(spec: synced.SyncedEntity, items: list[RawObject]) -> object:
     decide = getattr(backfill_module, "decide_rows", None)
     if decide is None:  # before the decide process (e.g. when measuring an older commit)
         return backfill_module.decide_new(spec, items, "USD")  # type: ignore[attr-defined]
-    return decide(spec.name, items, "USD", "p_bench", "realm-bench")
+    return decide(spec.name, [o.json for o in items], "USD", "p_bench", "realm-bench")
 
 
 def measure(objects: dict[str, list[RawObject]], rounds: int) -> dict[str, dict[str, float]]:
