@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 
-BENCHMARKS = ("backfill", "idle_cycle", "webhook_latency", "webhook_load", "posting", "fleet")
+BENCHMARKS = ("backfill", "idle_cycle", "webhook_latency", "webhook_load", "webhook_ladder", "posting", "fleet")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -268,9 +268,10 @@ async def signal_counts(api: httpx.AsyncClient) -> dict[str, Any]:
                                  if f.name == "qbo_webhook_signals" for s in f.samples if s.name.endswith("_total")}}
 
 
-async def stored_events(db: asyncpg.Pool) -> dict[str, int]:
+async def stored_events(db: asyncpg.Pool, companies: list[Company]) -> dict[str, int]:
+    """This run's events only (the smoke test runs other webhook benchmarks on the same stack)."""
     rows = await db.fetch("SELECT coalesce(route_result, 'unrouted') AS result, count(*) AS n "
-                          "FROM webhook_events GROUP BY 1")
+                          "FROM webhook_events WHERE realm_id = ANY($1::text[]) GROUP BY 1", [c.realm for c in companies])
     return {r["result"]: r["n"] for r in rows}
 
 
@@ -294,10 +295,10 @@ async def run(size: str) -> dict:
             await drive(load, companies, sender)
             last_post = time.perf_counter()
             stop.set()
-            await wait_for(lambda: _settled(visibility, last_post), within=SETTLE + 5, what="changes visible")
+            await wait_for(lambda: settled(visibility, last_post), within=SETTLE + 5, what="changes visible")
             watcher.cancel()
             cpu_percent, cpu_seconds, machine_percent = cpu.read(), cpu.seconds(), machine.read()
-            stored = await stored_events(db)
+            stored = await stored_events(db, companies)
             store_timeouts = store.read()
             cycles = await cycle_shape(bench, [c.pid for c in companies], load_started)
             signals = await signal_counts(bench.api)
@@ -335,7 +336,7 @@ def _is_fetch(event: Any) -> bool:
     return activity_type(event) == "fetch_changes"
 
 
-async def _settled(visibility: Visibility, last_post: float) -> bool:
+async def settled(visibility: Visibility, last_post: float) -> bool:
     return not visibility.waiting or time.perf_counter() - last_post > SETTLE
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bench import fleet, idle_cycle, webhook_load
+from bench import fleet, idle_cycle, webhook_ladder, webhook_load
 from bench.common import shared_stack
 
 
 async def _run_all() -> None:
     async with shared_stack({"SYNC_INTERVAL_SECONDS": str(idle_cycle.INTERVAL)}):
         await asyncio.gather(idle_cycle.run("small"), fleet.run("small"), webhook_load.run("small"))
+        # after: the webhook load reads the API's signal counters, which count every partner's deliveries
+        await webhook_ladder.run("small")
 
 
 def test_benchmarks_run(tmp_path, monkeypatch):
@@ -30,6 +32,9 @@ def test_benchmarks_run(tmp_path, monkeypatch):
     monkeypatch.setattr(fleet, "WINDOW_SLACK", 3)  # a window of 4 cycles: one is due in it even when cycles are slow
     monkeypatch.setitem(webhook_load.SIZES, "small", webhook_load.Load(
         partners=1, deliveries_per_second=3, seconds=1, events_per_delivery=2, realms_per_delivery=1))
+    monkeypatch.setitem(webhook_ladder.SIZES, "small", webhook_load.Load(
+        partners=1, deliveries_per_second=0, seconds=1, events_per_delivery=2, realms_per_delivery=1))
+    monkeypatch.setitem(webhook_ladder.RATES, "small", (2.0, 3.0))
     asyncio.run(_run_all())
 
     idle = json.loads((tmp_path / "idle_cycle.json").read_text())
@@ -55,3 +60,11 @@ def test_benchmarks_run(tmp_path, monkeypatch):
     assert 1 <= hooks["sync_now_signals"]["sent"] <= 3, hooks
     assert (hooks["changes_visible"], hooks["changes_lost"], hooks["failed_deliveries"]) == (6, 0, 0), hooks
     assert hooks["cycles"] >= 1 and hooks["activities_per_cycle"] >= 1 and hooks["history_events_per_cycle"] > 0, hooks
+
+    ladder = json.loads((tmp_path / "webhook_ladder.json").read_text())
+    assert [(s["target_deliveries_per_second"], s["deliveries"], s["events"]) for s in ladder["steps"]] == [
+        (2.0, 2, 4), (3.0, 3, 6)], ladder
+    # each step awaits its own changes: later numbers than the first step's (one sequence over the steps)
+    assert all((s["changes_visible"], s["changes_lost"], s["failed_deliveries"]) == (s["events"], 0, 0)
+               for s in ladder["steps"]), ladder
+    assert "holds_up_to_deliveries_per_second" in ladder
