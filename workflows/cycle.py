@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
     from workflows.models import (
         ApplyInput,
+        ApplySummary,
         FetchResult,
         FinishSyncRun,
         PartnerRef,
@@ -66,8 +67,12 @@ class SyncCycle:
             accounts = await self._call(ConnectionActivities.load_accounts, PartnerRef(partner_id=pid),
                                         "reload accounts", QBO)
             self.partner.accounts = accounts.accounts
-        await self._apply_staged(fetch, counts)
-        await self._post(fetch, counts)
+        applied = await self._apply_staged(fetch, counts)
+        # What was applied may clear a parked payment's cause (a bookkeeper's fix in QBO): under
+        # `post-after-large-apply` postings are looked for after it, whatever fetch counted before it, so the
+        # payment posts in this cycle (fetch re-counts itself when it applied the changes).
+        recheck = applied and workflow.patched("post-after-large-apply")
+        await self._post(fetch, counts, recheck=recheck)
         if (fetch.reconcile_requested or reconcile) and workflow.patched("reconciliation-run"):
             await self._reconcile(counts)
         if counts != recorded and (len(counts) > 1 or fetch.staged):
@@ -98,21 +103,27 @@ class SyncCycle:
             self.partner.currency = fetch.currency
         return fetch
 
-    async def _apply_staged(self, fetch: FetchResult, counts: dict[str, int]) -> None:
-        """What fetch staged and did not apply itself (too many, or a run from before the patch)."""
-        if fetch.staged and fetch.applied is None:
-            applied = await self._call(
-                SyncActivities.apply_staged, ApplyInput(partner_id=self.partner.partner_id, sync_run_id=fetch.sync_run_id),
-                f"apply {fetch.staged} staged changes", DB_ONLY)
-            counts |= cycle_counts(fetch.staged, applied)
+    async def _apply_staged(self, fetch: FetchResult, counts: dict[str, int]) -> bool:
+        """What fetch staged and did not apply itself (too many, or a run from before the patch). True when
+        that changed anything."""
+        if not (fetch.staged and fetch.applied is None):
+            return False
+        applied = await self._call(
+            SyncActivities.apply_staged, ApplyInput(partner_id=self.partner.partner_id, sync_run_id=fetch.sync_run_id),
+            f"apply {fetch.staged} staged changes", DB_ONLY)
+        counts |= cycle_counts(fetch.staged, applied)
+        return applied != ApplySummary()
 
-    async def _post(self, fetch: FetchResult, counts: dict[str, int]) -> None:
-        """Pending payments, then pending payouts (deposits, or settled `not_synced` when deposits are off)."""
+    async def _post(self, fetch: FetchResult, counts: dict[str, int], *, recheck: bool = False) -> None:
+        """Pending payments, then pending payouts (deposits, or settled `not_synced` when deposits are off).
+        `recheck`: look for pending payments even when fetch counted none."""
         pid = self.partner.partner_id
-        if fetch.pending_payments:
+        if fetch.pending_payments or recheck:
+            what = (f"post {fetch.pending_payments} pending payments" if fetch.pending_payments
+                    else "post payments the applied changes may have cleared")
             posted = await self._call(
                 PostingActivities.post_payments, PostingInput(partner_id=pid, sync_run_id=fetch.sync_run_id),
-                f"post {fetch.pending_payments} pending payments", POSTING)
+                what, POSTING)
             self.partner.pending_postings = posted.remaining
             counts |= {"payments_posted": posted.posted, "payments_needing_attention": posted.needs_attention}
         else:

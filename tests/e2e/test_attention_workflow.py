@@ -1,7 +1,7 @@
 """Issue 12 with the real workflow, activities, PostgreSQL and emulator: a payment parked because QBO's
 invoice balance was too low posts by itself, without anyone pressing retry, once a bookkeeper's change in
 QBO raises the balance again (here: they delete the payment they had recorded in QBO by mistake), in the
-cycle that applies that change."""
+cycle that applies that change, whether fetch applied it or `apply_staged` did."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import uuid
 from decimal import Decimal
 
 import httpx
+import pytest
 
+from activities import sync as sync_activities
+from activities.sync import APPLY_IN_FETCH
 from rules.posting import payment_ref_num
 from starter import partners
 from tests.helpers import eventually
@@ -20,8 +23,12 @@ from workflows.partner import PartnerIntegrationWorkflow
 D = Decimal
 
 
-async def test_parked_payment_posts_by_itself_when_the_cause_clears(temporal_env, task_queue, db_pool, api,
-                                                                     connect, emu, emulator_url) -> None:
+@pytest.mark.parametrize("apply_in_fetch", [APPLY_IN_FETCH, 0], ids=["applied-by-fetch", "applied-by-apply_staged"])
+async def test_parked_payment_posts_by_itself_when_the_cause_clears(temporal_env, task_queue, db_pool, api, connect, emu,
+                                                                     emulator_url, monkeypatch, apply_in_fetch) -> None:
+    # 0: every change is "too many" for fetch to apply itself (over 500 in production): apply_staged applies
+    # them, and the cycle must look for payments after it (the `post-after-large-apply` patch).
+    monkeypatch.setattr(sync_activities, "APPLY_IN_FETCH", apply_in_fetch)
     company = await connect(customers=3, invoices=5, random_seed=12)
     pid, realm = company.partner_id, company.realm_id
     client = temporal_env.client

@@ -157,6 +157,17 @@ async def cycle_fetch_local(client, task_queue, stubs, _):
     return handle
 
 
+async def post_after_large_apply(client, task_queue, stubs, _):
+    """The `post-after-large-apply` patch: too many changes for fetch to apply, no payment pending when
+    fetch counted: apply_staged, then post_payments all the same (what was applied may have cleared a parked
+    payment's cause), then the record."""
+    pid, handle = await _start(client, task_queue)
+    stubs.staged_per_fetch = stubs.apply_limit + 1
+    await _whole_cycle(client, handle, pid)
+    await partners.disconnect(client, pid)
+    return handle
+
+
 async def last_sync_at_grain(client, task_queue, stubs, _):
     """The `last-sync-at-grain` patch: onboarding's cycle writes LastSyncAt, the next two (seconds later)
     do not."""
@@ -208,4 +219,5 @@ SCENARIOS: dict[str, Scenario] = {
     "cycle_fetch_local": cycle_fetch_local,
     "last_sync_at_grain": last_sync_at_grain,
     "failed_disconnect": failed_disconnect,
+    "post_after_large_apply": post_after_large_apply,
 }

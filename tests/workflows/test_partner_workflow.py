@@ -208,7 +208,8 @@ async def test_preferences_sent_during_onboarding_are_not_overwritten_by_the_def
 
 async def test_a_fetch_that_did_not_apply_is_followed_by_apply_staged(running, stubs):
     """More staged than fetch applies (or an activity worker older than the patch, which never applies):
-    apply_staged, then the run recorded with its counts, as before the patch; a few are applied by fetch
+    apply_staged, then post_payments (what was applied may have cleared a parked payment's cause, the
+    `post-after-large-apply` patch), then the run recorded with its counts; a few are applied by fetch
     alone, and status adds the same counts either way."""
     client, pid, handle = running
     for staged, applied_by_fetch in ((3, True), (stubs.apply_limit + 1, False)):
@@ -218,6 +219,9 @@ async def test_a_fetch_that_did_not_apply_is_followed_by_apply_staged(running, s
         after = await eventually(lambda b=before: probes.synced_after(handle, b.last_sync_at), what="the cycle")
         assert stubs.calls["apply_staged"] - calls.get("apply_staged", 0) == (0 if applied_by_fetch else 1)
         assert stubs.calls["finish_sync_run"] - calls.get("finish_sync_run", 0) == (0 if applied_by_fetch else 1)
+        # no payment pending when fetch counted: only after a large apply are payments looked for anyway
+        assert stubs.calls["post_payments"] - calls.get("post_payments", 0) == (0 if applied_by_fetch else 1)
         expected = {"staged": staged, "updated": staged} if applied_by_fetch else {"staged": staged, "created": 1000}
         assert {k: after.counts[k] - before.counts.get(k, 0) for k in expected} == expected
-    assert stubs.finished_runs[-1] == {"staged": stubs.apply_limit + 1, "created": 1000}
+    assert stubs.finished_runs[-1] == {"staged": stubs.apply_limit + 1, "created": 1000, "payments_posted": 0,
+                                       "payments_needing_attention": 0}

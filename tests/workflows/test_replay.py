@@ -68,6 +68,7 @@ def test_a_secret_inside_a_payload_is_found():
     ("last_sync_at_grain", "WithoutLastSyncAtGrain"),
     ("failed_disconnect", "WithFailedDisconnectWakingTheSleep"),
     ("failed_disconnect", "WithFailedDisconnectResuming"),
+    ("post_after_large_apply", "WithoutPostAfterLargeApply"),
 ])
 async def test_an_unpatched_command_change_is_caught(history_name: str, variant: str):
     from temporalio.workflow import NondeterminismError

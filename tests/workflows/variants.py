@@ -153,3 +153,17 @@ class WithFailedDisconnectResuming(PartnerIntegrationWorkflow):
 
     async def _await_reconnect(self) -> None:  # the change, unpatched: the wait in needs_reconnect as before it
         await workflow.wait_condition(lambda: lifecycle.reconnect_answered(self.requests))
+
+
+@workflow.defn(name="PartnerIntegrationWorkflow")
+class WithoutPostAfterLargeApply(PartnerIntegrationWorkflow):
+    @workflow.init
+    def __init__(self, input: PartnerWorkflowInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: PartnerWorkflowInput) -> PartnerStatus:
+        return await super().run(input)
+
+    async def _post(self, fetch, counts, *, recheck: bool = False) -> None:  # the change, unpatched: fetch's count only
+        await super()._post(fetch, counts, recheck=False)
