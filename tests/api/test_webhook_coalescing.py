@@ -17,7 +17,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import webhooks
 from tests.api.conftest import oauth_round_trip
 from tests.api.test_currency import Bookkeeper
-from tests.api.test_webhooks import cloudevent, connected_partner, post, route_result, routing_done, signals
+from tests.api.test_webhooks import (
+    cloudevent,
+    connected_partner,
+    post,
+    route_result,
+    routing_done,
+    signalled,
+    signals,
+)
 from tests.api.test_webhooks import verifier as verifier  # noqa: F401 (the fixture)
 from tests.helpers import eventually
 
@@ -70,17 +78,6 @@ def signal_counts(since: dict[str, float] | None = None) -> dict[str, float]:
     now = {o: REGISTRY.get_sample_value("qbo_webhook_signals_total", {"outcome": o}) or 0.0
            for o in ("sent", "coalesced", "failed")}
     return {o: v - (since or {}).get(o, 0.0) for o, v in now.items()}
-
-
-async def signalled(temporal_env, pid: str, n: int) -> None:
-    """Wait until the workflow's history holds `n` signals. A signal that arrives while a workflow task is
-    running is buffered by Temporal and written after that task, so a count read at once may be short."""
-    async def count() -> bool:
-        got = await signals(temporal_env, pid)
-        assert got == n, got
-        return True
-
-    await eventually(count, what=f"{n} signals in the history")
 
 
 async def cycles(db_pool, pid: str, trigger: str = "sync_now") -> int:

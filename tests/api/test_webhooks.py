@@ -60,8 +60,22 @@ async def route_result(db_pool, event_id: str) -> str | None:
 
 
 async def signals(temporal_env, pid: str) -> int:
+    """The signals in the workflow's history now. Exact only while no workflow task runs (no worker polls
+    the partner's task queue): a signal that arrives during one is buffered by Temporal and written after it.
+    With a worker, wait with `signalled`."""
     history = await partner_workflows.handle_for(temporal_env.client, pid).fetch_history()
     return sum(1 for e in history.events if e.HasField("workflow_execution_signaled_event_attributes"))
+
+
+async def signalled(temporal_env, pid: str, n: int) -> None:
+    """Wait until the workflow's history holds `n` signals. A signal that arrives while a workflow task is
+    running is buffered by Temporal and written after that task, so a count read at once may be short."""
+    async def count() -> bool:
+        got = await signals(temporal_env, pid)
+        assert got == n, got
+        return True
+
+    await eventually(count, what=f"{n} signals in the history")
 
 
 async def test_bad_signature_is_401_and_stores_nothing(app_client, verifier, db_pool) -> None:

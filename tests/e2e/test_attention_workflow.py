@@ -75,11 +75,17 @@ async def test_parked_payment_posts_by_itself_when_the_cause_clears(temporal_env
             await eventually(lambda: status_of_payment("posted"), timeout=60, interval=0.5,
                              what="the payment to post by itself")
             # By the cycle that applied the invoice's new balance, not the one after it (an interval later
-            # when nothing else wakes the partner): that run's counts hold both.
-            posting_run = await db_pool.fetchval(
-                "SELECT counts FROM sync_runs WHERE partner_id = $1 AND (counts->>'payments_posted')::int > 0"
-                " ORDER BY id DESC LIMIT 1", pid)
-            assert posting_run.get("updated", 0) >= 1, posting_run
+            # when nothing else wakes the partner): that run's counts hold both. The payment is marked
+            # posted inside post_payments; the run's counts are written after it (finish_sync_run).
+            async def posting_run() -> dict:
+                counts = await db_pool.fetchval(
+                    "SELECT counts FROM sync_runs WHERE partner_id = $1 AND (counts->>'payments_posted')::int > 0"
+                    " ORDER BY id DESC LIMIT 1", pid)
+                assert counts is not None, "no run has recorded the posting yet"
+                return counts
+
+            counts = await eventually(posting_run, timeout=60, what="the posting run's counts recorded")
+            assert counts.get("updated", 0) >= 1, counts
 
         found = await company.find("Payment", [("PaymentRefNum", "=", payment_ref_num(pay_id))])
         assert len(found) == 1 and found[0].TotalAmt == D("25.00")

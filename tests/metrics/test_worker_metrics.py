@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from settings import TASK_QUEUE
-from store.embedded import free_port
+from store.embedded import free_ports
 from tests.api.conftest import oauth_round_trip, running_app
 from tests.helpers import eventually, stop_process
 from tests.metrics.names import dashboard_metric_names
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def worker_process(api_settings, database_url, temporal_env, emulator_url, run_dir) -> Iterator[dict]:
     """worker.py polling the default task queue, with its metrics on free ports."""
-    ports = {"service": free_port(), "temporal": free_port()}
+    # Picked together: two picks one after the other may get the same just-released port (store/embedded.py).
+    ports = dict(zip(("service", "temporal"), free_ports(2), strict=True))
     env = {**os.environ, "DATABASE_URL": database_url, "QBO_EMULATOR_URL": emulator_url,
            "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
            "WORKER_METRICS_PORT": str(ports["service"]), "WORKER_TEMPORAL_METRICS_PORT": str(ports["temporal"]),
