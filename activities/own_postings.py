@@ -12,14 +12,12 @@ conflict. Nothing is re-posted: only `pending` payments and payouts are ever pos
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import asyncpg
 
+from activities.backfill import raw_to_staged
 from activities.errors import heartbeat
 from qbo.client import QboCompany
 from qbo.jsonio import dumps, loads
-from qbo.models import QboObject
 from qbo.query import MAX_PAGE
 from rules.facts import BadQboPayload, QboTombstone
 from rules.own_postings import OwnPosting, QboPostingFacts, decide_own_posting, parse_posting
@@ -36,17 +34,19 @@ def _tombstone(qbo_id: str) -> sync_repo.StagedObject:
     return sync_repo.StagedObject(qbo_id, sync_repo.TOMBSTONE_TOKEN, None, True, payload)
 
 
-async def stage_by_lookup(pool: asyncpg.Pool, company: QboCompany, partner_id: str, realm_id: str, entity: str,
-                          to_staged: Callable[[QboObject], sync_repo.StagedObject]) -> int:
+async def stage_by_lookup(pool: asyncpg.Pool, company: QboCompany, partner_id: str, realm_id: str,
+                          entity: str) -> int:
     """Read every standing posting of `entity` by Id (batched) and stage what QBO has, plus a tombstone for
-    each Id QBO no longer has. For when CDC cannot be trusted to carry deletes."""
+    each Id QBO no longer has. For when CDC cannot be trusted to carry deletes. Read as the CDC answer is
+    (`qbo.pages`: the JSON as QBO sent it, staged as is)."""
     ids = [r["qbo_id"] for r in await repo.candidates(pool, partner_id, realm_id, entity)]
     staged = 0
     for start in range(0, len(ids), MAX_PAGE):
         chunk = ids[start:start + MAX_PAGE]
-        found = await company.find(entity, [("Id", "IN", chunk)])
-        seen = {o.Id for o in found}
-        objects = [to_staged(o) for o in found] + [_tombstone(i) for i in chunk if i not in seen]
+        found = [o async for page in company.raw_pages(entity, where=[("Id", "IN", chunk)], max_pages=1)
+                 for o in page.items]
+        seen = {o.qbo_id for o in found}
+        objects = [raw_to_staged(o) for o in found] + [_tombstone(i) for i in chunk if i not in seen]
         staged += await sync_repo.stage(pool, partner_id, realm_id, entity, objects)
         heartbeat(entity, start)
     return staged

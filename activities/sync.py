@@ -25,9 +25,10 @@ from activities.cpu import CpuPool
 from activities.currency import currency_facts, facts_of, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
+from qbo.cdc import CdcResult
 from qbo.client import QboApi
 from qbo.jsonio import dumps, loads
-from qbo.models import QboObject, Tombstone
+from qbo.pages import RawObject
 from rules import BadQboPayload, SyncAction, newest_change, parse_account
 from rules import entities as synced
 from store import cycle_repo
@@ -60,18 +61,6 @@ _SUMMARY_FIELD = {
     SyncAction.IGNORE_STALE: "stale", SyncAction.NO_CHANGE: "unchanged",
     SyncAction.SKIP_PLATFORM_OWNED: "unchanged",
 }
-
-
-def to_staged(obj: QboObject) -> repo.StagedObject:
-    deleted = isinstance(obj, Tombstone) or obj.status == "Deleted"
-    meta = getattr(obj, "MetaData", None)
-    return repo.StagedObject(
-        qbo_id=obj.Id,
-        sync_token=repo.TOMBSTONE_TOKEN if deleted else int(obj.SyncToken or 0),
-        last_updated=getattr(meta, "LastUpdatedTime", None),
-        deleted=deleted,
-        payload=dumps(obj.wire()),
-    )
 
 
 def tombstone(qbo_id: str) -> repo.StagedObject:
@@ -197,8 +186,10 @@ class SyncActivities(BackfillSteps):
         return (*await self._cdc(pid, conn_info.realm_id, cursor - CDC_OVERLAP, started), False)
 
     async def _cdc(self, pid: str, realm: str, since: datetime, started: datetime) -> tuple[int, bool, datetime]:
-        from qbo.envelopes import CdcResult
-
+        """Stage what CDC returns since `since` (which is `CDC_OVERLAP` before the cursor, so most of the answer
+        is versions staging already knows and drops in SQL). Objects come as the JSON text QBO sent
+        (`qbo.pages.RawObject`): only their identity is decoded, and it is staged as is, amounts exact; only
+        Accounts are read whole (`_refresh_accounts`)."""
         company = self.qbo.company(pid)
         result = CdcResult(changed_since=since)
         staged, accounts = 0, []
@@ -206,13 +197,13 @@ class SyncActivities(BackfillSteps):
             if entity == "Account":
                 accounts.extend(objects)
             elif (entity in SYNCED or entity in own.OWN_POSTINGS) and objects:
-                staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
+                staged += await repo.stage(self.pool, pid, realm, entity, [raw_to_staged(o) for o in objects])
             heartbeat(entity, staged)
         blind = sorted(result.deletes_may_be_missing & set(SYNCED))
         if blind:
             staged += await self._sweep(pid, realm, blind, restage=False)
         for entity in sorted(result.deletes_may_be_missing & set(own.OWN_POSTINGS)):
-            staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity, to_staged)
+            staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity)
         accounts_changed = bool(accounts) and await self._refresh_accounts(pid, accounts) > 0
         # The answer's server time is the next cursor; fetch_changes subtracts the overlap next time.
         return staged, accounts_changed, result.server_time or started
@@ -224,28 +215,27 @@ class SyncActivities(BackfillSteps):
             return 0
         company = self.qbo.company(pid)
         if cursor is None or started - (cursor - CDC_OVERLAP) > CDC_MAX_AGE:
-            return sum([await own.stage_by_lookup(self.pool, company, pid, realm, e, to_staged)
-                        for e in own.OWN_POSTINGS])
-        from qbo.envelopes import CdcResult
-
+            return sum([await own.stage_by_lookup(self.pool, company, pid, realm, e) for e in own.OWN_POSTINGS])
         result, staged = CdcResult(changed_since=cursor - CDC_OVERLAP), 0
         async for entity, objects in company.iter_cdc(own.OWN_POSTINGS, cursor - CDC_OVERLAP, result):
-            staged += await repo.stage(self.pool, pid, realm, entity, [to_staged(o) for o in objects])
+            staged += await repo.stage(self.pool, pid, realm, entity, [raw_to_staged(o) for o in objects])
         for entity in sorted(result.deletes_may_be_missing & set(own.OWN_POSTINGS)):
-            staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity, to_staged)
+            staged += await own.stage_by_lookup(self.pool, company, pid, realm, entity)
         return staged
 
-    async def _refresh_accounts(self, pid: str, accounts: list[QboObject]) -> int:
+    async def _refresh_accounts(self, pid: str, accounts: list[RawObject]) -> int:
+        """The changed Accounts, the only CDC objects read whole here (their JSON as QBO sent it); a deleted
+        or unreadable one is skipped."""
         parsed, currencies = [], {}
         for obj in accounts:
-            if isinstance(obj, Tombstone):
+            if obj.deleted:
                 continue
-            raw = loads(dumps(obj.wire()))
+            raw = loads(obj.json)
             try:
                 parsed.append(parse_account(raw))
             except BadQboPayload:
                 continue
-            currencies[obj.Id] = (raw.get("CurrencyRef") or {}).get("value")
+            currencies[obj.qbo_id] = (raw.get("CurrencyRef") or {}).get("value")
         return await repo.upsert_accounts(self.pool, pid, parsed, currencies)
 
     async def _sweep(self, pid: str, realm: str, entities: Iterable[str], *, restage: bool = True) -> int:

@@ -13,17 +13,26 @@ treated as possibly truncated:
 Tombstones CDC did return are always kept. Everything is deduped by (entity, Id, SyncToken). The look-back
 is never more than 29 days (Nango uses 29; QBO documents 30): an older cursor raises
 `QboCdcWindowTooOld` before any request, and the caller runs a full sweep instead.
+
+Objects are read as the backfill reads query pages (`qbo.pages`): only Id, SyncToken, status and
+LastUpdatedTime are decoded, each object's JSON is kept as QBO sent it, ready to stage. A sync cycle asks
+from a few minutes before its cursor, so most of each answer is versions the platform has already (staging's
+SQL drops them): decoding all of them into models only to write them back out was most of the worker's CPU
+per webhook (issue 15 §4). An object without a usable Id or SyncToken is a `QboServerError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from qbo.envelopes import CdcResult, cdc_entities, server_time
+from qbo.envelopes import server_time
 from qbo.errors import QboCdcWindowTooOld, QboValidationError
-from qbo.models import QboObject, canonical_entity, entity_key
+from qbo.models import canonical_entity
+from qbo.pages import RawObject, decode_answer, raw_cdc_objects
 from qbo.query import LIST_ENTITIES
 
 if TYPE_CHECKING:
@@ -31,6 +40,37 @@ if TYPE_CHECKING:
 
 CDC_CAP = 1000
 MAX_LOOKBACK = timedelta(days=29)
+
+
+@dataclass
+class CdcResult:
+    """Changes since `changed_since`, per entity (tombstones included, `RawObject.deleted`), deduped by
+    (entity, Id, SyncToken).
+
+    `server_time` is QBO's `time` on the first CDC answer: the safe next cursor (go back a few minutes and
+    rely on the dedupe, §4). `truncated` lists entities whose CDC answer may have been cut at 1000 objects
+    and were fetched again by paged `LastUpdatedTime` queries; for those, deletes (tombstones) may be
+    missing, because a query never returns deleted objects: reconcile them with a sweep.
+    """
+
+    changed_since: datetime
+    server_time: datetime | None = None
+    objects: dict[str, list[RawObject]] = field(default_factory=dict)
+    truncated: set[str] = field(default_factory=set)
+    calls: int = 0
+
+    @property
+    def deletes_may_be_missing(self) -> set[str]:
+        return set(self.truncated)
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.objects.values())
+
+
+def change_key(entity: str, obj: RawObject) -> tuple[str, str, int | None]:
+    """The CDC dedupe key `(entity, Id, SyncToken)` (qbo-reference §4), `entity` in canonical case (as
+    `iter_changes` yields it); a tombstone's version is None."""
+    return (entity, obj.qbo_id, None if obj.deleted else obj.sync_token)
 
 
 def _overflow_fault(exc: QboValidationError) -> bool:
@@ -43,12 +83,12 @@ def _overflow_fault(exc: QboValidationError) -> bool:
 class _Collector:
     def __init__(self, result: CdcResult) -> None:
         self.result = result
-        self.seen: set[tuple[str, str, str]] = set()
+        self.seen: set[tuple[str, str, int | None]] = set()
 
-    def add(self, entity: str, objects: Sequence[QboObject]) -> list[QboObject]:
+    def add(self, entity: str, objects: Sequence[RawObject]) -> list[RawObject]:
         fresh = []
         for obj in objects:
-            key = entity_key(entity, obj)
+            key = change_key(entity, obj)
             if key not in self.seen:
                 self.seen.add(key)
                 fresh.append(obj)
@@ -56,19 +96,20 @@ class _Collector:
 
 
 async def _ask(company: QboCompany, entities: list[str], since: datetime,
-               result: CdcResult) -> tuple[dict[str, list[QboObject]], bool]:
+               result: CdcResult) -> tuple[dict[str, list[RawObject]], bool]:
     """One CDC call → (per-entity objects, possibly_truncated)."""
     params = {"entities": ",".join(entities), "changedSince": since.isoformat(timespec="seconds")}
     result.calls += 1
     try:
-        resp = await company.call("GET", "cdc", params=params)
+        resp = await company.call("GET", "cdc", params=params, parse=decode_answer)
     except QboValidationError as exc:
         if type(exc) is QboValidationError and _overflow_fault(exc):
             return {}, True
         raise
     if result.server_time is None:
         result.server_time = server_time(resp.data)
-    found = cdc_entities(resp.data, resp.intuit_tid)
+    data = resp.data if isinstance(resp.data, dict) else {}
+    found = raw_cdc_objects(data.get("CDCResponse"), resp.intuit_tid)
     return found, sum(len(v) for v in found.values()) >= company.cdc_cap
 
 
@@ -85,7 +126,7 @@ def check_window(changed_since: datetime, now: datetime | None = None) -> None:
 
 async def iter_changes(
     company: QboCompany, entities: Sequence[str], changed_since: datetime, result: CdcResult
-) -> AsyncIterator[tuple[str, list[QboObject]]]:
+) -> AsyncIterator[tuple[str, list[RawObject]]]:
     """Yield (entity, new objects) chunks; `result` collects the cursor, call count and truncation flags.
     Memory stays bounded by one answer or page plus the dedupe keys."""
     check_window(changed_since)
@@ -103,14 +144,14 @@ async def iter_changes(
             if not truncated:
                 continue
         result.truncated.add(entity)
-        where = [("MetaData.LastUpdatedTime", ">=", changed_since)]
-        async for page in company.query_pages(
-            entity, where=where, order_by="MetaData.LastUpdatedTime", include_inactive=entity in LIST_ENTITIES
-        ):
-            result.calls += 1
-            if result.server_time is None:  # every CDC answer was a cap fault: the first page's time
-                result.server_time = page.server_time
-            yield entity, seen.add(entity, page.items)
+        pages = company.raw_pages(entity, where=[("MetaData.LastUpdatedTime", ">=", changed_since)],
+                                  order_by="MetaData.LastUpdatedTime", include_inactive=entity in LIST_ENTITIES)
+        async with aclosing(pages):
+            async for page in pages:
+                result.calls += 1
+                if result.server_time is None:  # every CDC answer was a cap fault: the first page's time
+                    result.server_time = page.server_time
+                yield entity, seen.add(entity, page.items)
 
 
 async def collect(company: QboCompany, entities: Sequence[str], changed_since: datetime) -> CdcResult:

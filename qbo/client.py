@@ -25,14 +25,15 @@ from qbo import batch as qbo_batch
 from qbo import cdc as qbo_cdc
 from qbo import query as query_builder
 from qbo.batch import require_identity
+from qbo.cdc import CdcResult
 from qbo.crypto import TokenCipher
-from qbo.envelopes import CdcResult, QueryPage, QueryResult, entity_from_envelope, query_result, server_time
+from qbo.envelopes import QueryPage, QueryResult, entity_from_envelope, query_result, server_time
 from qbo.errors import QboAuthError, QboServerError, QboStaleObject, QboUnauthorized
 from qbo.http import QboHttp, QboResponse
 from qbo.limiter import LimiterRegistry, Limits
 from qbo.models import CompanyInfo, Payment, QboObject, Tombstone, canonical_entity
 from qbo.oauth import OAuthClient, TokenSet
-from qbo.pages import RawPage, decode_answer, raw_objects
+from qbo.pages import RawObject, RawPage, decode_answer, raw_objects
 from qbo.tokens import MAX_CONCURRENT_REFRESHES, REFRESH_MARGIN, REFRESH_TIMEOUT, TokenStore
 from settings import Settings
 
@@ -224,19 +225,25 @@ class QboCompany:
             position = page.next_start_position
 
     async def raw_pages(
-        self, entity: str, *, start_position: int = 1, page_size: int = query_builder.MAX_PAGE,
-        include_inactive: bool = False, max_pages: int | None = None,
+        self, entity: str, *, where: Iterable[query_builder.Condition] | None = None, order_by: str = "Id",
+        start_position: int = 1, page_size: int = query_builder.MAX_PAGE, include_inactive: bool = False,
+        max_pages: int | None = None,
     ) -> AsyncGenerator[RawPage, None]:
-        """Like `query_pages` (every object, by Id), objects kept as JSON text (`qbo.pages`), and the next page
-        already requested while the caller works on this one: a backfill's fetch and store overlap.
+        """Like `query_pages` (every object, by Id, unless `where` and `order_by` say otherwise), objects kept
+        as JSON text (`qbo.pages`), and the next page already requested while the caller works on this one: a
+        backfill's fetch and store overlap.
 
         Bounded: one request ahead at most, and only when this page was full and `max_pages` wants another,
         so nothing is fetched that is not used (a query past the end still costs a call). Both requests go
         through the realm's limiter like any other (≤ 10 per second, 500 per minute, qbo-reference §9).
         Close the iterator (`contextlib.aclosing`) when stopping early: that cancels the request ahead."""
 
+        conditions = list(where or ())
+
         def fetch(position: int) -> asyncio.Task[RawPage]:
-            return asyncio.ensure_future(self._raw_page(entity, position, page_size, include_inactive))
+            statement = query_builder.select(entity, conditions, order_by=order_by, start_position=position,
+                                             max_results=page_size, include_inactive=include_inactive)
+            return asyncio.ensure_future(self._raw_page(entity, statement, position, page_size))
 
         ahead: asyncio.Task[RawPage] | None = fetch(start_position)
         fetched = 0
@@ -252,13 +259,11 @@ class QboCompany:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
 
-    async def _raw_page(self, entity: str, position: int, page_size: int, include_inactive: bool) -> RawPage:
-        statement = query_builder.select(entity, [], order_by="Id", start_position=position, max_results=page_size,
-                             include_inactive=include_inactive)
+    async def _raw_page(self, entity: str, statement: str, position: int, page_size: int) -> RawPage:
         resp = await self.call("POST", "query", text=statement, parse=decode_answer)
         data = resp.data if isinstance(resp.data, dict) else {}
         items = raw_objects(data.get("QueryResponse"), resp.intuit_tid)
-        return RawPage(canonical_entity(entity), position, items, page_size, resp.intuit_tid)
+        return RawPage(canonical_entity(entity), position, items, page_size, resp.intuit_tid, server_time(data))
 
     async def count(
         self, entity: str, where: Iterable[query_builder.Condition] | None = None, include_inactive: bool = False
@@ -279,12 +284,13 @@ class QboCompany:
         return payments[0] if payments else None
 
     async def cdc(self, entities: Sequence[str], changed_since: datetime) -> CdcResult:
-        """Changes since `changed_since` (≤ 29 days back), truncation-safe; see `qbo.cdc`."""
+        """Changes since `changed_since` (≤ 29 days back), truncation-safe, each object kept as QBO's JSON text
+        (`qbo.pages.RawObject`); see `qbo.cdc`."""
         return await qbo_cdc.collect(self, entities, changed_since)
 
     def iter_cdc(
         self, entities: Sequence[str], changed_since: datetime, result: CdcResult
-    ) -> AsyncIterator[tuple[str, list[QboObject]]]:
+    ) -> AsyncIterator[tuple[str, list[RawObject]]]:
         """Streaming form of `cdc()` for large windows: chunks of new objects; `result` gets the cursor."""
         return qbo_cdc.iter_changes(self, entities, changed_since, result)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,30 +52,6 @@ class QueryPage(PagePosition):
     server_time: datetime | None = None
 
 
-@dataclass
-class CdcResult:
-    """Changes since `changed_since`, per entity (tombstones included), deduped by (entity, Id, SyncToken).
-
-    `server_time` is QBO's `time` on the first CDC answer: the safe next cursor (go back a few minutes and
-    rely on the dedupe, §4). `truncated` lists entities whose CDC answer may have been cut at 1000 objects
-    and were fetched again by paged `LastUpdatedTime` queries; for those, deletes (tombstones) may be
-    missing, because a query never returns deleted objects: reconcile them with a sweep.
-    """
-
-    changed_since: datetime
-    server_time: datetime | None = None
-    objects: dict[str, list[QboObject]] = field(default_factory=dict)
-    truncated: set[str] = field(default_factory=set)
-    calls: int = 0
-
-    @property
-    def deletes_may_be_missing(self) -> set[str]:
-        return set(self.truncated)
-
-    def count(self) -> int:
-        return sum(len(v) for v in self.objects.values())
-
-
 def entity_from_envelope(entity: str, data: Any, tid: str | None) -> QboObject:
     """`{"Invoice": {...}, "time": ...}` → model (or Tombstone)."""
     if isinstance(data, dict):
@@ -108,26 +84,6 @@ def query_result(qr: Any, tid: str | None, entity_hint: str | None = None) -> Qu
         total_count=qr.get("totalCount"),
         intuit_tid=tid,
     )
-
-
-def cdc_entities(data: Any, tid: str | None) -> dict[str, list[QboObject]]:
-    """`{"CDCResponse":[{"QueryResponse":[{"Invoice":[…]}, {"Customer":[…]}, {}]}]}` → per entity, matched
-    by key, not position; empty elements are `{}` (§4)."""
-    out: dict[str, list[QboObject]] = {}
-    responses = data.get("CDCResponse") if isinstance(data, dict) else None
-    if not isinstance(responses, list):
-        raise QboServerError("QBO answer has no CDCResponse", intuit_tid=tid)
-    for response in responses:
-        if response is not None and not isinstance(response, dict):
-            raise QboServerError("QBO CDCResponse holds a non-object", intuit_tid=tid)
-        qrs = (response or {}).get("QueryResponse")
-        if not isinstance(qrs, list | None):
-            raise QboServerError("QBO CDCResponse has no QueryResponse list", intuit_tid=tid)
-        for qr in qrs or []:
-            result = query_result(qr, tid)
-            if result.entity:
-                out.setdefault(result.entity, []).extend(result.items)
-    return out
 
 
 def server_time(data: Any) -> datetime | None:

@@ -231,8 +231,3 @@ def parse_entity(entity: str, data: dict[str, Any]) -> QboObject:
         return Tombstone.model_validate(data)
     return MODELS.get(canonical_entity(entity), QboObject).model_validate(data)
 
-
-def entity_key(entity: str, obj: QboObject) -> tuple[str, str, str]:
-    """The CDC dedupe key `(entity, Id, SyncToken)` (qbo-reference §4); tombstones use "deleted"."""
-    version = "deleted" if isinstance(obj, Tombstone) else (obj.SyncToken or "")
-    return (canonical_entity(entity), obj.Id, version)

@@ -4,9 +4,11 @@ The contract each parser keeps (and these tests assert exactly):
 
 - `qbo.jsonio.loads`: the data, with no float anywhere (amounts are `Decimal`), or `ValueError`.
 - `qbo.models.parse_entity`: a model, or pydantic `ValidationError` (the object is not a valid QBO object).
-- envelope readers (`entity_from_envelope`, `query_result`, `cdc_entities`, `batch.parse_response`):
+- envelope readers (`entity_from_envelope`, `query_result`, `batch.parse_response`):
   `QboServerError` ("a 200 that is not a QBO answer") for a broken envelope, pydantic `ValidationError` for a
   broken object inside a good one.
+- the raw CDC reader the sync uses (`qbo.pages.decode_answer` + `raw_cdc_objects`): per entity, objects whose
+  JSON text is a JSON object with an Id and a version (or a tombstone), or `QboServerError`, nothing else.
 - fault readers (`parse_fault_body`, `error_for_response`, `oauth_error`): never raise; always a `QboError`.
 - the whole HTTP path (`QboHttp.api` over a mock transport): a `QboResponse` whose data holds no float, or a
   `QboError` subclass: nothing else reaches an activity.
@@ -30,12 +32,13 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from qbo import batch
-from qbo.envelopes import cdc_entities, entity_from_envelope, query_result
+from qbo.envelopes import entity_from_envelope, query_result
 from qbo.errors import QboError, QboServerError
 from qbo.faults import Fault, error_for_response, oauth_error, parse_fault_body
 from qbo.http import QboHttp, QboResponse
 from qbo.jsonio import loads
 from qbo.models import MODELS, QboObject, parse_entity
+from qbo.pages import RawObject, decode_answer, raw_cdc_objects
 from tests.campaigns.tally import record
 from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
@@ -281,16 +284,63 @@ def test_envelope_readers_raise_only_server_or_validation_errors(data: Any, enti
     if qr is not None:
         for item in qr.items:
             _check_object(item)
-    found = expect("qbo.envelopes.cdc_entities", lambda: cdc_entities(data, "t"), ENVELOPE_ERRORS)
+    found = expect("qbo.pages.raw_cdc_objects", lambda: _raw_cdc(data), (QboServerError,))
     for objs in (found or {}).values():
         for item in objs:
-            _check_object(item)
+            _check_raw(item)
     by_bid = {"bid1": batch.BatchOp.create("a", "Invoice", {}), "bid2": batch.BatchOp.select("b", "select 1"),
               "bid3": batch.BatchOp.create("c", "Payment", {}), "bid4": batch.BatchOp.create("d", "Customer", {})}
     results = expect("qbo.batch.parse_response", lambda: batch.parse_response(data, by_bid, "t"), ENVELOPE_ERRORS)
     for res in results or []:
         assert res.error is None or isinstance(res.error, QboError)
         _check_object(res.object)
+
+
+def _raw_cdc(data: Any) -> dict[str, list[RawObject]]:
+    """A CDC answer read as the sync reads it: `decode_answer` as QboHttp.api's parser (a ValueError there is
+    the client's QboServerError "not JSON"), then `raw_cdc_objects`."""
+    try:
+        answer = decode_answer(_encode(data))
+    except ValueError:
+        raise QboServerError("not JSON") from None
+    return raw_cdc_objects(answer.get("CDCResponse") if isinstance(answer, dict) else None, "t")
+
+
+def _check_raw(obj: RawObject) -> None:
+    data = loads(obj.json)
+    assert isinstance(data, dict) and data["Id"] == obj.qbo_id
+    assert_no_float(data)
+    assert obj.deleted == (data.get("status") == "Deleted")
+    assert (obj.sync_token is None) if obj.deleted else (obj.sync_token >= 0 and int(data["SyncToken"]) == obj.sync_token)
+
+
+# CDC answers as the sync meets them: the real fixture, and the emulator's shape with a tombstone, an empty
+# element and an entity asked in another case (qbo-reference §4).
+CDC_ANSWERS = [JSON_FIXTURES["cdc_response_estimates.json"], {"CDCResponse": [{"QueryResponse": [
+    {"Invoice": [{"Id": "7", "SyncToken": "3", "TotalAmt": Decimal("12345678901234567.89"),
+                  "MetaData": {"LastUpdatedTime": "2020-09-29T05:58:07-07:00"}},
+                 {"domain": "QBO", "status": "Deleted", "Id": "8",
+                  "MetaData": {"LastUpdatedTime": "2020-09-29T05:59:07-07:00"}}], "startPosition": 1, "maxResults": 2},
+    {}, {"customer": [{"Id": "1", "SyncToken": "0", "Balance": Decimal("0.10")}]}]}], "time": "2020-09-29T08:02:53.512-07:00"}]
+
+
+@FUZZ
+@given(st.sampled_from(CDC_ANSWERS).flatmap(mutated))
+def test_mutated_cdc_answers_read_raw_or_raise_a_server_error(data: Any) -> None:
+    """The sync's CDC reader on a broken answer: objects that are what their JSON says, or QboServerError."""
+    found = expect("qbo.pages.raw_cdc_objects (mutated CDC answers)", lambda: _raw_cdc(data), (QboServerError,))
+    for objs in (found or {}).values():
+        for item in objs:
+            _check_raw(item)
+
+
+def test_cdc_answers_read_raw_unmutated() -> None:
+    """The baseline the mutations start from, amounts kept to the digit."""
+    assert [{e: [o.qbo_id for o in objs] for e, objs in _raw_cdc(a).items()} for a in CDC_ANSWERS] == [
+        {"Estimate": ["48", "46", "41", "100"]}, {"Invoice": ["7", "8"], "Customer": ["1"]}]
+    invoice = _raw_cdc(CDC_ANSWERS[1])["Invoice"][0]
+    assert '"TotalAmt":12345678901234567.89' in invoice.json and loads(invoice.json)["TotalAmt"] == Decimal(
+        "12345678901234567.89")
 
 
 # A token as QBO issues them; servers quote it whole or cut short (scrub removes any run that starts with its
@@ -404,8 +454,10 @@ REGRESSIONS = [
     (lambda d: query_result(d, None), {"Invoice": [1, "x"]}, ValidationError),  # AttributeError
     (lambda d: parse_entity("Invoice", d), ["not", "an", "object"], ValidationError),  # AttributeError
     (lambda d: parse_entity("Invoice", d), {"Id": "1", "SyncToken": "abc"}, ValidationError),  # ValueError later
-    (lambda d: cdc_entities(d, None), {"CDCResponse": [["x"]]}, QboServerError),  # AttributeError
-    (lambda d: cdc_entities(d, None), {"CDCResponse": [{"QueryResponse": 5}]}, QboServerError),  # TypeError
+    (lambda d: raw_cdc_objects(d, None), [["x"]], QboServerError),  # AttributeError (in cdc_entities, its reader before)
+    (lambda d: raw_cdc_objects(d, None), [{"QueryResponse": 5}], QboServerError),  # TypeError (in cdc_entities, its reader before)
+    (lambda d: raw_cdc_objects(d, None), [{"QueryResponse": [{"Invoice": [{"Id": "\ud800", "SyncToken": "1"}]}]}],
+     QboServerError),  # UnicodeEncodeError (seen in review): `loads` fallback, a lone surrogate written back
     (lambda d: batch.parse_response(d, {}, None), [1], QboServerError),  # AttributeError
     (lambda d: batch.parse_response(d, {}, None), {"BatchItemResponse": 5}, QboServerError),  # TypeError
 ]

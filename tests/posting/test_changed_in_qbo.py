@@ -230,6 +230,21 @@ async def test_sweep_cycles_still_see_a_deleted_payment(s: Synced, path: str) ->
     assert after.get("cdc", 0) - before.get("cdc", 0) == (1 if path == "daily_sweep" else 0)
 
 
+async def test_a_cursor_too_old_for_cdc_sees_a_voided_payment_by_lookup(s: Synced) -> None:
+    """Looked up by Id, a Payment QBO still has is staged as QBO sent it (`stage_by_lookup`, the CDC answer's
+    raw reading): its void is seen as a void, not a delete, and nothing else is flagged."""
+    invoice, pid, qbo = await _posted_and_settled(s)
+    _void(s, qbo)
+    await s.pool.execute("UPDATE qbo_connections SET cdc_cursor = now() - interval '40 days'"
+                         " WHERE partner_id = $1", s.partner_id)
+    before = (await s.calls())["by_operation"]
+    _, summary = await s.cycle(full_sweep=True)
+    assert summary.postings_changed_in_qbo == 1
+    row = await _row(s, "payments", pid)
+    assert (row["status"], row["qbo_change"]) == ("needs_attention", "voided")
+    assert (await s.calls())["by_operation"].get("cdc", 0) == before.get("cdc", 0)
+
+
 async def test_invoice_voided_in_qbo_leaves_our_payment_standing(s: Synced) -> None:
     """Voiding the invoice unapplies its payments by itself: the invoice's conflict covers it, our Payment is
     not flagged as changed (it still exists with its amount)."""

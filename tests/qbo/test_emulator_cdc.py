@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 
 from qbo.batch import BatchOp
+from qbo.cdc import change_key
 from qbo.errors import QboCdcWindowTooOld
-from qbo.models import Invoice, Tombstone, entity_key
+from qbo.jsonio import loads
+from qbo.models import Invoice
 from qbo.query import select
 
 CAP = 50  # the emulator's cdc_max_objects and the client's cap for this test: QBO's 1000, scaled down
@@ -68,11 +70,13 @@ async def test_small_window_has_tombstones_and_changes(connect) -> None:
     result = await company.cdc(["invoice", "Customer"], since)  # entity case does not matter
     assert result.calls == 1 and result.truncated == set()
     invoices = result.objects["Invoice"]
-    assert {o.Id for o in invoices if not isinstance(o, Tombstone)} == live
-    assert {o.Id for o in invoices if isinstance(o, Tombstone)} == deleted
-    assert customer_id in {o.Id for o in result.objects["Customer"]}
+    assert {o.qbo_id for o in invoices if not o.deleted} == live
+    assert {o.qbo_id for o in invoices if o.deleted} == deleted
+    assert all(o.sync_token is None and loads(o.json)["status"] == "Deleted" for o in invoices if o.deleted)
+    assert customer_id in {o.qbo_id for o in result.objects["Customer"]}
     assert result.server_time is not None and result.server_time.tzinfo is not None
-    assert all(isinstance(o.TotalAmt, Decimal) for o in invoices if isinstance(o, Invoice))
+    amounts = [loads(o.json)["TotalAmt"] for o in invoices if not o.deleted]
+    assert {str(a) for a in amounts} == {"1.25", "2.25", "3.25"} and all(isinstance(a, Decimal) for a in amounts)
 
 
 async def test_cursor_older_than_29_days_is_refused_before_any_request(connect, emu) -> None:
@@ -99,16 +103,19 @@ async def test_possibly_truncated_cdc_falls_back_and_loses_no_live_change(
         since = _recently()
         live, deleted, customer_id = await _make_changes(company, invoices=CAP + 10, deletes=3)
         result = await company.cdc(["Invoice", "Customer"], since)
+        alone = await company.cdc(["Invoice"], since)  # no second entity to answer: the pages give the cursor
     finally:
         await api.aclose()
     invoices = result.objects["Invoice"]
-    assert {o.Id for o in invoices if not isinstance(o, Tombstone)} == live  # complete despite the cap
-    assert customer_id in {o.Id for o in result.objects["Customer"]}
+    assert {o.qbo_id for o in invoices if not o.deleted} == live  # complete despite the cap
+    assert customer_id in {o.qbo_id for o in result.objects["Customer"]}
     assert result.truncated == {"Invoice"}  # Customer fitted when asked alone
     assert result.deletes_may_be_missing == {"Invoice"}
-    tombstones = {o.Id for o in invoices if isinstance(o, Tombstone)}
+    tombstones = {o.qbo_id for o in invoices if o.deleted}
     assert tombstones <= deleted
-    keys = [entity_key(name, o) for name, objs in result.objects.items() for o in objs]
+    keys = [change_key(name, o) for name, objs in result.objects.items() for o in objs]
     assert len(keys) == len(set(keys))  # overlapping answers deduped by (entity, Id, SyncToken)
     assert result.calls >= 3  # all entities, then per entity, then paged queries
     assert result.server_time is not None and result.server_time > since  # a cursor for the next cycle
+    assert alone.truncated == {"Invoice"} and {o.qbo_id for o in alone.objects["Invoice"] if not o.deleted} == live
+    assert alone.server_time is not None and alone.server_time > since

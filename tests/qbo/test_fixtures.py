@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from qbo import batch as batch_mod
-from qbo.envelopes import QueryResult, cdc_entities, entity_from_envelope, query_result
+from qbo.envelopes import QueryResult, entity_from_envelope, query_result
 from qbo.errors import (
     QboDuplicate,
     QboError,
@@ -24,6 +24,7 @@ from qbo.faults import error_for_response, oauth_error
 from qbo.jsonio import dumps, loads
 from qbo.models import Account, CreditMemo, Customer, Deposit, Invoice, Payment, QboObject, Tombstone
 from qbo.oauth import TokenSet
+from qbo.pages import decode_answer, raw_cdc_objects
 from tests.qbo_fixtures import QBO_FIXTURES as FIXTURES
 
 AIRBYTE_STREAMS = {
@@ -78,7 +79,7 @@ def _parse(name: str) -> Any:
     if name.startswith("query_"):
         return query_result(loads(raw)["QueryResponse"], "tid-q")
     if name.startswith("cdc_response"):
-        return cdc_entities(loads(raw), "tid-cdc")
+        return raw_cdc_objects(decode_answer(raw)["CDCResponse"], "tid-cdc")
     if name.startswith("batch_response"):
         data = loads(raw)
         ops = {item["bId"]: batch_mod.BatchOp(item["bId"]) for item in data["BatchItemResponse"]}
@@ -94,7 +95,7 @@ def _outcome(result: Any) -> Any:
     if isinstance(result, QueryResult):
         return ("query", result.entity, [item.Id for item in result.items], result.total_count)
     if isinstance(result, dict):  # CDC: per entity, the Ids
-        return ("cdc", {entity: [item.Id for item in items] for entity, items in result.items()})
+        return ("cdc", {entity: [item.qbo_id for item in items] for entity, items in result.items()})
     if isinstance(result, list):  # batch: per bId, the object's Id, the query's Ids or the fault
         return ("batch", [(r.key, r.object.Id if r.object else None,
                            [i.Id for i in r.query.items] if r.query else None,
@@ -247,7 +248,8 @@ def test_query_pages_and_counts() -> None:
 def test_cdc_envelope_matched_by_key() -> None:
     found = _parse("cdc_response_estimates.json")
     assert list(found) == ["Estimate"] and len(found["Estimate"]) == 4
-    assert found["Estimate"][0].TotalAmt == Decimal("1005.00")
+    first = loads(found["Estimate"][0].json)
+    assert first["TotalAmt"] == Decimal("1005.00") and '"TotalAmt":1005.00' in found["Estimate"][0].json
 
 
 def test_batch_items_matched_by_bid_with_typed_faults() -> None:
@@ -298,6 +300,11 @@ def test_xml_cdc_tombstone_shape() -> None:
         },
     )
     assert isinstance(tomb, Tombstone) and tomb.last_updated == datetime(2014, 12, 9, 3, 36, 24, tzinfo=UTC)
+    # ... and so does the CDC reader the sync uses (qbo.pages): deleted, no version, the same instant.
+    body = dumps({"CDCResponse": [{"QueryResponse": [{"Invoice": [{"domain": "QBO", "status": "Deleted", "Id": "39",
+                  "MetaData": {"LastUpdatedTime": "2014-12-08T19:36:24-08:00"}}]}]}]})
+    (raw,) = raw_cdc_objects(decode_answer(body.encode())["CDCResponse"], None)["Invoice"]
+    assert (raw.qbo_id, raw.deleted, raw.sync_token, raw.last_updated) == ("39", True, None, tomb.last_updated)
 
 
 def test_oauth_token_responses_and_invalid_grant() -> None:

@@ -1,6 +1,6 @@
 """Bulk reads for the backfill (`QboCompany.raw_pages`, `qbo.pages`): every object once, kept as the JSON
 QBO sent (amounts exact), the next page requested while the caller works on this one, and never a request
-the caller did not ask for."""
+the caller did not ask for. CDC answers are read the same way (`raw_cdc_objects`, the sync cycle's read)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from qbo.errors import QboServerError
 from qbo.jsonio import loads
-from qbo.pages import decode_answer, raw_objects
+from qbo.pages import decode_answer, raw_cdc_objects, raw_objects
 from tests.helpers import eventually
 
 
@@ -84,3 +84,48 @@ def test_an_object_staging_cannot_identify_is_a_server_error(item: bytes) -> Non
     data = decode_answer(b'{"QueryResponse": {"Invoice": [' + item + b"]}}")
     with pytest.raises(QboServerError):
         raw_objects(data["QueryResponse"], None)
+
+
+def test_a_cdc_answer_keeps_each_object_as_sent() -> None:
+    """Per entity, matched by key in any case and order, `{}` for an entity with no changes (§4); every number
+    as QBO wrote it, however many digits or however spelled; a tombstone as deleted."""
+    body = (b'{"CDCResponse": [{"QueryResponse": [{}, {"customer": [{"Id": "1", "SyncToken": "0", "Balance": 1.5E+3}],'
+            b' "startPosition": 1, "maxResults": 1}, {"Invoice": [{"Id": "7", "SyncToken": "12", "TotalAmt": '
+            b'12345678901234567.89, "Balance": 0.10, "MetaData": {"LastUpdatedTime": "2020-09-29T05:58:07-07:00"}},'
+            b' {"domain": "QBO", "status": "Deleted", "Id": "8", "MetaData": {"LastUpdatedTime": '
+            b'"2020-09-29T05:59:07-07:00"}}]}]}, {"QueryResponse": [{"Payment": []}]}],'
+            b' "time": "2020-09-29T05:58:07.300-07:00"}')
+    data = decode_answer(body)
+    assert data["time"] == "2020-09-29T05:58:07.300-07:00"
+    found = raw_cdc_objects(data["CDCResponse"], "tid")
+    assert {e: [o.qbo_id for o in objs] for e, objs in found.items()} == {
+        "Customer": ["1"], "Invoice": ["7", "8"], "Payment": []}
+    (customer,), (invoice, gone) = found["Customer"], found["Invoice"]
+    assert '"Balance": 1.5E+3' in customer.json and loads(customer.json)["Balance"] == Decimal("1500")
+    assert '"TotalAmt": 12345678901234567.89, "Balance": 0.10' in invoice.json
+    assert loads(invoice.json)["TotalAmt"] == Decimal("12345678901234567.89")
+    assert (invoice.sync_token, invoice.deleted, customer.sync_token) == (12, False, 0)
+    assert (gone.qbo_id, gone.sync_token, gone.deleted) == ("8", None, True)
+    assert gone.last_updated is not None and gone.last_updated.utcoffset() is not None
+
+
+@pytest.mark.parametrize("cdc", [
+    b'{"QueryResponse": []}',  # not a list
+    b'[5]',  # an element that is not an object
+    b'[{"QueryResponse": 5}]',  # no QueryResponse list
+    b'[{"QueryResponse": [["Invoice"]]}]',  # an entity element that is not an object
+    b'[{"QueryResponse": [{"Invoice": [{"Id": "7", "MetaData": {}}]}]}]',  # a live object without SyncToken
+    b'[{"QueryResponse": [{"Invoice": [{"Id": "7", "SyncToken": "-1"}]}]}]',  # SyncToken not a counter
+    b'[{"QueryResponse": [{"Invoice": [5]}]}]',  # an object that is not an object
+])
+def test_a_cdc_answer_staging_cannot_read_is_a_server_error(cdc: bytes) -> None:
+    data = decode_answer(b'{"CDCResponse": ' + cdc + b', "time": "2020-09-29T05:58:07.300-07:00"}')
+    with pytest.raises(QboServerError):
+        raw_cdc_objects(data["CDCResponse"], None)
+    with pytest.raises(QboServerError):  # the same answer when msgspec refused it (a lone surrogate elsewhere)
+        raw_cdc_objects(loads(cdc), None)
+
+
+def test_no_cdc_response_is_a_server_error() -> None:
+    with pytest.raises(QboServerError, match="no CDCResponse"):
+        raw_cdc_objects(decode_answer(b'{"time": "2020-09-29T05:58:07.300-07:00"}').get("CDCResponse"), None)

@@ -58,6 +58,27 @@ async def test_an_idle_cycle_makes_three_statements(synced: Synced, logged) -> N
     assert connection["cdc_cursor"] == fetch.cursor and connection["last_synced_at"] >= run["finished_at"]
 
 
+async def test_a_cycle_stages_its_cdc_answer_in_one_statement_per_entity(synced: Synced, logged) -> None:
+    """The cycle after a change re-reads it (CDC's 5-minute overlap, qbo-reference §4) and stages nothing new;
+    the answer costs one statement per entity, not a temporary table, its COPY and a filtered insert in a
+    transaction each (sync_repo.STAGE_BY_PARAMETERS, issue 15 §4)."""
+    acts, statements = logged
+    await synced.cycle()
+    await _idle_fetch(synced, acts)  # a new connection's first statements also read types and prepare
+    synced.books.invoice("1", "5.00")
+    fetch, summary = await synced.cycle()
+    assert (fetch.staged, summary.created) == (1, 1)
+    await _idle_fetch(synced, acts)  # the first arrays on this connection: asyncpg reads their types once
+    statements.clear()
+    fetch = await _idle_fetch(synced, acts)
+    assert (fetch.staged, fetch.pending_payments, fetch.pending_payouts) == (0, 0, 0)
+    mine = [q for q in statements if not q.startswith("INSERT INTO qbo_accounts")]
+    assert not [q for q in mine if "qbo_staging_in" in q], mine
+    # The idle cycle's three, and one insert for each entity re-read: the invoice, and its customer (the
+    # invoice changed its balance).
+    assert len(mine) == 5 and sum(q.startswith("INSERT INTO qbo_staging ") for q in mine) == 2, mine
+
+
 async def test_a_cycle_with_work_leaves_its_run_running(synced: Synced, logged) -> None:
     acts, _ = logged
     await synced.cycle()
