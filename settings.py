@@ -70,8 +70,6 @@ class Settings(BaseModel):
     worker_max_concurrent_activities: int | None = Field(None, ge=1, description="unset: the SDK's default")
     worker_workflow_task_pollers: int | None = Field(None, ge=2, description="unset: the SDK's default (5)")
     worker_activity_task_pollers: int | None = Field(None, ge=1, description="unset: the SDK's default (5)")
-    # Processes that decide backfill pages beside the worker's event loop (activities/cpu.py); 0: inline.
-    worker_decide_processes: int = Field(0, ge=0, le=64)
 
     @property
     def qbo_hosts(self) -> QboHosts:

@@ -30,13 +30,13 @@ class PromoteWorkflowTaskFailures(logging.Filter):
         return True
 
 
-def build_activities(pool, qbo, cpu=None) -> list:
+def build_activities(pool, qbo) -> list:
     from activities.connection import ConnectionActivities
     from activities.posting import PostingActivities
     from activities.reconcile import ReconcileActivities
     from activities.sync import SyncActivities
 
-    connection, sync, posting = ConnectionActivities(pool, qbo), SyncActivities(pool, qbo, cpu=cpu), PostingActivities(pool, qbo)
+    connection, sync, posting = ConnectionActivities(pool, qbo), SyncActivities(pool, qbo), PostingActivities(pool, qbo)
     return [
         connection.verify_company, connection.load_accounts, connection.apply_default_preferences,
         connection.save_preferences, connection.set_connection_state, connection.revoke_connection,
@@ -61,16 +61,15 @@ def capacity(settings: Settings) -> dict:
     return out
 
 
-def build_worker(client, pool, qbo, task_queue: str = TASK_QUEUE, cpu=None, **kwargs) -> Worker:
+def build_worker(client, pool, qbo, task_queue: str = TASK_QUEUE, **kwargs) -> Worker:
     from workflows.partner import PartnerIntegrationWorkflow
 
     return Worker(client, task_queue=task_queue, workflows=[PartnerIntegrationWorkflow],
-                  activities=build_activities(pool, qbo, cpu), graceful_shutdown_timeout=timedelta(seconds=10),
+                  activities=build_activities(pool, qbo), graceful_shutdown_timeout=timedelta(seconds=10),
                   **kwargs)
 
 
 async def run(settings: Settings) -> None:
-    from activities.cpu import CpuPool
     from metrics.worker import start_service_endpoint, temporal_runtime
     from qbo.client import QboApi
     from store.db import create_pool
@@ -82,20 +81,18 @@ async def run(settings: Settings) -> None:
              settings.worker_metrics_port, settings.worker_temporal_metrics_port)
     pool = await create_pool(settings.database_url, max_size=20, wait_seconds=60)
     qbo = QboApi(settings, pool)
-    cpu = CpuPool(settings.worker_decide_processes)  # the backfill's decisions, beside the event loop
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     housekeeping = asyncio.create_task(housekeeping_loop(pool))  # purges expired OAuth states, old webhook rows
     try:
-        async with build_worker(client, pool, qbo, cpu=cpu, **capacity(settings)):
+        async with build_worker(client, pool, qbo, **capacity(settings)):
             log.info("worker polling task queue %s", TASK_QUEUE)
             await stop.wait()
             log.info("shutting down")
     finally:
         housekeeping.cancel()
-        cpu.close()
         await qbo.aclose()
         await pool.close()
 

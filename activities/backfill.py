@@ -18,7 +18,6 @@ from typing import Any
 import asyncpg
 from temporalio import activity
 
-from activities.cpu import CpuPool
 from activities.errors import heartbeat, qbo_failures
 from qbo.client import QboApi
 from qbo.jsonio import object_reader
@@ -41,43 +40,32 @@ def raw_to_staged(obj: RawObject) -> repo.StagedObject:
     return repo.StagedObject(obj.qbo_id, token, obj.last_updated, obj.deleted, obj.json)
 
 
-def new_state(spec: synced.SyncedEntity, text: str, home_currency: str) -> Any | None:
-    """The backfill's decision for an object as if the platform had never seen it: the entity's own rule
-    with no platform row (`decide(None, change)`, the same function apply calls), kept when it creates the
-    row. None: the object goes the ordinary way, staged and applied with its snapshot (an unreadable
-    payload, which apply logs, or any decision but a create)."""
-    try:
-        decision = spec.decide(None, spec.parse(READ[spec.name](text), home_currency))
-    except (BadQboPayload, ValueError):
-        return None
-    if decision.action != SyncAction.CREATE or decision.state is None:
-        return None
-    return decision.state
-
-
-def decide_rows(entity: str, texts: list[str], home_currency: str, partner_id: str,
-                realm_id: str) -> list[tuple[Any, ...] | None]:
-    """Each object's insert row (`repo.write_row` of its `new_state`), or None to stage it. Pure CPU work
-    on plain data: it runs in the worker's decide process (activities/cpu.py), the objects' JSON text in
-    (cheap to pickle), rows of plain values out."""
-    spec = synced.BY_NAME[entity]
-    return [None if (state := new_state(spec, text, home_currency)) is None
-            else repo.write_row(spec, partner_id, realm_id, state) for text in texts]
-
-
-def first_versions(objects: list[RawObject]) -> tuple[list[RawObject], list[RawObject]]:
-    """(objects to decide as new, objects to stage): a tombstone, or a second version of an object in the
-    same page, is staged and applied the ordinary way."""
-    candidates: list[RawObject] = []
+def decide_new(spec: synced.SyncedEntity, objects: list[RawObject], home_currency: str,
+               seen: set[str] | None = None) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+    """The backfill's set-based decision, for objects as if the platform had never seen them: the entity's
+    own rule with no platform row (`decide(None, change)`, the same function apply calls), kept when it
+    creates the row. Returns ((object, state) to insert if it is indeed new, objects to stage instead): a
+    tombstone, a second version in the same page, an unreadable payload or any other decision goes the
+    ordinary way, staged and applied with its snapshot; so does an object that turns out not to be new
+    (`repo.insert_new` skips it). `seen`: the QBO ids already decided in this page."""
+    new: list[tuple[RawObject, Any]] = []
     rest: list[RawObject] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
+    read, parse, decide = READ[spec.name], spec.parse, spec.decide
     for obj in objects:
         if obj.deleted or obj.qbo_id in seen:
             rest.append(obj)
+            continue
+        seen.add(obj.qbo_id)
+        try:
+            decision = decide(None, parse(read(obj.json), home_currency))
+        except (BadQboPayload, ValueError):
+            decision = None  # apply logs it as unreadable
+        if decision is None or decision.action != SyncAction.CREATE or decision.state is None:
+            rest.append(obj)
         else:
-            seen.add(obj.qbo_id)
-            candidates.append(obj)
-    return candidates, rest
+            new.append((obj, decision.state))
+    return new, rest
 
 
 class BackfillSteps:
@@ -86,7 +74,6 @@ class BackfillSteps:
     pool: asyncpg.Pool
     qbo: QboApi
     page_size: int
-    cpu: CpuPool
     after_page: Callable[[str, int], Awaitable[None]] | None
     insert_new: bool
 
@@ -136,7 +123,7 @@ class BackfillSteps:
         try:
             async with aclosing(pages):
                 async for page in pages:
-                    decided = await self._decide_page(spec, page, home, pid, realm)
+                    decided = await self._decide_page(spec, page, home)
                     if writing is not None:
                         await written()
                     writing = asyncio.ensure_future(self._take_page(pid, realm, spec, page, decided))
@@ -148,37 +135,30 @@ class BackfillSteps:
                 writing.cancel()
                 await asyncio.gather(writing, return_exceptions=True)
 
-    async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage, home: str, pid: str, realm: str
-                           ) -> tuple[list[tuple[RawObject, tuple[Any, ...]]], list[RawObject]]:
-        """(objects with their insert rows, objects to stage): `decide_rows` for a page, in the decide process
-        (`self.cpu`) while this loop reads the next page and writes the previous one. Inline (no process), a
-        slice at a time, giving the loop a turn between slices: the previous page's transaction sends its
-        next statement then, instead of waiting for the whole page."""
+    async def _decide_page(self, spec: synced.SyncedEntity, page: RawPage, home: str
+                           ) -> tuple[list[tuple[RawObject, Any]], list[RawObject]]:
+        """`decide_new` for a page, a slice at a time, giving the event loop a turn between slices: the
+        previous page's transaction sends its next statement then, instead of waiting for the whole page."""
         if not self.insert_new:
             return [], page.items
-        candidates, rest = first_versions(page.items)
-        new: list[tuple[RawObject, tuple[Any, ...]]] = []
-        # To a child process the page goes in one call (a call costs this loop ~1 ms, however small); inline,
-        # a slice at a time.
-        step = max(len(candidates), 1) if self.cpu.processes else DECIDE_SLICE
-        for start in range(0, len(candidates), step):
-            objects = candidates[start:start + step]
-            rows = await self.cpu.run(decide_rows, spec.name, [o.json for o in objects], home, pid, realm)
-            for obj, row in zip(objects, rows, strict=True):
-                if row is None:
-                    rest.append(obj)
-                else:
-                    new.append((obj, row))
+        new: list[tuple[RawObject, Any]] = []
+        rest: list[RawObject] = []
+        seen: set[str] = set()
+        for start in range(0, len(page.items), DECIDE_SLICE):
+            slice_new, slice_rest = decide_new(spec, page.items[start:start + DECIDE_SLICE], home, seen)
+            new += slice_new
+            rest += slice_rest
+            await asyncio.sleep(0)
         return new, rest
 
     async def _take_page(self, pid: str, realm: str, spec: synced.SyncedEntity, page: RawPage,
-                         decided: tuple[list[tuple[RawObject, tuple[Any, ...]]], list[RawObject]]) -> tuple[int, int]:
+                         decided: tuple[list[tuple[RawObject, Any]], list[RawObject]]) -> tuple[int, int]:
         """Store one page with the backfill position that produced it, in one transaction (a retried chunk
         never stores a page twice or skips one): new objects inserted as decided, the others staged.
         Returns (staged, applied)."""
         new, rest = decided
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await repo.insert_new(conn, spec, pid, realm, [row for _, row in new])
+            inserted = await repo.insert_new(conn, spec, pid, realm, [state for _, state in new])
             rest = rest + [obj for obj, _ in new if obj.qbo_id not in inserted]
             staged = await repo.stage(conn, pid, realm, spec.name, [raw_to_staged(o) for o in rest])
             await repo.save_progress(conn, pid, spec.name, expected=page.start_position,

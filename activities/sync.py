@@ -21,7 +21,6 @@ from temporalio import activity
 
 from activities import own_postings as own
 from activities.backfill import READ, BackfillSteps, raw_to_staged
-from activities.cpu import CpuPool
 from activities.currency import currency_facts, facts_of, read_currency_prefs
 from activities.errors import heartbeat, qbo_failures, temporal_failure
 from metrics.service import SYNC_CYCLES
@@ -72,12 +71,10 @@ class SyncActivities(BackfillSteps):
     """QBO → platform: the backfill's steps (activities/backfill.py, mixed in), the cycle's fetch, and the
     apply both share."""
 
-    def __init__(self, pool: asyncpg.Pool, qbo: QboApi, *, page_size: int = 1000, cpu: CpuPool | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, qbo: QboApi, *, page_size: int = 1000) -> None:
         self.pool = pool
         self.qbo = qbo
         self.page_size = page_size
-        #: Where the backfill decides its pages: the worker's decide process, or inline (the default).
-        self.cpu = cpu or CpuPool(0)
         #: Test hook, awaited after each committed backfill page (to simulate a crash mid-chunk).
         self.after_page: Callable[[str, int], Awaitable[None]] | None = None
         #: Test hook: False stages every backfilled object for `apply_staged` (the row-by-row path), so a

@@ -25,7 +25,6 @@ from collections import defaultdict
 from temporalio.testing import ActivityEnvironment
 
 import activities.backfill as backfill_module
-from activities.cpu import CpuPool
 from activities.sync import SyncActivities
 from bench.backfill import SIZES
 from bench.common import running_stack
@@ -39,15 +38,14 @@ from workflows.partner import BACKFILL_ENTITIES
 
 STAGES = {  # (owner, attribute, label): wrapped with a wall-clock timer for the run
     (QboCompany, "_raw_page", "QBO page request (overlapped)"),
-    (backfill_module, "decide_rows", "parse + decide (rules) + insert rows"),
+    (backfill_module, "decide_new", "parse + decide (rules)"),
     (qbo_client, "raw_objects", "page's objects read (RawObject)"),
     (qbo_client, "decode_answer", "page's answer decoded"),
-    (sync_repo, "_write_args", "insert's arrays built"),
+    (sync_repo, "_write_args", "insert's parameters built"),
     (sync_repo, "insert_new", "SQL: insert new platform rows"),
     (sync_repo, "stage", "SQL: COPY into staging"),
     (sync_repo, "save_progress", "SQL: backfill position"),
     (backfill_module.BackfillSteps, "_take_page", "a page's transaction (overlapped)"),
-    (backfill_module.BackfillSteps, "_decide_page", "a page decided (in the decide process, if any)"),
     (SyncActivities, "_apply_batch", "apply_staged batches"),
 }
 
@@ -73,7 +71,7 @@ def _timed(seconds: dict[str, float], label: str, fn, cpu: dict[str, float]):  #
     return timed
 
 
-async def profile(size: str, top: int, use_cprofile: bool, decide_processes: int = 0) -> str:
+async def profile(size: str, top: int, use_cprofile: bool) -> str:
     invoices, customers = SIZES[size]
     async with running_stack("backfill-profile") as bench:
         realm = await bench.company(customers=customers, invoices=invoices)
@@ -84,13 +82,11 @@ async def profile(size: str, top: int, use_cprofile: bool, decide_processes: int
         settings = load_settings({**bench.stack.env, **secrets})
         pool = await create_pool(settings.database_url, max_size=20)
         qbo = QboApi(settings, pool)
-        acts, env = SyncActivities(pool, qbo, cpu=CpuPool(decide_processes)), ActivityEnvironment()
+        acts, env = SyncActivities(pool, qbo), ActivityEnvironment()
         seconds: dict[str, float] = defaultdict(float)
         stages: dict[str, float] = defaultdict(float)
         stage_cpu: dict[str, float] = defaultdict(float)
         for owner, name, label in STAGES:
-            if decide_processes and name == "decide_rows":
-                continue  # it runs in the child, pickled by name: a wrapper would not pickle
             setattr(owner, name, _timed(stages, label, getattr(owner, name), stage_cpu))
         profiler = cProfile.Profile()
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -110,7 +106,6 @@ async def profile(size: str, top: int, use_cprofile: bool, decide_processes: int
                         break
         finally:
             profiler.disable()
-            acts.cpu.close()
             await qbo.aclose()
             await pool.close()
         total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -133,10 +128,8 @@ def main() -> None:
     parser.add_argument("--size", choices=tuple(SIZES), default="small")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--cprofile", action="store_true", help="also profile per function (slows it down)")
-    parser.add_argument("--decide-processes", type=int, default=0,
-                        help="decide pages in this many child processes, as the worker does (0: inline)")
     args = parser.parse_args()
-    print(asyncio.run(profile(args.size, args.top, args.cprofile, args.decide_processes)))
+    print(asyncio.run(profile(args.size, args.top, args.cprofile)))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""CPU per object of the backfill's decision (`activities.backfill.decide_rows`), on pages built in memory by the
+"""CPU per object of the backfill's decision (`activities.backfill.decide_new`), on pages built in memory by the
 emulator's own seeding code (the same JSON a query page carries), timed with `time.process_time`:
 
     .venv/bin/python -m bench.decide_micro [--invoices 1000] [--customers 100] [--rounds 5] [--cprofile]
 
-Prints µs of CPU per object for each stage of `decide_rows` (JSON → dict, facts, decision) and for the
+Prints µs of CPU per object for each stage of `decide_new` (JSON → dict, facts, decision) and for the
 whole, best of `--rounds`. A measurement for the benchmark's notes, not a test.
 """
 
@@ -61,21 +61,14 @@ def _cpu(fn: Callable[[], object], rounds: int) -> float:
 
 
 def _reader(spec: synced.SyncedEntity) -> Callable[[str], Any]:
-    """What `decide_rows` reads an object's JSON with (`loads` whole, before it read only the parser's keys)."""
+    """What `decide_new` reads an object's JSON with (`loads` whole, before it read only the parser's keys)."""
     read = getattr(backfill_module, "READ", None)
     return read[spec.name] if read is not None else loads
 
 
-def _decide_rows(spec: synced.SyncedEntity, items: list[RawObject]) -> object:
-    decide = getattr(backfill_module, "decide_rows", None)
-    if decide is None:  # before the decide process (e.g. when measuring an older commit)
-        return backfill_module.decide_new(spec, items, "USD")  # type: ignore[attr-defined]
-    return decide(spec.name, [o.json for o in items], "USD", "p_bench", "realm-bench")
-
-
 def measure(objects: dict[str, list[RawObject]], rounds: int) -> dict[str, dict[str, float]]:
-    """µs of CPU per object: whole `decide_rows`, and its stages as differences of cumulative runs (JSON;
-    JSON + facts; JSON + facts + decision), each over the page object by object as `decide_rows` goes, so
+    """µs of CPU per object: whole `decide_new`, and its stages as differences of cumulative runs (JSON;
+    JSON + facts; JSON + facts + decision), each over the page object by object as `decide_new` goes, so
     no stage keeps a page of intermediates alive that the others do not (the collector would charge it).
     The best of `rounds` each: on a shared machine the neighbours only ever add."""
     result: dict[str, dict[str, float]] = {}
@@ -87,8 +80,8 @@ def measure(objects: dict[str, list[RawObject]], rounds: int) -> dict[str, dict[
         json_only = _cpu(lambda: [read(o.json) for o in items], rounds)  # noqa: B023
         facts = _cpu(lambda: [spec.parse(read(o.json), "USD") for o in items], rounds)  # noqa: B023
         decided = _cpu(lambda: [spec.decide(None, spec.parse(read(o.json), "USD")) for o in items], rounds)  # noqa: B023
-        whole = _cpu(lambda: _decide_rows(spec, items), rounds)  # noqa: B023
-        stages = {"decide_rows": whole, "json": json_only, "facts": facts - json_only, "decision": decided - facts}
+        whole = _cpu(lambda: backfill_module.decide_new(spec, items, "USD"), rounds)  # noqa: B023
+        stages = {"decide_new": whole, "json": json_only, "facts": facts - json_only, "decision": decided - facts}
         result[name] = {k: round(v / n * 1e6, 1) for k, v in stages.items()}
     return result
 
@@ -106,7 +99,7 @@ def main() -> None:
     if args.cprofile:
         profiler = cProfile.Profile()
         profiler.enable()
-        _decide_rows(synced.INVOICE, objects["Invoice"])
+        backfill_module.decide_new(synced.INVOICE, objects["Invoice"], "USD")
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 

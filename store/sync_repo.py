@@ -364,19 +364,14 @@ _WRITE_SQL = {(spec.name, update): _write_sql(spec, update=update)
               for spec in entities.SYNCED for update in (True, False)}
 
 
-def write_row(spec: entities.SyncedEntity, partner_id: str, realm_id: str, state: Any) -> tuple[Any, ...]:
-    """A decision's state as one row of the write's arrays: its platform id, the entity's columns, and the
-    referenced row's platform id (an invoice's customer). Plain values (pickled from the backfill's decide
-    process as they are, activities/cpu.py)."""
-    row = [platform_id(spec.id_prefix, partner_id, realm_id, state.qbo_id), *(getattr(state, c.name) for c in spec.columns)]
+def _write_args(spec: entities.SyncedEntity, partner_id: str, realm_id: str, states: Sequence[Any]) -> list[Any]:
+    ids = [platform_id(spec.id_prefix, partner_id, realm_id, s.qbo_id) for s in states]
+    args = [partner_id, realm_id, ids, *([getattr(s, c.name) for s in states] for c in spec.columns)]
     if (ref := spec.reference) is not None:
-        via = getattr(state, ref.via)
-        row.append(None if via is None else platform_id(entities.BY_TABLE[ref.table].id_prefix, partner_id, realm_id, via))
-    return tuple(row)
-
-
-def _write_args(partner_id: str, realm_id: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-    return [partner_id, realm_id, *(list(column) for column in zip(*rows, strict=True))]
+        prefix = entities.BY_TABLE[ref.table].id_prefix
+        args.append([None if getattr(s, ref.via) is None else platform_id(prefix, partner_id, realm_id, getattr(s, ref.via))
+                     for s in states])
+    return args
 
 
 async def write_states(conn: Conn, spec: entities.SyncedEntity, partner_id: str, realm_id: str,
@@ -384,20 +379,19 @@ async def write_states(conn: Conn, spec: entities.SyncedEntity, partner_id: str,
     """Write the decisions' states (full rows, inserted or updated); returns how many rows were written."""
     if not states:
         return 0
-    rows = [write_row(spec, partner_id, realm_id, s) for s in states]
-    status = await conn.execute(_WRITE_SQL[spec.name, True], *_write_args(partner_id, realm_id, rows))
+    status = await conn.execute(_WRITE_SQL[spec.name, True], *_write_args(spec, partner_id, realm_id, states))
     return int(status.rsplit(" ", 1)[-1])
 
 
 async def insert_new(conn: Conn, spec: entities.SyncedEntity, partner_id: str, realm_id: str,
-                     rows: Sequence[tuple[Any, ...]]) -> set[str]:
-    """Insert the rows (`write_row`) of objects the platform has never seen (no row, no staged version:
-    decided without a snapshot, activities/backfill.py); returns the QBO ids inserted. The others are left
-    alone: a row that exists or appears meanwhile (ON CONFLICT) is the caller's to stage."""
-    if not rows:
+                     states: Sequence[Any]) -> set[str]:
+    """Insert the states of objects the platform has never seen (no row, no staged version: decided
+    without a snapshot, activities/sync.py); returns the QBO ids inserted. The others are left alone: a
+    row that exists or appears meanwhile (ON CONFLICT) is the caller's to stage."""
+    if not states:
         return set()
-    inserted = await conn.fetch(_WRITE_SQL[spec.name, False], *_write_args(partner_id, realm_id, rows))
-    return {r["qbo_id"] for r in inserted}
+    rows = await conn.fetch(_WRITE_SQL[spec.name, False], *_write_args(spec, partner_id, realm_id, states))
+    return {r["qbo_id"] for r in rows}
 
 
 async def log_entries(conn: Conn, partner_id: str, run_id: int | None, entries: Sequence[tuple[object, ...]]) -> None:

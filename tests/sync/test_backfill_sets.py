@@ -1,11 +1,9 @@
 """The backfill's set-based path (new objects decided with their page and inserted in one statement) writes
 exactly what the row-by-row path (stage everything, `apply_staged` with snapshots) writes, on the same pages
-of the same company: the same §3 rule functions decide both (rules/entities.py), inline or in the worker's
-decide process."""
+of the same company: the same §3 rule functions decide both (rules/entities.py)."""
 
 from __future__ import annotations
 
-from activities.cpu import CpuPool
 from tests.sync.conftest import Synced, make_synced
 
 
@@ -65,15 +63,6 @@ async def test_set_based_backfill_equals_row_by_row(connect, api, emu, db_pool, 
         # Staged: the kept invoices QBO holds a newer version of (paid ones); unchanged versions and every
         # customer are skipped by staging's filter.
         assert 0 < staged == sum(1 for i in kept if i["qbo_sync_token"] > 0)
-        assert await _mirror(s) == in_sets
-
-        # Decided in a child process (the worker's default, activities/cpu.py): the same rows again.
-        await _forget(s)
-        s.acts.cpu = CpuPool(1)
-        try:
-            assert await _backfill(s) == (380, 0)
-        finally:
-            s.acts.cpu.close()
         assert await _mirror(s) == in_sets
     finally:
         s.books.close()

@@ -41,17 +41,13 @@ async def _customer_rows_read(conn) -> int:  # noqa: ANN001
     return int(row["n"])
 
 
-async def _insert(conn, spec: entities.SyncedEntity, pid: str, realm: str, states: list) -> set[str]:  # noqa: ANN001
-    return await sync_repo.insert_new(conn, spec, pid, realm, [sync_repo.write_row(spec, pid, realm, s) for s in states])
-
-
 async def _stale_statistics(conn, customer: entities.SyncedEntity) -> None:  # noqa: ANN001
     """Statistics taken when the table held one customer (as autovacuum may have left them in the suite's
     database): the planner then believes a scan of the whole table is cheaper than an index lookup. In a
     full `make test` the join's page read all 601 customers for each invoice (60,100 rows per page)."""
     other = f"p_small_{uuid.uuid4().hex[:8]}"
     await conn.execute("INSERT INTO partners (id, name) VALUES ($1, 'Small')", other)
-    await _insert(conn, customer, other, "realm-small", [_customer("1")])
+    await sync_repo.insert_new(conn, customer, other, "realm-small", [_customer("1")])
     await conn.execute("ANALYZE customers")
 
 
@@ -61,13 +57,13 @@ async def test_each_invoice_reads_its_customer_once_in_every_plan(db_pool) -> No
     customer, invoice = entities.BY_NAME["Customer"], entities.BY_NAME["Invoice"]
     async with db_pool.acquire() as conn:
         await _stale_statistics(conn, customer)
-        inserted = await _insert(conn, customer, pid, realm, [_customer(str(i)) for i in range(CUSTOMERS)])
+        inserted = await sync_repo.insert_new(conn, customer, pid, realm, [_customer(str(i)) for i in range(CUSTOMERS)])
         assert len(inserted) == CUSTOMERS
         for page in range(PAGES):  # one connection: the same prepared statement, page after page
             states = [_invoice(str(page * PAGE + i), str((page * PAGE + i) % CUSTOMERS)) for i in range(PAGE)]
             async with conn.transaction():
                 before = await _customer_rows_read(conn)
-                assert len(await _insert(conn, invoice, pid, realm, states)) == PAGE
+                assert len(await sync_repo.insert_new(conn, invoice, pid, realm, states)) == PAGE
                 read = await _customer_rows_read(conn) - before
             # One index lookup for the reference and one for the foreign-key check per invoice.
             assert read <= 2 * PAGE, f"page {page}: {read} customer rows read for {PAGE} invoices"
