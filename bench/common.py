@@ -172,6 +172,9 @@ async def oauth_connect(api: httpx.AsyncClient, pid: str, realm: str) -> None:
         raise RuntimeError(f"the OAuth callback answered {done.status_code}: {done.text[:200]}")
 
 
+SEEDED_AGO = 600  # seconds: benchmark companies are seeded 10 minutes in the past (`Bench.connect_many`)
+
+
 class Bench:
     """A running stack plus the clients a benchmark needs."""
 
@@ -254,13 +257,15 @@ class Bench:
         return pid
 
     async def connect_many(self, count: int, *, start: int = 0, customers: int = 2, invoices: int = 3,
-                           prefix: str = "Fleet", in_flight: int = 8, backdate: float = 0) -> list[tuple[str, str]]:
+                           prefix: str = "Fleet", in_flight: int = 8, backdate: float = SEEDED_AGO
+                           ) -> list[tuple[str, str]]:
         """`count` partners, each on its own new company, connected through the real OAuth flow, `in_flight`
         at a time (each connect is a handful of API and emulator requests and one workflow start); returns
         (partner id, realm id) pairs. `backdate`: seconds into the past the companies are seeded (the
         emulator's clock is set back while seeding). A real partner's chart of accounts is not minutes old,
         and CDC reads 5 minutes back (activities/sync.py CDC_OVERLAP): a company seeded just now returns
-        every account in each cycle for 5 minutes, which is not an idle cycle."""
+        every account, customer and invoice in each cycle for 5 minutes, which is neither an idle cycle
+        (the fleet) nor a webhook's (the webhook load)."""
         gate = asyncio.Semaphore(in_flight)
 
         async def seeded(n: int) -> str:

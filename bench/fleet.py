@@ -48,7 +48,6 @@ SIZES = {"small": (10, (10, 25, 50, 100), 300), "full": (60, (250, 500, 1000, 15
 P99_LIMIT = 5.0
 WINDOW_SLACK = 5  # seconds added to the interval for each measurement window
 CONNECT_IN_FLIGHT = 16
-SEEDED_AGO = 600  # seconds: companies seeded 10 minutes in the past, so idle cycles are idle (connect_many)
 HISTORY_READS_IN_FLIGHT = 16
 
 
@@ -188,7 +187,7 @@ async def run(size: str) -> dict:
             t_add, onboarding_cpu = time.monotonic(), StackCpu(bench.stack)
             onboarding_store = LogLines(temporal_log(bench.stack))
             try:
-                added = await bench.connect_many(new, start=len(pids), in_flight=CONNECT_IN_FLIGHT, backdate=SEEDED_AGO)
+                added = await bench.connect_many(new, start=len(pids), in_flight=CONNECT_IN_FLIGHT)
                 pids = pids + [pid for pid, _ in added]
                 await wait_for(lambda current=pids: bench.all_active(current), within=max(120, new * 3),
                                what=f"{target} partners active", every=0.25)

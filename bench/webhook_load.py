@@ -2,7 +2,8 @@
 in batches; how long from a delivery to the change visible in the platform API, and is every event
 acknowledged in time and none lost.
 
-Each partner is an emulator company (2 customers, 6 invoices) connected through the real OAuth flow, with
+Each partner is an emulator company (2 customers, 6 invoices, seeded 10 minutes in the past: a real
+company's accounts are older than CDC's 5-minute look-back) connected through the real OAuth flow, with
 SYNC_INTERVAL_SECONDS=3600 so only webhooks trigger syncs. The benchmark plays Intuit's webhook sender
 itself, open loop at a fixed rate (deliveries go out on schedule whether or not earlier ones were answered,
 so a slow service can't slow the load down and hide its own latency). For each delivery it first makes the
