@@ -51,6 +51,7 @@ CDC_OVERLAP = timedelta(minutes=5)
 CDC_MAX_AGE = timedelta(days=29)
 PREFS_MAX_AGE = timedelta(hours=12)  # Preferences are re-read by the daily sweep (and after their webhook)
 APPLY_BATCH = 500
+APPLY_ORDER = (*SYNCED, *own.OWN_POSTINGS)
 # At most this many staged versions are applied by fetch_changes itself (one batch per entity, well under
 # a second); more are left to apply_staged, its own activity with its own deadline.
 APPLY_IN_FETCH = APPLY_BATCH
@@ -266,7 +267,8 @@ class SyncActivities(BackfillSteps):
         # An invoice without CurrencyRef is in the company's home currency (qbo-reference §15.5), as read from
         # Preferences; USD only for a company whose preferences were never read.
         home = (await repo.load_connection(self.pool, input.partner_id)).home_currency or "USD"
-        for entity in (*SYNCED, *own.OWN_POSTINGS):
+        waiting = await repo.staged_entities(self.pool, input.partner_id, APPLY_ORDER)
+        for entity in (e for e in APPLY_ORDER if e in waiting):
             after: tuple[str, str] | None = None
             while after := await self._apply_batch(input, entity, summary, after, home):
                 heartbeat(entity, summary.model_dump())

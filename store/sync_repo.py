@@ -299,6 +299,15 @@ async def delete_staged(conn: Conn, partner_id: str, entity: str, keys: Sequence
     )
 
 
+async def staged_entities(db: Db, partner_id: str, candidates: Sequence[str]) -> set[str]:
+    """Which of `candidates` have versions waiting, one index probe each: apply skips the others without a
+    transaction of their own (a webhook's cycle stages one or two entities of four)."""
+    rows = await db.fetch("SELECT e FROM unnest($2::text[]) AS e WHERE EXISTS "
+                          "(SELECT 1 FROM qbo_staging s WHERE s.partner_id = $1 AND s.entity = e)",
+                          partner_id, list(candidates))
+    return {r["e"] for r in rows}
+
+
 async def staged_count(db: Db, partner_id: str) -> int:
     return int(await db.fetchval("SELECT count(*) FROM qbo_staging WHERE partner_id = $1", partner_id))
 
@@ -396,6 +405,8 @@ async def insert_new(conn: Conn, spec: entities.SyncedEntity, partner_id: str, r
 
 async def log_entries(conn: Conn, partner_id: str, run_id: int | None, entries: Sequence[tuple[object, ...]]) -> None:
     """entries: (kind, entity, qbo_id, platform_id, reason, details dict). Deduped by `sync_log_dedupe`."""
+    if not entries:
+        return  # an empty executemany still prepares its statement: a round trip for nothing
     await conn.executemany(
         "INSERT INTO sync_log (partner_id, sync_run_id, kind, entity, qbo_id, platform_id, reason, details) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb) ON CONFLICT DO NOTHING",

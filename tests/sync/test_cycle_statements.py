@@ -124,3 +124,24 @@ async def test_the_invoice_currencies_are_the_live_invoices_of_this_company(sync
     facts = await cycle_repo.cycle_facts(synced.pool, synced.partner_id)
     current = await currency_facts(synced.pool, synced.partner_id)
     assert current is not None and facts.invoice_currencies == current.invoice_currencies == ("EUR", "USD")
+
+
+async def test_a_webhook_cycle_applies_only_the_entities_it_staged(synced: Synced, logged) -> None:
+    """Two invoices changed in QBO: apply opens a transaction for invoices alone (not one per entity, empty
+    for customers, payments and deposits), and writes no empty conflict log."""
+    acts, statements = logged
+    await synced.cycle()
+    await _idle_fetch(synced, acts)
+    statements.clear()
+    for n, invoice in enumerate(synced.books.query("SELECT * FROM Invoice")["Invoice"][:2]):
+        synced.books.update("Invoice", {"Id": invoice["Id"], "SyncToken": invoice["SyncToken"], "sparse": True,
+                                        "DocNumber": f"HOOK-{n}"})
+    fetch = await ActivityEnvironment().run(acts.fetch_changes, SyncRunStart(
+        partner_id=synced.partner_id, trigger="sync_now", full_sweep=False, apply_small_changes=True))
+    assert fetch.applied is not None and (fetch.staged, fetch.applied.updated) == (2, 2)
+    batches = [q for q in statements if q.startswith("SELECT realm_id, qbo_id FROM (SELECT DISTINCT")]
+    assert len(batches) == 2, statements  # the invoices' batch, then the look that finds none left
+    assert not any(q.startswith("INSERT INTO sync_log") for q in statements), statements
+    docs = {r["doc_number"] for r in await synced.pool.fetch("SELECT doc_number FROM invoices WHERE partner_id = $1",
+                                                             synced.partner_id)}
+    assert {"HOOK-0", "HOOK-1"} <= docs
