@@ -277,7 +277,9 @@ class SyncActivities(BackfillSteps):
 
     async def _apply_batch(self, input: ApplyInput, entity: str, summary: ApplySummary,
                            after: tuple[str, str] | None, home: str) -> tuple[str, str] | None:
-        """Apply the next batch after the key `after`; return the last key applied, or None when done."""
+        """Apply the next batch after the key `after`; return the last key applied, or None when done: when
+        nothing was left, or the batch held fewer objects than a batch may (what gets staged meanwhile waits
+        for the next cycle, as it would a moment later)."""
         pid = input.partner_id
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await repo.next_staged_batch(conn, pid, entity, APPLY_BATCH, after)
@@ -290,6 +292,8 @@ class SyncActivities(BackfillSteps):
                 await self._apply_rows(conn, input, realm, entity, realm_rows, summary, home)
             keys = [(r["realm_id"], r["qbo_id"], r["sync_token"]) for r in rows]
             await repo.delete_staged(conn, pid, entity, keys)
+        if len({(realm, qbo_id) for realm, qbo_id, _ in keys}) < APPLY_BATCH:
+            return None  # no look for a next batch: a transaction and a query fewer in every cycle
         return rows[-1]["realm_id"], rows[-1]["qbo_id"]
 
     async def _apply_rows(self, conn: Conn, input: ApplyInput, realm: str, entity: str,

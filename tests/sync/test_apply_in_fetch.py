@@ -179,3 +179,22 @@ async def test_a_change_that_clears_a_parked_payment_is_posted_by_the_same_cycle
     assert result.pending_payments == 1, "the cleared payment is posted by this cycle, not the next"
     assert not result.run_finished, "the posting still follows: the workflow records the run"
     assert (await _run(s, result.sync_run_id))["status"] == "running"
+
+
+@pytest.mark.parametrize("batch", [2, 3])
+async def test_apply_goes_on_batch_after_batch_until_one_is_short(synced: Synced, monkeypatch, batch: int) -> None:
+    """Five changed invoices, batches of 2 (2, 2, 1: the short one ends it) or of 3 (3, 2): every one is
+    applied and nothing is left staged, whether the last batch is short or not."""
+    await synced.cycle()
+    monkeypatch.setattr(sync_module, "APPLY_BATCH", batch)
+    for qbo_id in ("1", "2", "3", "4", "5"):
+        inv = synced.books.read("Invoice", qbo_id)
+        synced.books.update("Invoice", {"Id": qbo_id, "SyncToken": inv["SyncToken"], "sparse": True,
+                                        "DocNumber": f"B-{qbo_id}"})
+    fetch = await synced.run(synced.acts.fetch_changes, SyncRunStart(partner_id=synced.partner_id, trigger="test"))
+    assert fetch.staged == 5 and fetch.applied is None
+    summary = await synced.apply(fetch.sync_run_id)
+    assert (summary.updated, summary.remaining) == (5, 0)
+    docs = await synced.pool.fetch("SELECT qbo_id, doc_number FROM invoices WHERE partner_id = $1 AND qbo_id IN "
+                                   "('1', '2', '3', '4', '5')", synced.partner_id)
+    assert {r["qbo_id"]: r["doc_number"] for r in docs} == {q: f"B-{q}" for q in ("1", "2", "3", "4", "5")}
