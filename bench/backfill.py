@@ -81,9 +81,18 @@ NOTES = (
     "~5 us, InvoiceState with its validators ~9.5 us, and model_construct ~6.5 us (it is Python), so skipping "
     "validation would not buy much either. pydantic's model_validate_json was measured and refused: in pydantic "
     "2.14.3 a JSON number for a Decimal field passes through float (12345678901234567.89 -> 12345678901234568). "
-    "bench.decide_micro measures decide_new's CPU per object on seeded pages; bench.backfill_profile now "
+    "bench.decide_micro measures the decision's CPU per object on seeded pages; bench.backfill_profile now "
     "prints the process's CPU and that of the plain-function stages (small, loaded machine: 197 us a row, of "
-    "which rules 110, the page's objects 16, the insert's parameters 11)."
+    "which rules 110, the page's objects 16, the insert's parameters 11). "
+    "WHY NOT <= 2x AND 10,000 ROWS/S ON THIS MACHINE (session 6): the stack is CPU-bound on its 2 cores: worker "
+    "~18.5-20 s, PostgreSQL ~8-9 s, emulator ~2.5 s, dev server ~1.5 s (cpu_seconds), ~31-33 s of CPU, so the wall "
+    "cannot go below ~16 s whatever the overlap; the worker, one event loop, is the critical path (busy ~85 % "
+    "of the wall). Five runs of the same code on one day: 2.01, 2.03, 2.05, 2.19x the bare download of their "
+    "own run. Deciding pages in a second process (110fb5a, reverted in 4c7adb8) took 23.6/23.9 s against "
+    "21.2/22.9 s inline, back to back on the quiet machine: it freed the event loop but added ~5 s of CPU "
+    "(pickling a page's JSON and the rows, a second JSON read), and there is no spare core to absorb it. "
+    "10,000 rows/s needs the stack under ~22 s of CPU on 2 cores (the worker under ~11 s) and QBO's 10 "
+    "requests/s floor lifted (batch queries)."
 )
 # huge: is the worker's peak RSS flat in the rows (pages streamed, no whole-company list)? Its own file.
 SIZES = {"small": (5_000, 500), "full": (100_000, 10_000), "huge": (500_000, 50_000)}

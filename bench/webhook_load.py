@@ -309,7 +309,8 @@ async def run(size: str) -> dict:
             await db.close()
     assert sender is not None and visibility is not None
     return write_result(NAME, size, summary(load, sender, visibility, stored, cpu_percent, machine_percent)
-                        | capacity(cpu_seconds, len(sender.posted_at), load) | {"temporal_store_timeouts": store_timeouts}
+                        | capacity(cpu_seconds, len(sender.posted_at), cycles["cycles"], load)
+                        | {"temporal_store_timeouts": store_timeouts}
                         | cycles | signals)
 
 
@@ -341,14 +342,22 @@ async def settled(visibility: Visibility, last_post: float) -> bool:
     return not visibility.waiting or time.perf_counter() - last_post > SETTLE
 
 
-def capacity(cpu_seconds: dict[str, float], deliveries: int, load: Load) -> dict:
+SERVICE = ("worker", "api", "postgres", "temporal")
+
+
+def capacity(cpu_seconds: dict[str, float], deliveries: int, cycles: int, load: Load) -> dict:
     """The work per delivery, and what it means on this machine's cores: a projection that a machine shared
     with other users distorts far less than it distorts latencies (contention, not extra work). Two
     figures: the service's own processes, and the service without the Temporal dev server (which a
     production deployment runs elsewhere). The load generator and the emulator (QBO's side: mostly the
     bookkeepers' edits) are left out of both; with them on the same cores, they compete for the same CPU."""
     per_delivery = per_unit_ms(cpu_seconds, deliveries)
-    service_ms = sum(v for k, v in per_delivery.items() if k in ("worker", "api", "postgres", "temporal"))
+    service_ms = sum(v for k, v in per_delivery.items() if k in SERVICE)
+    # The latency target's price: a partner notified every second or so can't wait to share a later cycle
+    # with the next notification, so p99 <= 500 ms takes about one cycle per partner notification.
+    per_cycle = per_unit_ms(cpu_seconds, cycles)
+    cycle_ms = sum(v for k, v in per_cycle.items() if k in SERVICE)
+    notifications = load.deliveries_per_second * load.realms_per_delivery
     without_temporal_ms = service_ms - per_delivery.get("temporal", 0.0)
     cores = os.cpu_count() or 1
 
@@ -359,12 +368,17 @@ def capacity(cpu_seconds: dict[str, float], deliveries: int, load: Load) -> dict
         "cpu_ms_per_delivery": per_delivery,
         "projected_max_deliveries_per_second": rate(service_ms),
         "projected_max_deliveries_per_second_temporal_elsewhere": rate(without_temporal_ms),
+        "cpu_ms_per_cycle": per_cycle,
+        "cores_for_a_cycle_per_notification": round(notifications * cycle_ms / 1000, 1) if cycle_ms else None,
         "projection_note": (
             f"{cores} cores / the CPU per delivery of worker + API + PostgreSQL + Temporal dev server (then "
             f"without the dev server), each delivery {load.events_per_delivery} events of "
             f"{load.realms_per_delivery} companies: the rate that saturates the cores with the service alone; "
             "latency targets need headroom below it. The load generator ('bench') and the emulator (QBO's "
-            "side) are excluded; on the same cores they take their share too."),
+            "side) are excluded; on the same cores they take their share too. cores_for_a_cycle_per_notification: "
+            "the service's CPU per cycle (cpu_ms_per_cycle, same processes) times the target's partner "
+            "notifications a second (deliveries x realms_per_delivery): the cores a p99 of 500 ms needs, since a "
+            "partner notified about every second cannot wait for its changes to share a later cycle."),
     }
 
 
